@@ -1,0 +1,67 @@
+/**
+ * Every limit and default in one place, named with their unit last (TigerBeetle's
+ * constants.zig). A limit bounds something that grows; each says why it is the number it is.
+ */
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+/** Keys are identifiers (session ids, user ids), not payloads: 1 KiB is generous. */
+export const keyBytesMaxDefault = 1 * KiB;
+
+/** A session is small; a 1 MiB value is almost always a bug in the application. */
+export const valueBytesMaxDefault = 1 * MiB;
+
+/** The largest value any configuration may allow: a node keeps whole values in memory. */
+export const valueBytesMaxCeiling = 64 * MiB;
+
+/**
+ * A frame holds one request: a key, a value and at most a few hundred bytes of fields.
+ * 64 KiB of slack covers the fields and a patch's operations.
+ */
+export function frameBytesMaxFor(keyBytesMax: number, valueBytesMax: number): number {
+  return keyBytesMax + valueBytesMax + 64 * KiB;
+}
+
+/**
+ * Fixed at cluster creation: enough partitions that each node of a 64-node cluster still
+ * holds several, few enough that per-partition state (epochs, sequence numbers) stays small.
+ */
+export const partitionCountDefault = 256;
+export const partitionCountMax = 16_384;
+
+/** Operations in one patch: a session save touches a few fields, not thousands. */
+export const patchOpsMax = 1_000;
+
+/** Depth of a dotted patch path; deeper documents are legal but not addressable by patch. */
+export const patchPathDepthMax = 32;
+
+/**
+ * Idempotency: results a partition remembers per client. A client retries only requests it
+ * has in flight, and it caps those (clientInFlightMax), so the window must exceed that cap.
+ */
+export const idempotencyResultsPerClientMax = 4_096;
+
+/** How long a partition remembers a client that sent nothing since; retries come sooner. */
+export const idempotencyClientIdleMs = 5 * 60_000;
+
+/** Requests one client keeps in flight at most; more wait in its queue. */
+export const clientInFlightMax = 4_000;
+
+/** Requests a client lets wait for a connection before refusing with OVERLOADED. */
+export const clientQueueMax = 100_000;
+
+/** Default per-request timeout in the client: long enough for a failover, short for a user. */
+export const requestTimeoutMsDefault = 5_000;
+
+/** Entries reclaimed per expiry sweep, so one sweep never stalls the event loop. */
+export const expirySweepEntriesMax = 1_000;
+
+/** How often a node sweeps expired entries. Lazy expiry on access covers the gap. */
+export const expirySweepIntervalMs = 100;
+
+/** A handshake must arrive promptly; a silent socket holds a file descriptor. */
+export const handshakeTimeoutMsDefault = 5_000;
+
+/** Requests one connection may have unanswered before the server stops reading it. */
+export const serverInFlightPerConnectionMax = 10_000;

@@ -1,0 +1,37 @@
+/**
+ * Values are JSON-compatible documents kept encoded as MessagePack: compact, fast to copy,
+ * and opaque to the node for get and set (it stores and returns the bytes it was given).
+ * Only patch and cas decode a value on the node. The client and the node share this codec
+ * so that both sides agree byte for byte.
+ *
+ * msgpackr is configured without records or structures: every encoded value stands alone,
+ * so a value written by one client version is readable by any other. msgpackr renames a
+ * `__proto__` key to `__proto_` while decoding, so a decoded value never carries a prototype
+ * setter; patch paths refuse such names outright (store/patch.ts).
+ */
+import { Packr } from 'msgpackr';
+
+const packr = new Packr({
+  useRecords: false,
+  structuredClone: false,
+  mapsAsObjects: true,
+  variableMapSize: true,
+  moreTypes: false,
+  int64AsType: 'number',
+});
+
+/** Encodes a JSON-compatible value. The result is a fresh buffer the caller may keep. */
+export function encodeValue(value: unknown): Uint8Array {
+  // pack() returns a view into msgpackr's reusable buffer; copy so the bytes stay ours.
+  return packr.pack(value).slice();
+}
+
+/** Encodes into msgpackr's reusable buffer: valid only until the next encode. */
+export function encodeValueTransient(value: unknown): Uint8Array {
+  return packr.pack(value);
+}
+
+/** Decodes bytes produced by encodeValue. Throws on malformed input. */
+export function decodeValue(bytes: Uint8Array): unknown {
+  return packr.unpack(bytes);
+}

@@ -120,6 +120,11 @@ export type Mutation =
       readonly seq: number;
       readonly id: IdempotencyId;
       readonly outcome: Outcome;
+      /**
+       * The primary's `now` when it remembered the result. Backups age idle clients by this
+       * clock, never their own, so they forget exactly what the primary forgets.
+       */
+      readonly at: number;
     };
 
 export interface Execution {

@@ -1,0 +1,308 @@
+#!/usr/bin/env node
+/**
+ * The `statehouse` command: run a node, or talk to a cluster.
+ *
+ * Exit codes: 0 done; 1 the operation failed (the message says why; `get` of an absent key
+ * also exits 1, as `git config --get` does); 2 the command line is wrong.
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { connect, type Client } from '../client/index.js';
+import { StatehouseError } from '../core/errors.js';
+import { partitionCountDefault } from '../core/limits.js';
+import { startNode } from '../node/index.js';
+import type { LogLevel } from '../node/logger.js';
+import { parseDuration, parseSize } from './units.js';
+
+class UsageError extends Error {}
+
+const version = (
+  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  }
+).version;
+
+const mainHelp = `statehouse ${version}: a replicated in-memory session-state store
+
+Usage:
+  statehouse node --listen HOST:PORT [options]   run a node
+  statehouse get KEY                             print a key's value (JSON)
+  statehouse set KEY VALUE [--ttl DURATION]      write a JSON value
+  statehouse del KEY                             delete a key
+  statehouse ttl KEY                             print the remaining time to live
+  statehouse touch KEY DURATION                  extend a key's expiry
+  statehouse ping                                check that a node answers
+
+Options for every client command:
+  --seeds HOST:PORT,...   nodes to contact (env STATEHOUSE_SEEDS; default 127.0.0.1:7400)
+  --token-file FILE       file holding the cluster token (env STATEHOUSE_TOKEN)
+  --timeout DURATION      per-command deadline (default 5s)
+
+Run 'statehouse COMMAND --help' for a command's options.`;
+
+const nodeHelp = `Usage: statehouse node --listen HOST:PORT [options]
+
+Runs a state node in the foreground. SIGTERM or SIGINT stops it gracefully.
+
+Options:
+  --listen HOST:PORT    address to listen on (default 127.0.0.1:7400)
+  --id NAME             this node's name (default: random)
+  --partitions N        partitions of the cluster, fixed at creation (default ${partitionCountDefault})
+  --max-memory SIZE     memory limit for entries, e.g. 512mb (default: none)
+  --max-key SIZE        largest key (default 1kb)
+  --max-value SIZE      largest value (default 1mb)
+  --token-file FILE     require clients to present the token in FILE (env STATEHOUSE_TOKEN)
+  --log-level LEVEL     fatal, error, warn, info, debug, trace or silent (default info)`;
+
+const clientHelp: Record<string, string> = {
+  get: 'Usage: statehouse get KEY [--any] [--seeds ...]\n\nPrints the value as JSON; exits 1 when the key is absent.\n  --any   read from any replica (may be stale)',
+  set: 'Usage: statehouse set KEY VALUE [--ttl DURATION] [--if-absent] [--async] [--seeds ...]\n\nVALUE is JSON (a bare word that is not JSON is taken as a string).\n  --ttl DURATION   expire after e.g. 30s, 20m, 1h\n  --if-absent      write only if the key does not exist\n  --async          answer once the primary applied it',
+  del: 'Usage: statehouse del KEY [--seeds ...]\n\nDeletes a key; prints 1 if it existed, 0 otherwise.',
+  ttl: 'Usage: statehouse ttl KEY [--seeds ...]\n\nPrints the remaining milliseconds, "none" when the key never expires; exits 1 when absent.',
+  touch:
+    'Usage: statehouse touch KEY DURATION [--seeds ...]\n\nSets the key to expire DURATION from now; exits 1 when absent.',
+  ping: 'Usage: statehouse ping [--seeds ...]\n\nPrints the id of the node that answered.',
+};
+
+const clientOptions = {
+  seeds: { type: 'string' },
+  'token-file': { type: 'string' },
+  timeout: { type: 'string' },
+  ttl: { type: 'string' },
+  'if-absent': { type: 'boolean' },
+  async: { type: 'boolean' },
+  any: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies ParseArgsConfig['options'];
+
+const nodeOptions = {
+  listen: { type: 'string' },
+  id: { type: 'string' },
+  partitions: { type: 'string' },
+  'max-memory': { type: 'string' },
+  'max-key': { type: 'string' },
+  'max-value': { type: 'string' },
+  'token-file': { type: 'string' },
+  'log-level': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies ParseArgsConfig['options'];
+
+function parse<O extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: O) {
+  try {
+    return parseArgs({ args, options, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+}
+
+function usageValue<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+}
+
+function readToken(file: string | undefined): string | undefined {
+  if (file !== undefined) {
+    try {
+      return readFileSync(file, 'utf8').trim();
+    } catch (error) {
+      throw new UsageError(
+        `cannot read --token-file ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+      );
+    }
+  }
+  const fromEnv = process.env['STATEHOUSE_TOKEN'];
+  return fromEnv === undefined || fromEnv === '' ? undefined : fromEnv;
+}
+
+function parseListen(text: string): { host: string; port: number } {
+  const match = /^\[?([^\]]*?)\]?:(\d+)$/.exec(text);
+  const port = match ? Number(match[2]) : NaN;
+  if (!match || !match[1] || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new UsageError(`--listen must be HOST:PORT, e.g. 127.0.0.1:7400; got '${text}'`);
+  }
+  return { host: match[1], port };
+}
+
+const logLevels: readonly LogLevel[] = [
+  'fatal',
+  'error',
+  'warn',
+  'info',
+  'debug',
+  'trace',
+  'silent',
+];
+
+async function runNode(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, nodeOptions);
+  if (values.help) {
+    console.log(nodeHelp);
+    return 0;
+  }
+  if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
+  const { host, port } = parseListen(values.listen ?? '127.0.0.1:7400');
+  const partitions = values.partitions === undefined ? undefined : Number(values.partitions);
+  if (partitions !== undefined && !(Number.isInteger(partitions) && partitions > 0)) {
+    throw new UsageError(`--partitions must be a positive integer, got '${values.partitions}'`);
+  }
+  const logLevel = (values['log-level'] ?? 'info') as LogLevel;
+  if (!logLevels.includes(logLevel))
+    throw new UsageError(`--log-level must be one of ${logLevels.join(', ')}`);
+  const token = readToken(values['token-file']);
+  const node = await startNode({
+    host,
+    port,
+    logger: logLevel,
+    ...(values.id !== undefined && { id: values.id }),
+    ...(partitions !== undefined && { partitions }),
+    ...(values['max-memory'] !== undefined && {
+      maxMemoryBytes: usageValue(() => parseSize(values['max-memory']!)),
+    }),
+    ...(values['max-key'] !== undefined && {
+      keyBytesMax: usageValue(() => parseSize(values['max-key']!)),
+    }),
+    ...(values['max-value'] !== undefined && {
+      valueBytesMax: usageValue(() => parseSize(values['max-value']!)),
+    }),
+    ...(token !== undefined && { token }),
+  });
+  await new Promise<void>((resolve) => {
+    const stop = (): void => {
+      process.off('SIGTERM', stop);
+      process.off('SIGINT', stop);
+      void node.close().then(resolve);
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  });
+  return 0;
+}
+
+function parseValue(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+async function runClient(command: string, args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, clientOptions);
+  if (values.help) {
+    console.log(clientHelp[command]);
+    return 0;
+  }
+  const arity: Record<string, number> = { get: 1, set: 2, del: 1, ttl: 1, touch: 2, ping: 0 };
+  const expected = arity[command]!;
+  if (positionals.length !== expected) {
+    throw new UsageError(
+      `${command} takes ${expected} argument${expected === 1 ? '' : 's'}, got ${positionals.length}\n\n${clientHelp[command]}`,
+    );
+  }
+  const seeds = values.seeds ?? process.env['STATEHOUSE_SEEDS'] ?? '127.0.0.1:7400';
+  const timeoutMs =
+    values.timeout === undefined ? 5_000 : usageValue(() => parseDuration(values.timeout!));
+  const ttlMs = values.ttl === undefined ? undefined : usageValue(() => parseDuration(values.ttl!));
+  const token = readToken(values['token-file']);
+  let client: Client;
+  try {
+    client = await connect({
+      seeds,
+      timeoutMs,
+      connectTimeoutMs: Math.min(timeoutMs, 2_000),
+      name: 'statehouse-cli',
+      ...(token !== undefined && { token }),
+    });
+  } catch (error) {
+    if (error instanceof StatehouseError && error.code === 'BAD_REQUEST')
+      throw new UsageError(error.message);
+    throw error;
+  }
+  try {
+    const key = positionals[0]!;
+    switch (command) {
+      case 'get': {
+        const value = await client.get(key, values.any ? { readFrom: 'any' } : {});
+        if (value === null) {
+          console.error(`(not found) ${key}`);
+          return 1;
+        }
+        console.log(JSON.stringify(value));
+        return 0;
+      }
+      case 'set': {
+        const version = await client.set(key, parseValue(positionals[1]!), {
+          ...(ttlMs !== undefined && { ttlMs }),
+          ...(values['if-absent'] && { ifAbsent: true }),
+          ...(values.async && { durability: 'async' as const }),
+        });
+        console.log(`OK version ${version}`);
+        return 0;
+      }
+      case 'del':
+        console.log((await client.delete(key)) ? '1' : '0');
+        return 0;
+      case 'ttl': {
+        const ttl = await client.ttl(key);
+        if (ttl === undefined) {
+          console.error(`(not found) ${key}`);
+          return 1;
+        }
+        console.log(ttl === null ? 'none' : String(ttl));
+        return 0;
+      }
+      case 'touch': {
+        const found = await client.touch(
+          key,
+          usageValue(() => parseDuration(positionals[1]!)),
+        );
+        if (!found) {
+          console.error(`(not found) ${key}`);
+          return 1;
+        }
+        console.log('OK');
+        return 0;
+      }
+      case 'ping':
+        console.log(await client.ping());
+        return 0;
+      default:
+        throw new UsageError(`unknown command '${command}'`);
+    }
+  } finally {
+    await client.close();
+  }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+      console.log(mainHelp);
+      return command === undefined ? 2 : 0;
+    }
+    if (command === '--version' || command === '-v') {
+      console.log(version);
+      return 0;
+    }
+    if (command === 'node') return await runNode(rest);
+    if (command in clientHelp) return await runClient(command, rest);
+    throw new UsageError(`unknown command '${command}'\n\n${mainHelp}`);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      console.error(`statehouse: ${error.message}`);
+      return 2;
+    }
+    if (error instanceof StatehouseError) {
+      console.error(`statehouse: ${error.code}: ${error.message}`);
+      return 1;
+    }
+    console.error(`statehouse: ${(error as Error).stack ?? String(error)}`);
+    return 1;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

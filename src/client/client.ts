@@ -1,0 +1,491 @@
+/**
+ * The Statehouse client: typed operations, routed to the right node, retried safely.
+ *
+ * A call is sent to the primary of its key's partition, per the cached partition table.
+ * It is retried, within its deadline, when the answer says to look elsewhere or wait:
+ * - NOT_PRIMARY: the table is stale; refresh it and go to the new primary;
+ * - UNAVAILABLE, CONNECTION_CLOSED: the partition or node is between owners; back off, retry.
+ * Every write carries this client's id and a sequence number fixed for the call, so a retry
+ * of a write the node already applied is answered from the node's memory of it, not applied
+ * again. When the deadline passes after a write was sent without an answer, the error says
+ * `inDoubt: true`: the write may or may not have happened.
+ */
+import { randomUUID } from 'node:crypto';
+import { ErrorCode, StatehouseError } from '../core/errors.js';
+import {
+  keyBytesMaxDefault,
+  requestTimeoutMsDefault,
+  valueBytesMaxDefault,
+} from '../core/limits.js';
+import { utf8ByteLength } from '../core/keys.js';
+import { decodeValue, encodeValue } from '../core/value-codec.js';
+import { encodeRequest, type Durability, type ReadFrom, type Reply } from '../protocol/index.js';
+import type { Command, PatchOp } from '../store/types.js';
+import { NodeConnection, parseAddress } from './node-connection.js';
+import { Router, isTable } from './router.js';
+
+export interface ClientOptions {
+  /** Addresses (`host:port`) of one or more nodes; the client learns the rest. */
+  seeds: string | readonly string[];
+  /** Shown in node logs. Default `statehouse-client`. */
+  name?: string;
+  /** The node's token, when it requires one. */
+  token?: string;
+  /** Deadline per call, retries included, in milliseconds. Default 5000. */
+  timeoutMs?: number;
+  /** Deadline for connecting and the handshake, in milliseconds. Default 2000. */
+  connectTimeoutMs?: number;
+  /** Default durability of writes. Default `sync`. */
+  durability?: Durability;
+}
+
+export interface CallOptions {
+  /** Overrides the client's deadline for this call, in milliseconds. */
+  timeoutMs?: number;
+}
+
+export interface ReadOptions extends CallOptions {
+  /** `primary` (default) is linearizable; `any` may answer from a backup and be stale. */
+  readFrom?: ReadFrom;
+}
+
+export interface WriteOptions extends CallOptions {
+  /** `sync` (default): answered once every in-sync replica applied it; `async`: once the primary did. */
+  durability?: Durability;
+}
+
+export interface SetOptions extends WriteOptions {
+  /** Expire the entry this many milliseconds from now. Without it, a set clears any expiry. */
+  ttlMs?: number;
+  /** Keep the entry's current expiry. */
+  keepTtl?: boolean;
+  /** Write only if the entry's version is this; 0 means only if absent. */
+  ifVersion?: number;
+  /** Write only if the key is absent. */
+  ifAbsent?: boolean;
+}
+
+export interface PatchOptions extends WriteOptions {
+  ttlMs?: number;
+  ifVersion?: number;
+  /** Start from `{}` when the key is absent (default true); false answers NOT_FOUND. */
+  create?: boolean;
+  /** Resolve with the new value as well. */
+  returnValue?: boolean;
+}
+
+export interface Entry<T> {
+  readonly value: T;
+  readonly version: number;
+  /** Milliseconds since the epoch; 0 when the entry never expires. */
+  readonly expiresAt: number;
+}
+
+export type { PatchOp };
+
+const retryBackoffMsMin = 10;
+const retryBackoffMsMax = 250;
+const redirectsMax = 16;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function badResult(op: string): StatehouseError {
+  return new StatehouseError(
+    ErrorCode.INTERNAL,
+    `the node answered ${op} with a result of the wrong shape`,
+  );
+}
+
+function asRecord(value: unknown, op: string): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null) throw badResult(op);
+  return value as Record<string, unknown>;
+}
+
+export class Client {
+  readonly clientId = randomUUID();
+  private readonly name: string;
+  private readonly token: string | undefined;
+  private readonly timeoutMs: number;
+  private readonly connectTimeoutMs: number;
+  private readonly durability: Durability;
+  private readonly seeds: string[];
+  private readonly connections = new Map<string, NodeConnection>();
+  private readonly router = new Router();
+  private refreshing: Promise<void> | null = null;
+  private seq = 0;
+  private keyBytesMax = keyBytesMaxDefault;
+  private valueBytesMax = valueBytesMaxDefault;
+  private closed = false;
+
+  /** Use `connect()`, which also learns the partition table before resolving. */
+  constructor(options: ClientOptions) {
+    const seeds = typeof options.seeds === 'string' ? options.seeds.split(',') : [...options.seeds];
+    if (seeds.length === 0)
+      throw new StatehouseError(ErrorCode.BAD_REQUEST, 'seeds must name at least one host:port');
+    for (const seed of seeds) parseAddress(seed);
+    const timeoutMs = options.timeoutMs ?? requestTimeoutMsDefault;
+    if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) {
+      throw new StatehouseError(
+        ErrorCode.BAD_REQUEST,
+        `timeoutMs must be a positive integer, got ${timeoutMs}`,
+      );
+    }
+    const durability = options.durability ?? 'sync';
+    if (durability !== 'sync' && durability !== 'async') {
+      throw new StatehouseError(
+        ErrorCode.BAD_REQUEST,
+        `durability must be 'sync' or 'async', got ${String(durability)}`,
+      );
+    }
+    this.seeds = seeds.map((s) => s.trim());
+    this.name = options.name ?? 'statehouse-client';
+    this.token = options.token;
+    this.timeoutMs = timeoutMs;
+    this.connectTimeoutMs = options.connectTimeoutMs ?? 2_000;
+    this.durability = durability;
+  }
+
+  /** Reads a value; null when the key is absent or expired. */
+  async get<T = unknown>(key: string, options: ReadOptions = {}): Promise<T | null> {
+    const entry = await this.getEntry<T>(key, options);
+    return entry === null ? null : entry.value;
+  }
+
+  /** Reads a value with its version and expiry; null when absent or expired. */
+  async getEntry<T = unknown>(key: string, options: ReadOptions = {}): Promise<Entry<T> | null> {
+    const result = await this.call({ op: 'get', key }, options, false, options.readFrom);
+    if (result === null) return null;
+    const r = asRecord(result, 'get');
+    if (!(r['value'] instanceof Uint8Array) || typeof r['version'] !== 'number')
+      throw badResult('get');
+    return {
+      value: decodeValue(r['value']) as T,
+      version: r['version'],
+      expiresAt: Number(r['expiresAt'] ?? 0),
+    };
+  }
+
+  /** Writes a value; resolves with its new version. */
+  async set(key: string, value: unknown, options: SetOptions = {}): Promise<number> {
+    const command: Command = {
+      op: 'set',
+      key,
+      value: this.encode(value),
+      ...(options.ttlMs !== undefined && { ttlMs: options.ttlMs }),
+      ...(options.keepTtl !== undefined && { keepTtl: options.keepTtl }),
+      ...(options.ifVersion !== undefined && { ifVersion: options.ifVersion }),
+      ...(options.ifAbsent !== undefined && { ifAbsent: options.ifAbsent }),
+    };
+    return this.versionOf(await this.call(command, options, true), 'set');
+  }
+
+  /** Deletes a key; resolves true when it existed. */
+  async delete(key: string, options: WriteOptions & { ifVersion?: number } = {}): Promise<boolean> {
+    const command: Command = {
+      op: 'delete',
+      key,
+      ...(options.ifVersion !== undefined && { ifVersion: options.ifVersion }),
+    };
+    const r = asRecord(await this.call(command, options, true), 'delete');
+    return r['deleted'] === true;
+  }
+
+  /** Sets a key's expiry to `ttlMs` from now; resolves false when the key is absent. */
+  async touch(key: string, ttlMs: number, options: WriteOptions = {}): Promise<boolean> {
+    const r = asRecord(await this.call({ op: 'touch', key, ttlMs }, options, true), 'touch');
+    return r['found'] === true;
+  }
+
+  /** Replaces the value only if it equals `expected` (as JSON); VERSION_MISMATCH otherwise. */
+  async cas(
+    key: string,
+    expected: unknown,
+    value: unknown,
+    options: WriteOptions & { ttlMs?: number } = {},
+  ): Promise<number> {
+    const command: Command = {
+      op: 'cas',
+      key,
+      expected: encodeValue(expected),
+      value: this.encode(value),
+      ...(options.ttlMs !== undefined && { ttlMs: options.ttlMs }),
+    };
+    return this.versionOf(await this.call(command, options, true), 'cas');
+  }
+
+  /** Applies field operations atomically on the primary. */
+  async patch<T = unknown>(
+    key: string,
+    ops: readonly PatchOp[],
+    options: PatchOptions = {},
+  ): Promise<{ version: number; value?: T }> {
+    const command: Command = {
+      op: 'patch',
+      key,
+      ops,
+      ...(options.ttlMs !== undefined && { ttlMs: options.ttlMs }),
+      ...(options.ifVersion !== undefined && { ifVersion: options.ifVersion }),
+      ...(options.create !== undefined && { create: options.create }),
+      ...(options.returnValue !== undefined && { returnValue: options.returnValue }),
+    };
+    const r = asRecord(await this.call(command, options, true), 'patch');
+    if (typeof r['version'] !== 'number') throw badResult('patch');
+    if (r['value'] instanceof Uint8Array)
+      return { version: r['version'], value: decodeValue(r['value']) as T };
+    return { version: r['version'] };
+  }
+
+  /** Remaining time to live in ms; null when the key never expires; undefined when absent. */
+  async ttl(key: string, options: ReadOptions = {}): Promise<number | null | undefined> {
+    const r = asRecord(
+      await this.call({ op: 'ttl', key }, options, false, options.readFrom),
+      'ttl',
+    );
+    if (r['exists'] !== true) return undefined;
+    return typeof r['ttlMs'] === 'number' ? r['ttlMs'] : null;
+  }
+
+  /** Round trip to a node; resolves with its id. */
+  async ping(options: CallOptions = {}): Promise<string> {
+    const deadline = Date.now() + (options.timeoutMs ?? this.timeoutMs);
+    const connection = await this.anyConnection(deadline);
+    const reply = await connection.send((id) => encodeRequest({ kind: 'ping', id }), deadline);
+    const result = asRecord(this.unwrap(reply), 'ping');
+    return String(result['nodeId']);
+  }
+
+  /** The limits the cluster enforces, as learned in the handshake. */
+  get limits(): { keyBytesMax: number; valueBytesMax: number; partitionCount: number } {
+    return {
+      keyBytesMax: this.keyBytesMax,
+      valueBytesMax: this.valueBytesMax,
+      partitionCount: this.router.partitionCount,
+    };
+  }
+
+  /** Closes every connection; calls in flight fail with CLIENT_CLOSED. */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const connection of this.connections.values()) connection.close();
+    this.connections.clear();
+  }
+
+  /** Learns the partition table from any reachable node. Called by connect(). */
+  async refreshTable(deadline = Date.now() + this.timeoutMs): Promise<void> {
+    this.refreshing ??= this.fetchTable(deadline).finally(() => {
+      this.refreshing = null;
+    });
+    return this.refreshing;
+  }
+
+  private async fetchTable(deadline: number): Promise<void> {
+    const candidates = [...new Set([...this.router.addresses(), ...this.seeds])];
+    let lastError: unknown = null;
+    while (Date.now() < deadline && !this.closed) {
+      for (const address of candidates) {
+        try {
+          const connection = this.connection(address);
+          const reply = await connection.send(
+            (id) => encodeRequest({ kind: 'table', id }),
+            deadline,
+          );
+          const table = this.unwrap(reply);
+          if (!isTable(table)) throw badResult('table');
+          const hello = connection.helloResult;
+          if (hello) {
+            this.keyBytesMax = hello.keyBytesMax;
+            this.valueBytesMax = hello.valueBytesMax;
+          }
+          this.router.update(table);
+          return;
+        } catch (error) {
+          if (
+            error instanceof StatehouseError &&
+            (error.code === ErrorCode.UNAUTHORIZED || error.code === ErrorCode.PROTOCOL_MISMATCH)
+          ) {
+            throw error;
+          }
+          lastError = error;
+        }
+      }
+      await sleep(retryBackoffMsMin * 5);
+    }
+    const reason = lastError instanceof Error ? `: ${lastError.message}` : '';
+    throw new StatehouseError(
+      ErrorCode.UNAVAILABLE,
+      `no node of ${candidates.join(', ')} answered${reason}`,
+      {
+        cause: lastError,
+      },
+    );
+  }
+
+  private connection(address: string): NodeConnection {
+    let connection = this.connections.get(address);
+    if (connection === undefined) {
+      connection = new NodeConnection({
+        address,
+        clientName: this.name,
+        clientId: this.clientId,
+        connectTimeoutMs: this.connectTimeoutMs,
+        ...(this.token !== undefined && { token: this.token }),
+      });
+      this.connections.set(address, connection);
+    }
+    return connection;
+  }
+
+  private async anyConnection(deadline: number): Promise<NodeConnection> {
+    if (this.router.partitionCount === 0) await this.refreshTable(deadline);
+    const address = this.router.addresses()[0] ?? this.seeds[0]!;
+    return this.connection(address);
+  }
+
+  private encode(value: unknown): Uint8Array {
+    if (value === undefined)
+      throw new StatehouseError(ErrorCode.BAD_REQUEST, 'a value must not be undefined; use delete');
+    const bytes = encodeValue(value);
+    if (bytes.length > this.valueBytesMax) {
+      throw new StatehouseError(
+        ErrorCode.TOO_LARGE,
+        `value of ${bytes.length} bytes exceeds the limit of ${this.valueBytesMax} bytes`,
+        {
+          meta: { limitBytes: this.valueBytesMax },
+        },
+      );
+    }
+    return bytes;
+  }
+
+  private versionOf(result: unknown, op: string): number {
+    const r = asRecord(result, op);
+    if (typeof r['version'] !== 'number') throw badResult(op);
+    return r['version'];
+  }
+
+  private unwrap(reply: Reply): unknown {
+    if (reply.ok) return reply.result;
+    throw new StatehouseError(reply.error.code, reply.error.message, {
+      meta: reply.error.meta ?? {},
+    });
+  }
+
+  private checkKey(key: string): void {
+    if (typeof key !== 'string' || key.length === 0) {
+      throw new StatehouseError(ErrorCode.BAD_REQUEST, 'a key must be a non-empty string');
+    }
+    if (key.length > this.keyBytesMax / 3 && utf8ByteLength(key) > this.keyBytesMax) {
+      throw new StatehouseError(
+        ErrorCode.TOO_LARGE,
+        `key of ${utf8ByteLength(key)} bytes exceeds the limit of ${this.keyBytesMax} bytes`,
+        {
+          meta: { limitBytes: this.keyBytesMax },
+        },
+      );
+    }
+  }
+
+  /** Routes, sends and retries one command until it has a definite answer or its deadline passes. */
+  private async call(
+    command: Command,
+    options: WriteOptions,
+    write: boolean,
+    readFrom?: ReadFrom,
+  ): Promise<unknown> {
+    if (this.closed) throw new StatehouseError(ErrorCode.CLIENT_CLOSED, 'the client is closed');
+    this.checkKey(command.key);
+    const deadline = Date.now() + (options.timeoutMs ?? this.timeoutMs);
+    const seq = write ? ++this.seq : undefined;
+    const durability = write ? (options.durability ?? this.durability) : undefined;
+    let inDoubt = false;
+    let attempt = 0;
+    let lastError: StatehouseError | null = null;
+    while (Date.now() < deadline) {
+      if (attempt > redirectsMax + 64) break;
+      const address = this.router.route(command.key);
+      if (address === null) {
+        await this.refreshTable(deadline).catch(() => undefined);
+        if (this.router.route(command.key) === null) await sleep(this.backoff(attempt++));
+        continue;
+      }
+      const epoch = this.router.epoch;
+      try {
+        const reply = await this.connection(address).send(
+          (id) =>
+            encodeRequest({
+              kind: 'command',
+              id,
+              command,
+              epoch,
+              ...(seq !== undefined && { seq }),
+              ...(durability !== undefined && durability !== 'sync' && { durability }),
+              ...(readFrom !== undefined && readFrom !== 'primary' && { readFrom }),
+            }),
+          deadline,
+        );
+        if (reply.ok) return reply.result;
+        const { code } = reply.error;
+        lastError = new StatehouseError(code, reply.error.message, {
+          meta: reply.error.meta ?? {},
+        });
+        if (code === ErrorCode.NOT_PRIMARY) {
+          attempt++;
+          await this.refreshTable(deadline).catch(() => undefined);
+          continue;
+        }
+        if (code === ErrorCode.UNAVAILABLE) {
+          await sleep(this.backoff(attempt++));
+          continue;
+        }
+        if (code === ErrorCode.RETRY_EXPIRED) {
+          throw new StatehouseError(code, reply.error.message, { inDoubt: true });
+        }
+        throw lastError;
+      } catch (error) {
+        if (!(error instanceof StatehouseError)) throw error;
+        if (error.code === ErrorCode.CONNECTION_CLOSED || error.code === ErrorCode.TIMEOUT) {
+          if (write && error.inDoubt) inDoubt = true;
+          lastError = error;
+          // The node may be gone for good: learn where its partitions went, then retry.
+          await sleep(this.backoff(attempt++));
+          if (this.router.addresses().length > 1)
+            await this.refreshTable(deadline).catch(() => undefined);
+          continue;
+        }
+        throw error;
+      }
+    }
+    const why = lastError ? ` (last: ${lastError.code}: ${lastError.message})` : '';
+    throw new StatehouseError(
+      ErrorCode.TIMEOUT,
+      `${command.op} ${JSON.stringify(command.key)} got no definite answer in time${why}`,
+      {
+        inDoubt: write && inDoubt,
+        cause: lastError ?? undefined,
+      },
+    );
+  }
+
+  private backoff(attempt: number): number {
+    const ceiling = Math.min(retryBackoffMsMax, retryBackoffMsMin * 2 ** Math.min(attempt, 8));
+    return ceiling / 2 + Math.random() * (ceiling / 2);
+  }
+}
+
+/** Connects to a cluster: resolves once a node answered and the partition table is known. */
+export async function connect(options: ClientOptions): Promise<Client> {
+  const client = new Client(options);
+  try {
+    await client.refreshTable(
+      Date.now() +
+        (options.connectTimeoutMs ?? 2_000) +
+        (options.timeoutMs ?? requestTimeoutMsDefault),
+    );
+  } catch (error) {
+    await client.close();
+    throw error;
+  }
+  return client;
+}

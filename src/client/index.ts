@@ -1,0 +1,12 @@
+export {
+  Client,
+  connect,
+  type CallOptions,
+  type ClientOptions,
+  type Entry,
+  type PatchOptions,
+  type ReadOptions,
+  type SetOptions,
+  type WriteOptions,
+  type PatchOp,
+} from './client.js';

@@ -1,0 +1,359 @@
+/**
+ * One client-side connection to one node, shared by every caller that routes there.
+ *
+ * Pipelining: each request gets an id and goes out at once; replies are matched by id, in
+ * whatever order they come. Requests issued in the same turn of the event loop leave in one
+ * socket write (flushed by setImmediate, which runs after every promise continuation of the
+ * turn has issued its request), so a thousand concurrent callers cost a handful of syscalls.
+ *
+ * The connection never retries by itself. When it drops, every request in flight fails with
+ * CONNECTION_CLOSED and the caller (client.ts) decides: reads go again, writes go again with
+ * the same idempotency id. The next request reconnects, after a backoff if the last attempt
+ * failed, so a dead node is not hammered.
+ */
+import { connect as netConnect, type Socket } from 'node:net';
+import { ErrorCode, StatehouseError } from '../core/errors.js';
+import {
+  clientInFlightMax,
+  clientQueueMax,
+  frameBytesMaxFor,
+  valueBytesMaxCeiling,
+} from '../core/limits.js';
+import {
+  FrameDecoder,
+  decodeReply,
+  encodeRequest,
+  frameBatch,
+  isBadMessage,
+  protocolVersion,
+  type HelloResult,
+  type Reply,
+} from '../protocol/index.js';
+
+export interface ConnectionOptions {
+  readonly address: string;
+  readonly clientName: string;
+  readonly clientId: string;
+  readonly token?: string;
+  readonly connectTimeoutMs: number;
+}
+
+interface Pending {
+  readonly encode: (id: number) => Uint8Array;
+  readonly resolve: (reply: Reply) => void;
+  readonly reject: (error: StatehouseError) => void;
+  readonly deadline: number;
+  /** True once the request left in a write: a lost answer then leaves a write in doubt. */
+  sent: boolean;
+}
+
+const reconnectBackoffMsMin = 25;
+const reconnectBackoffMsMax = 1_000;
+
+export function parseAddress(address: string): { host: string; port: number } {
+  const match = /^\[?([^\]]*?)\]?:(\d+)$/.exec(address.trim());
+  const port = match ? Number(match[2]) : NaN;
+  if (!match || !match[1] || !Number.isInteger(port) || port <= 0 || port > 65535) {
+    throw new StatehouseError(
+      ErrorCode.BAD_REQUEST,
+      `'${address}' is not an address of the form host:port`,
+    );
+  }
+  return { host: match[1], port };
+}
+
+export class NodeConnection {
+  readonly address: string;
+  private readonly host: string;
+  private readonly port: number;
+  private socket: Socket | null = null;
+  private ready = false;
+  private connecting: Promise<void> | null = null;
+  private closed = false;
+  private hello: HelloResult | null = null;
+  private fatal: StatehouseError | null = null;
+  private nextId = 1;
+  private readonly inFlight = new Map<number, Pending>();
+  private queue: Pending[] = [];
+  private outgoing: Uint8Array[] = [];
+  private flushScheduled = false;
+  private failures = 0;
+  private lastFailureAt = 0;
+  private readonly sweepTimer: NodeJS.Timeout;
+
+  constructor(private readonly options: ConnectionOptions) {
+    this.address = options.address;
+    ({ host: this.host, port: this.port } = parseAddress(options.address));
+    // One timer per connection checks deadlines, instead of one timer per request.
+    this.sweepTimer = setInterval(() => this.expire(Date.now()), 25);
+    this.sweepTimer.unref();
+  }
+
+  get helloResult(): HelloResult | null {
+    return this.hello;
+  }
+
+  get isReady(): boolean {
+    return this.ready;
+  }
+
+  /** Sends a request; resolves with the node's reply, or rejects with a StatehouseError. */
+  send(encode: (id: number) => Uint8Array, deadline: number): Promise<Reply> {
+    return new Promise<Reply>((resolve, reject) => {
+      if (this.closed) {
+        reject(new StatehouseError(ErrorCode.CLIENT_CLOSED, 'the client is closed'));
+        return;
+      }
+      if (this.fatal) {
+        reject(this.fatal);
+        return;
+      }
+      const pending: Pending = { encode, resolve, reject, deadline, sent: false };
+      if (this.ready && this.inFlight.size < clientInFlightMax) {
+        this.dispatch(pending);
+        return;
+      }
+      if (this.queue.length >= clientQueueMax) {
+        reject(
+          new StatehouseError(
+            ErrorCode.OVERLOADED,
+            `more than ${clientQueueMax} requests wait for ${this.address}`,
+          ),
+        );
+        return;
+      }
+      this.queue.push(pending);
+      // A failed attempt rejects the queued requests themselves; nothing else to report here.
+      if (!this.ready) this.ensureConnected().catch(() => undefined);
+    });
+  }
+
+  /** Connects and completes the handshake, or rejects with why it could not. */
+  async ensureConnected(): Promise<void> {
+    if (this.ready) return;
+    this.connecting ??= this.open().finally(() => {
+      this.connecting = null;
+    });
+    return this.connecting;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.sweepTimer);
+    const error = new StatehouseError(ErrorCode.CLIENT_CLOSED, 'the client was closed');
+    this.failAll(error, error);
+    this.socket?.destroy();
+    this.socket = null;
+  }
+
+  private async open(): Promise<void> {
+    const backoff = Math.min(
+      reconnectBackoffMsMax,
+      reconnectBackoffMsMin * 2 ** Math.min(this.failures, 10),
+    );
+    const wait = this.lastFailureAt + backoff - Date.now();
+    if (this.failures > 0 && wait > 0) await new Promise((r) => setTimeout(r, wait));
+    if (this.closed) return;
+    try {
+      await this.connectSocket();
+      this.failures = 0;
+    } catch (error) {
+      this.failures++;
+      this.lastFailureAt = Date.now();
+      const failure =
+        error instanceof StatehouseError
+          ? error
+          : new StatehouseError(
+              ErrorCode.CONNECTION_CLOSED,
+              `cannot connect to ${this.address}: ${(error as Error).message}`,
+              {
+                cause: error,
+              },
+            );
+      if (failure.code === ErrorCode.UNAUTHORIZED || failure.code === ErrorCode.PROTOCOL_MISMATCH) {
+        this.fatal = failure;
+      }
+      // Requests queued for this node fail now; the caller retries or reroutes them.
+      const queued = this.queue;
+      this.queue = [];
+      for (const p of queued) p.reject(failure);
+      throw failure;
+    }
+  }
+
+  private connectSocket(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const socket = netConnect({ host: this.host, port: this.port, noDelay: true });
+      const decoder = new FrameDecoder(frameBytesMaxFor(64 * 1024, valueBytesMaxCeiling));
+      let settled = false;
+      const timer = setTimeout(() => {
+        fail(
+          new StatehouseError(
+            ErrorCode.TIMEOUT,
+            `no handshake with ${this.address} within ${this.options.connectTimeoutMs} ms`,
+          ),
+        );
+      }, this.options.connectTimeoutMs);
+      const fail = (error: StatehouseError): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        socket.destroy();
+        reject(error);
+      };
+      socket.on('error', (error) => {
+        if (!settled) {
+          fail(
+            new StatehouseError(
+              ErrorCode.CONNECTION_CLOSED,
+              `cannot connect to ${this.address}: ${error.message}`,
+              { cause: error },
+            ),
+          );
+        }
+      });
+      socket.on('close', () => {
+        if (!settled) {
+          fail(
+            new StatehouseError(
+              ErrorCode.CONNECTION_CLOSED,
+              `${this.address} closed the connection during the handshake`,
+            ),
+          );
+          return;
+        }
+        if (this.socket === socket) this.onSocketClosed();
+      });
+      socket.on('connect', () => {
+        const hello = encodeRequest({
+          kind: 'hello',
+          id: 0,
+          protocol: protocolVersion,
+          client: this.options.clientName,
+          clientId: this.options.clientId,
+          ...(this.options.token !== undefined && { token: this.options.token }),
+        });
+        socket.write(frameBatch([hello]));
+      });
+      socket.on('data', (chunk: Buffer) => {
+        const broken = decoder.push(chunk, (body) => {
+          const reply = decodeReply(body);
+          if (isBadMessage(reply)) {
+            socket.destroy(new Error(`bad reply from ${this.address}: ${reply.message}`));
+            return;
+          }
+          if (!settled) {
+            if (reply.id !== 0) return;
+            if (!reply.ok) {
+              fail(
+                new StatehouseError(
+                  reply.error.code,
+                  `${this.address} refused the handshake: ${reply.error.message}`,
+                ),
+              );
+              return;
+            }
+            settled = true;
+            clearTimeout(timer);
+            this.hello = reply.result as HelloResult;
+            this.socket = socket;
+            this.ready = true;
+            resolve();
+            this.drainQueue();
+            return;
+          }
+          this.onReply(reply);
+        });
+        if (broken) socket.destroy(new Error(`bad stream from ${this.address}: ${broken.message}`));
+      });
+    });
+  }
+
+  private dispatch(pending: Pending): void {
+    let id = this.nextId;
+    this.nextId = this.nextId >= 0xffffffff ? 1 : this.nextId + 1;
+    while (this.inFlight.has(id)) id = id >= 0xffffffff ? 1 : id + 1;
+    this.inFlight.set(id, pending);
+    this.outgoing.push(pending.encode(id));
+    pending.sent = true;
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.outgoing.length === 0 || this.socket === null) return;
+    const batch = frameBatch(this.outgoing);
+    this.outgoing = [];
+    this.socket.write(batch);
+  }
+
+  private drainQueue(): void {
+    while (this.queue.length > 0 && this.ready && this.inFlight.size < clientInFlightMax) {
+      this.dispatch(this.queue.shift()!);
+    }
+  }
+
+  private onReply(reply: Reply): void {
+    const pending = this.inFlight.get(reply.id);
+    if (pending === undefined) return; // answered after its deadline: already failed
+    this.inFlight.delete(reply.id);
+    pending.resolve(reply);
+    if (this.queue.length > 0) this.drainQueue();
+  }
+
+  private onSocketClosed(): void {
+    this.ready = false;
+    this.socket = null;
+    this.outgoing = [];
+    this.failures++;
+    this.lastFailureAt = Date.now();
+    const error = new StatehouseError(
+      ErrorCode.CONNECTION_CLOSED,
+      `connection to ${this.address} closed`,
+      {
+        inDoubt: true,
+      },
+    );
+    const inFlight = [...this.inFlight.values()];
+    this.inFlight.clear();
+    for (const p of inFlight) p.reject(error);
+    if (this.queue.length > 0 && !this.closed) void this.ensureConnected().catch(() => undefined);
+  }
+
+  private failAll(inFlightError: StatehouseError, queuedError: StatehouseError): void {
+    const inFlight = [...this.inFlight.values()];
+    this.inFlight.clear();
+    const queued = this.queue;
+    this.queue = [];
+    for (const p of inFlight) p.reject(inFlightError);
+    for (const p of queued) p.reject(queuedError);
+  }
+
+  private expire(now: number): void {
+    for (const [id, p] of this.inFlight) {
+      if (p.deadline <= now) {
+        this.inFlight.delete(id);
+        p.reject(
+          new StatehouseError(ErrorCode.TIMEOUT, `no answer from ${this.address} in time`, {
+            inDoubt: true,
+          }),
+        );
+      }
+    }
+    if (this.queue.length > 0 && this.queue.some((p) => p.deadline <= now)) {
+      const keep: Pending[] = [];
+      for (const p of this.queue) {
+        if (p.deadline <= now)
+          p.reject(
+            new StatehouseError(ErrorCode.TIMEOUT, `could not reach ${this.address} in time`),
+          );
+        else keep.push(p);
+      }
+      this.queue = keep;
+    }
+  }
+}

@@ -1,0 +1,283 @@
+/**
+ * One client's connection to a node: framing, the handshake, and answering requests.
+ *
+ * Requests are handled as they are read; the replies to everything that arrived in one TCP
+ * read leave in one write. That keeps a pipelining client's thousand requests from turning
+ * into a thousand syscalls.
+ *
+ * What a peer can do wrong, and what happens:
+ * - a frame that is not a valid request (undecodable, wrong types, unknown op): BAD_REQUEST
+ *   to that request id (or id 0 when none could be read); the connection stays up;
+ * - a frame larger than the limit: TOO_LARGE, then close, since the stream can no longer be
+ *   split into frames;
+ * - anything before a successful `hello`, a wrong token, a protocol version this node does
+ *   not speak: an error, then close;
+ * - reading without answering (replies pile up): the node stops reading from that socket until
+ *   it drains, so one slow client cannot make the node buffer without bound.
+ */
+import type { Socket } from 'node:net';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { ErrorCode } from '../core/errors.js';
+import { handshakeTimeoutMsDefault } from '../core/limits.js';
+import {
+  FrameDecoder,
+  decodeRequest,
+  encodeError,
+  encodeOk,
+  frameBatch,
+  isBadMessage,
+  protocolVersion,
+  type CommandRequest,
+  type HelloRequest,
+  type WireError,
+} from '../protocol/index.js';
+import type { DataPlane } from '../replication/index.js';
+import type { Result } from '../store/index.js';
+import type { Logger } from './logger.js';
+import type { Clock } from '../core/clock.js';
+
+export interface ConnectionContext {
+  readonly plane: DataPlane;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly frameBytesMax: number;
+  readonly keyBytesMax: number;
+  readonly valueBytesMax: number;
+  /** sha256 of the required token, or null when the node is open. */
+  readonly tokenDigest: Buffer | null;
+  readonly handshakeTimeoutMs?: number;
+}
+
+export function digestToken(token: string): Buffer {
+  return createHash('sha256').update(token, 'utf8').digest();
+}
+
+/** The wire form of a store result: the store's own shape without the `op` tag. */
+function wireResult(result: Result): unknown {
+  switch (result.op) {
+    case 'get':
+      return result.entry === null
+        ? null
+        : {
+            value: result.entry.value,
+            version: result.entry.version,
+            expiresAt: result.entry.expiresAt,
+          };
+    case 'set':
+    case 'cas':
+      return { version: result.version };
+    case 'patch':
+      return result.value === undefined
+        ? { version: result.version }
+        : { version: result.version, value: result.value };
+    case 'delete':
+      return { deleted: result.deleted };
+    case 'touch':
+      return { found: result.found, expiresAt: result.expiresAt };
+    case 'ttl':
+      return { exists: result.exists, ttlMs: result.ttlMs };
+  }
+}
+
+export class ClientConnection {
+  private readonly decoder: FrameDecoder;
+  private outgoing: Uint8Array[] = [];
+  private clientId: string | null = null;
+  private closing = false;
+  private handshakeTimer: NodeJS.Timeout | null;
+  private readonly remote: string;
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly ctx: ConnectionContext,
+    private readonly onClosed: (connection: ClientConnection) => void,
+  ) {
+    this.decoder = new FrameDecoder(ctx.frameBytesMax);
+    this.remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('drain', () => socket.resume());
+    socket.on('error', (error) =>
+      ctx.logger.debug({ remote: this.remote, err: error.message }, 'client socket error'),
+    );
+    socket.on('close', () => {
+      if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
+      this.onClosed(this);
+    });
+    this.handshakeTimer = setTimeout(() => {
+      this.handshakeTimer = null;
+      if (this.clientId === null)
+        this.fail(0, {
+          code: ErrorCode.UNAUTHORIZED,
+          message: 'no hello within the handshake timeout',
+        });
+    }, ctx.handshakeTimeoutMs ?? handshakeTimeoutMsDefault);
+    this.handshakeTimer.unref();
+  }
+
+  /** Ends the connection once pending replies are written (graceful shutdown). */
+  end(): void {
+    this.closing = true;
+    this.flush();
+    this.socket.end();
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.closing) return;
+    const broken = this.decoder.push(chunk, (body) => this.onFrame(body));
+    if (broken) {
+      this.ctx.logger.warn(
+        { remote: this.remote, reason: broken.message },
+        'closing connection: broken stream',
+      );
+      this.fail(0, broken);
+      return;
+    }
+    this.flush();
+  }
+
+  private onFrame(body: Buffer): void {
+    if (this.closing) return;
+    const request = decodeRequest(body);
+    if (isBadMessage(request)) {
+      this.ctx.logger.debug({ remote: this.remote, reason: request.message }, 'bad request');
+      if (this.clientId === null) {
+        this.fail(request.id ?? 0, {
+          code: ErrorCode.BAD_REQUEST,
+          message: `${request.message} (expected hello)`,
+        });
+      } else {
+        this.reply(
+          encodeError(request.id ?? 0, { code: ErrorCode.BAD_REQUEST, message: request.message }),
+        );
+      }
+      return;
+    }
+    if (this.clientId === null) {
+      if (request.kind !== 'hello') {
+        this.fail(request.id, {
+          code: ErrorCode.UNAUTHORIZED,
+          message: 'the first request must be hello',
+        });
+        return;
+      }
+      this.onHello(request);
+      return;
+    }
+    switch (request.kind) {
+      case 'hello':
+        this.reply(
+          encodeError(request.id, {
+            code: ErrorCode.BAD_REQUEST,
+            message: 'hello was already received',
+          }),
+        );
+        return;
+      case 'ping':
+        this.reply(encodeOk(request.id, { nodeId: this.ctx.plane.nodeId }));
+        return;
+      case 'table':
+        this.reply(encodeOk(request.id, this.ctx.plane.table()));
+        return;
+      case 'command':
+        this.onCommand(request);
+        return;
+    }
+  }
+
+  private onHello(hello: HelloRequest): void {
+    if (hello.protocol !== protocolVersion) {
+      this.fail(hello.id, {
+        code: ErrorCode.PROTOCOL_MISMATCH,
+        message: `this node speaks protocol ${protocolVersion}, the client ${hello.protocol}`,
+      });
+      return;
+    }
+    const expected = this.ctx.tokenDigest;
+    if (expected !== null) {
+      const given = hello.token === undefined ? null : digestToken(hello.token);
+      if (given === null || !timingSafeEqual(given, expected)) {
+        this.ctx.logger.warn(
+          { remote: this.remote, client: hello.client },
+          'rejected hello: wrong or missing token',
+        );
+        this.fail(hello.id, { code: ErrorCode.UNAUTHORIZED, message: 'wrong or missing token' });
+        return;
+      }
+    }
+    if (hello.clientId.length === 0 || hello.clientId.length > 128) {
+      this.fail(hello.id, {
+        code: ErrorCode.BAD_REQUEST,
+        message: 'hello: clientId must be 1 to 128 characters',
+      });
+      return;
+    }
+    this.clientId = hello.clientId;
+    if (this.handshakeTimer) {
+      clearTimeout(this.handshakeTimer);
+      this.handshakeTimer = null;
+    }
+    const plane = this.ctx.plane;
+    this.reply(
+      encodeOk(hello.id, {
+        protocol: protocolVersion,
+        nodeId: plane.nodeId,
+        partitionCount: plane.partitionCount,
+        keyBytesMax: this.ctx.keyBytesMax,
+        valueBytesMax: this.ctx.valueBytesMax,
+        epoch: plane.epoch,
+      }),
+    );
+  }
+
+  private onCommand(request: CommandRequest): void {
+    const clientId = this.clientId!;
+    let execution;
+    try {
+      execution =
+        request.seq === undefined
+          ? this.ctx.plane.execute(request.command, this.ctx.clock.now())
+          : this.ctx.plane.execute(request.command, this.ctx.clock.now(), {
+              clientId,
+              seq: request.seq,
+            });
+    } catch (error) {
+      // A bug, not bad input: answer INTERNAL so the client is not left waiting, and log loudly.
+      this.ctx.logger.error({ err: error, op: request.command.op }, 'command failed unexpectedly');
+      this.reply(encodeError(request.id, { code: ErrorCode.INTERNAL, message: 'internal error' }));
+      return;
+    }
+    const outcome = execution.outcome;
+    if (outcome.ok) {
+      this.reply(encodeOk(request.id, wireResult(outcome.result)));
+    } else {
+      const error: WireError = {
+        code: outcome.code,
+        message: outcome.message,
+        ...(outcome.meta && { meta: outcome.meta }),
+      };
+      this.reply(encodeError(request.id, error));
+    }
+  }
+
+  private reply(body: Uint8Array): void {
+    this.outgoing.push(body);
+  }
+
+  private flush(): void {
+    if (this.outgoing.length === 0 || this.socket.destroyed) return;
+    const batch = frameBatch(this.outgoing);
+    this.outgoing = [];
+    if (!this.socket.write(batch)) this.socket.pause();
+  }
+
+  /** Answers an error and closes: the connection cannot go on. */
+  private fail(id: number, error: WireError): void {
+    this.reply(encodeError(id, error));
+    this.end();
+  }
+}

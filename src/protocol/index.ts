@@ -1,0 +1,12 @@
+export { FrameDecoder, frameBatch, frameHeaderBytes, type FrameError } from './frame.js';
+export {
+  decodeRequest,
+  decodeReply,
+  encodeRequest,
+  encodeOk,
+  encodeError,
+  isBadMessage,
+  type BadMessage,
+  type Reply,
+} from './codec.js';
+export * from './messages.js';

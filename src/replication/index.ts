@@ -1,0 +1,1 @@
+export { DataPlane, isWrite, type DataPlaneOptions, type TableView } from './data-plane.js';

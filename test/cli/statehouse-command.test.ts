@@ -1,0 +1,150 @@
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const main = new URL('../../src/cli/main.ts', import.meta.url).pathname;
+
+function run(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', main, ...args], {
+      env: { ...process.env, ...env },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d));
+    child.stderr.on('data', (d: Buffer) => (stderr += d));
+    child.on('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  await new Promise<void>((r) => server.close(() => r()));
+  return port;
+}
+
+async function startNodeProcess(args: string[]): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', main, 'node', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (d: Buffer) => (output += d));
+  const deadline = Date.now() + 10_000;
+  while (!output.includes('node listening')) {
+    if (child.exitCode !== null || Date.now() > deadline)
+      throw new Error(`node did not start: ${output}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return child;
+}
+
+async function stop(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null) return child.exitCode;
+  child.kill('SIGTERM');
+  const [code] = (await once(child, 'exit')) as [number | null];
+  return code;
+}
+
+test('set, get, ttl, touch and del work against a node started by the command', async (t) => {
+  const port = await freePort();
+  const node = await startNodeProcess([
+    '--listen',
+    `127.0.0.1:${port}`,
+    '--id',
+    'cli-test',
+    '--log-level',
+    'info',
+  ]);
+  t.after(() => stop(node));
+  const seeds = ['--seeds', `127.0.0.1:${port}`];
+  assert.match(
+    (await run(['set', 'greeting', '{"hello":"world"}', ...seeds])).stdout,
+    /^OK version \d+/,
+  );
+  assert.deepEqual(await run(['get', 'greeting', ...seeds]), {
+    code: 0,
+    stdout: '{"hello":"world"}\n',
+    stderr: '',
+  });
+  assert.equal((await run(['ttl', 'greeting', ...seeds])).stdout, 'none\n');
+  assert.equal((await run(['touch', 'greeting', '1h', ...seeds])).code, 0);
+  const ttl = Number((await run(['ttl', 'greeting', ...seeds])).stdout);
+  assert.ok(ttl > 3_500_000 && ttl <= 3_600_000);
+  assert.equal((await run(['set', 'word', 'plain-text', '--ttl', '30s', ...seeds])).code, 0);
+  assert.equal((await run(['get', 'word', ...seeds])).stdout, '"plain-text"\n');
+  assert.equal((await run(['ping', ...seeds])).stdout, 'cli-test\n');
+  assert.equal((await run(['del', 'greeting', ...seeds])).stdout, '1\n');
+  const missing = await run(['get', 'greeting', ...seeds]);
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /not found/);
+  assert.equal(await stop(node), 0, 'SIGTERM stops the node cleanly');
+});
+
+test('a node that requires a token refuses the command without it', async (t) => {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'statehouse-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'token'), 'hunter2\n');
+  const node = await startNodeProcess([
+    '--listen',
+    `127.0.0.1:${port}`,
+    '--token-file',
+    join(dir, 'token'),
+  ]);
+  t.after(() => stop(node));
+  const refused = await run(['get', 'k', '--seeds', `127.0.0.1:${port}`]);
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /UNAUTHORIZED/);
+  const accepted = await run(['set', 'k', '1', '--seeds', `127.0.0.1:${port}`], {
+    STATEHOUSE_TOKEN: 'hunter2',
+  });
+  assert.equal(accepted.code, 0, accepted.stderr);
+});
+
+test('an address in use is reported clearly with a non-zero exit', async (t) => {
+  const blocker = createServer();
+  await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+  t.after(() => new Promise<void>((r) => blocker.close(() => r())));
+  const port = (blocker.address() as { port: number }).port;
+  const result = await run(['node', '--listen', `127.0.0.1:${port}`, '--log-level', 'silent']);
+  assert.equal(result.code, 1);
+  assert.match(result.stderr, /already in use/);
+});
+
+test('bad flags exit 2 with a message naming the problem', async () => {
+  const unknown = await run(['node', '--bogus']);
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.stderr, /bogus/);
+  const listen = await run(['node', '--listen', 'nowhere']);
+  assert.equal(listen.code, 2);
+  assert.match(listen.stderr, /--listen must be HOST:PORT/);
+  const memory = await run(['node', '--max-memory', 'lots']);
+  assert.equal(memory.code, 2);
+  assert.match(memory.stderr, /not a size/);
+  const arity = await run(['set', 'only-key']);
+  assert.equal(arity.code, 2);
+  const command = await run(['frobnicate']);
+  assert.equal(command.code, 2);
+  assert.match(command.stderr, /unknown command 'frobnicate'/);
+});
+
+test('--help prints usage for the command and every subcommand', async () => {
+  const top = await run(['--help']);
+  assert.equal(top.code, 0);
+  assert.match(top.stdout, /statehouse node --listen/);
+  for (const command of ['node', 'get', 'set', 'del', 'ttl', 'touch', 'ping']) {
+    const help = await run([command, '--help']);
+    assert.equal(help.code, 0, command);
+    assert.match(help.stdout, /^Usage: statehouse /, command);
+  }
+});

@@ -1,0 +1,224 @@
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { pack } from 'msgpackr';
+import { startNode } from '../../src/node/index.js';
+import { connect } from '../../src/client/index.js';
+import { encodeRequest, frameBatch } from '../../src/protocol/index.js';
+import type { Request } from '../../src/protocol/index.js';
+import { encodeValue } from '../../src/core/value-codec.js';
+import { RawConnection } from '../helpers/raw-connection.js';
+
+test('an undecodable frame gets BAD_REQUEST and the connection keeps serving', async (t) => {
+  const node = await startNode({ port: 0 });
+  t.after(() => node.close());
+  const raw = await RawConnection.ready(node.port);
+  t.after(() => raw.close());
+  raw.writeFrame(Buffer.from([0x92, 0x01]));
+  const error = await raw.reply(0);
+  assert.equal(error.ok, false);
+  assert.equal(!error.ok && error.error.code, 'BAD_REQUEST');
+  raw.request({ kind: 'ping', id: 5 });
+  assert.equal((await raw.reply(5)).ok, true);
+});
+
+test('an unknown operation gets BAD_REQUEST naming it, on the request id', async (t) => {
+  const node = await startNode({ port: 0 });
+  t.after(() => node.close());
+  const raw = await RawConnection.ready(node.port);
+  t.after(() => raw.close());
+  raw.writeFrame(pack([77, 12, {}]));
+  const reply = await raw.reply(12);
+  assert.ok(
+    !reply.ok &&
+      reply.error.code === 'BAD_REQUEST' &&
+      /unknown operation 77/.test(reply.error.message),
+  );
+});
+
+test('an oversized frame gets TOO_LARGE and a close, and other clients are unaffected', async (t) => {
+  const node = await startNode({ port: 0, valueBytesMax: 1024, keyBytesMax: 64 });
+  t.after(() => node.close());
+  const client = await connect({ seeds: node.address });
+  t.after(() => client.close());
+  await client.set('survivor', 1);
+  const raw = await RawConnection.ready(node.port);
+  const header = Buffer.alloc(4);
+  header.writeUInt32BE(10_000_000);
+  raw.writeBytes(header);
+  const reply = await raw.reply(0);
+  assert.ok(!reply.ok && reply.error.code === 'TOO_LARGE');
+  await raw.waitClosed();
+  assert.equal(await client.get('survivor'), 1);
+});
+
+test('a request before hello is refused with UNAUTHORIZED and the connection closed', async (t) => {
+  const node = await startNode({ port: 0 });
+  t.after(() => node.close());
+  const raw = await RawConnection.open(node.port);
+  raw.request({ kind: 'command', id: 3, command: { op: 'get', key: 'k' } });
+  const reply = await raw.reply(3);
+  assert.ok(!reply.ok && reply.error.code === 'UNAUTHORIZED');
+  await raw.waitClosed();
+});
+
+test('a wrong token is refused with UNAUTHORIZED, the right one is accepted', async (t) => {
+  const node = await startNode({ port: 0, token: 's3cret' });
+  t.after(() => node.close());
+  await assert.rejects(
+    connect({ seeds: node.address, token: 'wrong' }),
+    (e: Error & { code?: string }) => e.code === 'UNAUTHORIZED',
+  );
+  await assert.rejects(
+    connect({ seeds: node.address }),
+    (e: Error & { code?: string }) => e.code === 'UNAUTHORIZED',
+  );
+  const client = await connect({ seeds: node.address, token: 's3cret' });
+  t.after(() => client.close());
+  await client.set('k', 1);
+});
+
+test('a client speaking another protocol version is refused with PROTOCOL_MISMATCH', async (t) => {
+  const node = await startNode({ port: 0 });
+  t.after(() => node.close());
+  const raw = await RawConnection.open(node.port);
+  raw.request({ kind: 'hello', id: 0, protocol: 999, client: 'future', clientId: 'x' });
+  const reply = await raw.reply(0);
+  assert.ok(!reply.ok && reply.error.code === 'PROTOCOL_MISMATCH');
+  await raw.waitClosed();
+});
+
+test('a connection that never says hello is closed after the handshake timeout', async (t) => {
+  const node = await startNode({ port: 0, handshakeTimeoutMs: 200 });
+  t.after(() => node.close());
+  const raw = await RawConnection.open(node.port);
+  await raw.waitClosed(3_000);
+  const reply = await raw.reply(0).catch(() => null);
+  assert.ok(reply === null || (!reply.ok && reply.error.code === 'UNAUTHORIZED'));
+});
+
+/** Valid requests of every kind, as a generator of fuzzing material. */
+const validRequest = fc.oneof(
+  fc.record({ kind: fc.constant('ping' as const), id: fc.nat() }),
+  fc.record({ kind: fc.constant('table' as const), id: fc.nat() }),
+  fc.record({
+    kind: fc.constant('command' as const),
+    id: fc.nat(),
+    command: fc.oneof(
+      fc.record({ op: fc.constant('get' as const), key: fc.string({ maxLength: 8 }) }),
+      fc.record({
+        op: fc.constant('set' as const),
+        key: fc.string({ maxLength: 8 }),
+        value: fc.jsonValue().map((v) => encodeValue(v)),
+      }),
+      fc.record({ op: fc.constant('delete' as const), key: fc.string({ maxLength: 8 }) }),
+      fc.record({
+        op: fc.constant('touch' as const),
+        key: fc.string({ maxLength: 8 }),
+        ttlMs: fc.nat(),
+      }),
+      fc.record({
+        op: fc.constant('patch' as const),
+        key: fc.string({ maxLength: 8 }),
+        ops: fc.array(
+          fc.oneof(
+            fc.record({
+              op: fc.constant('set' as const),
+              path: fc.string({ maxLength: 12 }),
+              value: fc.jsonValue(),
+            }),
+            fc.record({
+              op: fc.constant('incr' as const),
+              path: fc.string({ maxLength: 12 }),
+              by: fc.double({ noNaN: true }),
+            }),
+            fc.record({
+              op: fc.constant('add' as const),
+              path: fc.string({ maxLength: 12 }),
+              values: fc.array(fc.jsonValue()),
+            }),
+          ),
+          { maxLength: 4 },
+        ),
+      }),
+    ),
+    seq: fc.option(fc.nat(), { nil: undefined }),
+  }),
+);
+
+/** A frame body: valid, valid but mutated at random bytes, a random MessagePack value, or noise. */
+const hostileBody = fc.oneof(
+  validRequest.map((r) => encodeRequest(r as Request)),
+  fc
+    .tuple(
+      validRequest,
+      fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), {
+        minLength: 1,
+        maxLength: 4,
+      }),
+    )
+    .map(([r, flips]) => {
+      const bytes = Buffer.from(encodeRequest(r as Request));
+      for (const [at, byte] of flips) bytes[at % bytes.length] = byte;
+      return bytes;
+    }),
+  fc.tuple(fc.integer({ min: 0, max: 20 }), fc.nat(), fc.anything()).map(([op, id, body]) => {
+    try {
+      return pack([op, id, body]);
+    } catch {
+      return Buffer.from([0xc1]);
+    }
+  }),
+  fc.uint8Array({ maxLength: 64 }),
+);
+
+test('random and mutated frames never crash the node, and it stays correct for everyone else', async (t) => {
+  const node = await startNode({ port: 0, valueBytesMax: 4096, keyBytesMax: 256 });
+  t.after(() => node.close());
+  const client = await connect({ seeds: node.address });
+  t.after(() => client.close());
+  for (let i = 0; i < 50; i++) await client.set(`witness:${i}`, { i });
+
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(hostileBody, { minLength: 1, maxLength: 30 }),
+      fc.boolean(),
+      async (bodies, asOneWrite) => {
+        const raw = await RawConnection.ready(node.port, 'fuzzer');
+        try {
+          if (asOneWrite) raw.writeBytes(frameBatch(bodies));
+          else for (const body of bodies) raw.writeFrame(body);
+          // A ping after the garbage: answered unless the garbage legitimately closed the stream.
+          raw.request({ kind: 'ping', id: 0xfffffff0 });
+          try {
+            await raw.reply(0xfffffff0, 3_000);
+          } catch (error) {
+            assert.ok(raw.closed, `node neither answered nor closed: ${(error as Error).message}`);
+          }
+        } finally {
+          raw.close();
+        }
+      },
+    ),
+    { numRuns: 150 },
+  );
+
+  // Still up, and the data nobody hostile touched is intact.
+  for (let i = 0; i < 50; i++) assert.deepEqual(await client.get(`witness:${i}`), { i });
+  await client.set('after', 'fuzz');
+  assert.equal(await client.get('after'), 'fuzz');
+});
+
+test('a truncated frame followed by a close leaves the node serving', async (t) => {
+  const node = await startNode({ port: 0 });
+  t.after(() => node.close());
+  const raw = await RawConnection.ready(node.port);
+  const frame = frameBatch([
+    encodeRequest({ kind: 'command', id: 1, command: { op: 'get', key: 'k' } }),
+  ]);
+  raw.writeBytes(frame.subarray(0, frame.length - 2));
+  raw.close();
+  const client = await connect({ seeds: node.address });
+  t.after(() => client.close());
+  assert.equal(await client.get('k'), null);
+});

@@ -22,8 +22,9 @@ const packr = new Packr({
 
 /** Encodes a JSON-compatible value. The result is a fresh buffer the caller may keep. */
 export function encodeValue(value: unknown): Uint8Array {
-  // pack() returns a view into msgpackr's reusable buffer; copy so the bytes stay ours.
-  return packr.pack(value).slice();
+  // pack() returns a view into msgpackr's 8 KiB working buffer; copy so that a kept value
+  // holds only its own bytes. (Buffer#slice would return another view, hence the constructor.)
+  return new Uint8Array(packr.pack(value));
 }
 
 /** Encodes into msgpackr's reusable buffer: valid only until the next encode. */

@@ -34,7 +34,7 @@
  * carries the new value keeps those bytes alive; they are not charged to the MemoryBudget.
  * Answering a retry does not refresh its client, because the backups never see it.
  */
-import { assert } from '../core/assert.js';
+import { AssertionError, assert } from '../core/assert.js';
 import type { IdempotencyId, Outcome } from './types.js';
 
 /**
@@ -93,6 +93,12 @@ export class IdempotencyTable {
   remember(id: IdempotencyId, outcome: Outcome, at: number): void {
     if (at > this.clock) this.clock = at;
     let client = this.clients.get(id.clientId);
+    if (client !== undefined && (client.results.has(id.seq) || id.seq <= client.forgottenUpTo)) {
+      throw new AssertionError(
+        `idempotency: ${id.clientId}#${id.seq} remembered twice or at or below ` +
+          `${client.forgottenUpTo}; a retry must be answered from the table, not executed`,
+      );
+    }
     if (client === undefined) {
       client = {
         clientId: id.clientId,
@@ -107,12 +113,6 @@ export class IdempotencyTable {
       client.lastSeenAt = this.clock;
     }
     this.clients.set(id.clientId, client);
-    assert(
-      !client.results.has(id.seq) && id.seq > client.forgottenUpTo,
-      () =>
-        `idempotency: ${id.clientId}#${id.seq} remembered twice or below ${client.forgottenUpTo}; ` +
-        'a retry must be answered from the table, not executed',
-    );
     client.results.set(id.seq, outcome);
     heapPush(client.seqs, id.seq);
     if (client.results.size > this.resultsPerClientMax) {

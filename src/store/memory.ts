@@ -65,6 +65,6 @@ export class MemoryBudget {
   /** Records a change of `deltaBytes` without asking (the caller asked `fits` if it may refuse). */
   charge(deltaBytes: number): void {
     this.used += deltaBytes;
-    assert(this.used >= 0, () => `memory budget released more than it held: used ${this.used}`);
+    assert(this.used >= 0, 'memory budget: more bytes released than were charged');
   }
 }

@@ -50,7 +50,7 @@
  *    mutation; without an id it yields none. See idempotency.ts.
  *  - `clear()` keeps `lastSeq`, so versions never repeat within one store object.
  */
-import { assert, unreachable } from '../core/assert.js';
+import { AssertionError, assert, unreachable } from '../core/assert.js';
 import { ErrorCode } from '../core/errors.js';
 import type { ErrorMeta } from '../core/errors.js';
 import { utf8ByteLength } from '../core/keys.js';
@@ -58,10 +58,11 @@ import {
   idempotencyClientIdleMs,
   idempotencyResultsPerClientMax,
   keyBytesMaxDefault,
+  partitionCountMax,
   valueBytesMaxCeiling,
   valueBytesMaxDefault,
 } from '../core/limits.js';
-import { decodeValue, encodeValue } from '../core/value-codec.js';
+import { decodeValue, encodeValueTransient } from '../core/value-codec.js';
 import { ExpiryHeap } from './expiry-heap.js';
 import {
   IdempotencyTable,
@@ -162,7 +163,7 @@ export class PartitionStore {
     this.map.get(key)?.expiresAt === expiresAt;
 
   constructor(options: PartitionStoreOptions) {
-    this.partition = checkOption('partition', options.partition, 0, Number.MAX_SAFE_INTEGER);
+    this.partition = checkOption('partition', options.partition, 0, partitionCountMax - 1);
     this.budget = options.budget;
     this.keyBytesMax = checkOption(
       'keyBytesMax',
@@ -238,7 +239,7 @@ export class PartitionStore {
   // ---- the primary's door -------------------------------------------------------------
 
   execute(command: Command, now: number, id?: IdempotencyId): Execution {
-    assert(Number.isFinite(now), () => `execute: now must be a finite time, got ${now}`);
+    assert(Number.isFinite(now), 'execute: now must be a finite number of milliseconds');
     switch (command.op) {
       case 'get':
         return { outcome: this.get(command.key, now), mutations: noMutations };
@@ -476,7 +477,8 @@ export class PartitionStore {
     if (refused !== null) return fail(refused.code, refused.message);
     let encoded: Uint8Array;
     try {
-      encoded = encodeValue(doc);
+      // One copy out of the encoder's shared buffer, into a buffer of exactly this size.
+      encoded = new Uint8Array(encodeValueTransient(doc));
     } catch {
       return fail(ErrorCode.BAD_REQUEST, `patch: the patched value of ${key} cannot be encoded`);
     }
@@ -530,12 +532,13 @@ export class PartitionStore {
   /** Applies a primary's mutations verbatim, in order; never refuses. */
   apply(mutations: readonly Mutation[]): void {
     for (const mutation of mutations) {
-      assert(
-        mutation.seq === this.seq + 1,
-        () =>
+      // Checked with an `if`, not assert(cond, () => ...): no closure per applied mutation.
+      if (mutation.seq !== this.seq + 1) {
+        throw new AssertionError(
           `partition ${this.partition}: mutation seq ${mutation.seq} applied after ${this.seq}; ` +
-          'the replication stream must deliver every mutation once, in order',
-      );
+            'the replication stream must deliver every mutation once, in order',
+        );
+      }
       this.seq = mutation.seq;
       switch (mutation.kind) {
         case 'put': {
@@ -548,13 +551,13 @@ export class PartitionStore {
         }
         case 'expiry': {
           const old = this.map.get(mutation.key);
-          assert(old !== undefined, () => this.divergence(mutation.seq, mutation.key));
+          if (old === undefined) throw this.divergence(mutation.seq, mutation.key);
           this.changeExpiry(mutation.key, old, mutation.expiresAt);
           break;
         }
         case 'delete': {
           const old = this.map.get(mutation.key);
-          assert(old !== undefined, () => this.divergence(mutation.seq, mutation.key));
+          if (old === undefined) throw this.divergence(mutation.seq, mutation.key);
           this.remove(mutation.key, utf8ByteLength(mutation.key), old);
           break;
         }
@@ -567,10 +570,10 @@ export class PartitionStore {
     }
   }
 
-  private divergence(seq: number, key: string): string {
-    return (
+  private divergence(seq: number, key: string): AssertionError {
+    return new AssertionError(
       `partition ${this.partition}: mutation ${seq} changes ${key}, which this replica does ` +
-      'not hold; it has diverged from its primary'
+        'not hold; it has diverged from its primary',
     );
   }
 

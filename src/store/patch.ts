@@ -139,7 +139,8 @@ function copyJson(value: unknown, where: string): unknown {
           return copyJson(element, where);
         });
       }
-      if (value instanceof Uint8Array) return value.slice();
+      // new Uint8Array(bytes) copies; a Buffer's slice() would share the caller's memory.
+      if (value instanceof Uint8Array) return new Uint8Array(value);
       if (!isPlainObject(value)) throw new Refusal(`${where}: a value is not a plain object`);
       const copy: Record<string, unknown> = {};
       for (const key of Object.keys(value)) {

@@ -77,7 +77,10 @@ test('a refused conditional write makes no mutation and keeps lastSeq', () => {
 test('delete with a matching ifVersion deletes', () => {
   const store = newStore();
   const { version } = okResult(store.execute({ op: 'set', key: 'k', value: enc(1) }, t0), 'set');
-  const result = okResult(store.execute({ op: 'delete', key: 'k', ifVersion: version }, t0), 'delete');
+  const result = okResult(
+    store.execute({ op: 'delete', key: 'k', ifVersion: version }, t0),
+    'delete',
+  );
   assert.equal(result.deleted, true);
   assert.equal(read(store, 'k'), null);
 });
@@ -138,7 +141,10 @@ test('cas with an undecodable expected value is refused with BAD_REQUEST', () =>
   const store = newStore();
   store.execute({ op: 'set', key: 'k', value: enc(1) }, t0);
   failure(
-    store.execute({ op: 'cas', key: 'k', expected: new Uint8Array([0x92, 0x01]), value: enc(2) }, t0),
+    store.execute(
+      { op: 'cas', key: 'k', expected: new Uint8Array([0x92, 0x01]), value: enc(2) },
+      t0,
+    ),
     ErrorCode.BAD_REQUEST,
   );
   assert.equal(read(store, 'k'), 1);

@@ -16,7 +16,9 @@ test('the heap pops nodes in order of time, then key', () => {
           popped.push([heap.peekExpiresAt(), heap.peekKey() as string]);
           heap.pop();
         }
-        const sorted = [...nodes].sort((x, y) => x[0] - y[0] || (x[1] < y[1] ? -1 : x[1] > y[1] ? 1 : 0));
+        const sorted = [...nodes].sort(
+          (x, y) => x[0] - y[0] || (x[1] < y[1] ? -1 : x[1] > y[1] ? 1 : 0),
+        );
         assert.deepEqual(popped, sorted);
       },
     ),
@@ -25,7 +27,13 @@ test('the heap pops nodes in order of time, then key', () => {
 
 test('retain keeps one live node per key and the heap order', () => {
   const heap = new ExpiryHeap();
-  for (const [time, key] of [[5, 'a'], [3, 'b'], [5, 'a'], [9, 'c'], [1, 'd']] as const) {
+  for (const [time, key] of [
+    [5, 'a'],
+    [3, 'b'],
+    [5, 'a'],
+    [9, 'c'],
+    [1, 'd'],
+  ] as const) {
     heap.push(time, key);
   }
   heap.retain((time, key) => key !== 'd' && !(key === 'c' && time === 9));
@@ -51,7 +59,11 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
     key: keyArb,
     ttlMs: fc.option(fc.integer({ min: 1, max: 500 }), { nil: null }),
   }),
-  fc.record({ kind: fc.constant('touch' as const), key: keyArb, ttlMs: fc.integer({ min: 1, max: 500 }) }),
+  fc.record({
+    kind: fc.constant('touch' as const),
+    key: keyArb,
+    ttlMs: fc.integer({ min: 1, max: 500 }),
+  }),
   fc.record({ kind: fc.constant('delete' as const), key: keyArb }),
   fc.record({ kind: fc.constant('advance' as const), ms: fc.integer({ min: 0, max: 300 }) }),
   fc.record({ kind: fc.constant('reclaim' as const), max: fc.integer({ min: 0, max: 4 }) }),
@@ -112,7 +124,10 @@ test('the expiry heap stays bounded under repeated touches', () => {
 test('touches with random keys and times keep the heap within its bound', () => {
   fc.assert(
     fc.property(
-      fc.array(fc.tuple(keyArb, fc.integer({ min: 1, max: 10_000 })), { minLength: 2_000, maxLength: 4_000 }),
+      fc.array(fc.tuple(keyArb, fc.integer({ min: 1, max: 10_000 })), {
+        minLength: 2_000,
+        maxLength: 4_000,
+      }),
       (touches) => {
         const store = newStore();
         for (const key of ['a', 'b', 'c', 'd', 'e', 'f']) {

@@ -80,6 +80,16 @@ export function dumpRemembered(store: PartitionStore): unknown[] {
     clientId: c.clientId,
     lastSeenAt: c.lastSeenAt,
     forgottenUpTo: c.forgottenUpTo,
-    results: [...c.results.entries()].sort((a, b) => a[0] - b[0]),
+    results: plain([...c.results.entries()].sort((a, b) => a[0] - b[0])),
   }));
+}
+
+/** A deep copy with bytes as hex: a Buffer and a Uint8Array of the same bytes are one state. */
+function plain(value: unknown): unknown {
+  if (value instanceof Uint8Array) return hex(value);
+  if (Array.isArray(value)) return value.map(plain);
+  if (typeof value === 'object' && value !== null) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plain(v)]));
+  }
+  return value;
 }

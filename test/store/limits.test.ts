@@ -86,7 +86,10 @@ for (const ttlMs of [0, -5, 1.5, Number.NaN, Number.POSITIVE_INFINITY]) {
   test(`a ttlMs of ${ttlMs} is refused with BAD_REQUEST by set, touch, cas and patch`, () => {
     const store = newStore();
     store.execute({ op: 'set', key: 'k', value: enc({}) }, t0);
-    failure(store.execute({ op: 'set', key: 'k', value: enc(1), ttlMs }, t0), ErrorCode.BAD_REQUEST);
+    failure(
+      store.execute({ op: 'set', key: 'k', value: enc(1), ttlMs }, t0),
+      ErrorCode.BAD_REQUEST,
+    );
     failure(store.execute({ op: 'touch', key: 'k', ttlMs }, t0), ErrorCode.BAD_REQUEST);
     failure(
       store.execute({ op: 'cas', key: 'k', expected: enc({}), value: enc(1), ttlMs }, t0),

@@ -36,10 +36,7 @@ test('growing a value past the limit is refused and keeps the old value', () => 
     store.execute({ op: 'set', key: 'a', value: new Uint8Array(11) }, t0),
     ErrorCode.OUT_OF_MEMORY,
   );
-  failure(
-    store.execute({ op: 'patch', key: 'b', ops: [] }, t0),
-    ErrorCode.OUT_OF_MEMORY,
-  );
+  failure(store.execute({ op: 'patch', key: 'b', ops: [] }, t0), ErrorCode.OUT_OF_MEMORY);
   assert.equal(store.bytes, cost(1, 10));
 });
 
@@ -84,7 +81,10 @@ test('the partitions of a node share one budget', () => {
   const two = newStore({ budget, partition: 2 });
   okResult(one.execute({ op: 'set', key: 'a', value: new Uint8Array(10) }, t0), 'set');
   okResult(two.execute({ op: 'set', key: 'a', value: new Uint8Array(10) }, t0), 'set');
-  failure(one.execute({ op: 'set', key: 'b', value: new Uint8Array(1) }, t0), ErrorCode.OUT_OF_MEMORY);
+  failure(
+    one.execute({ op: 'set', key: 'b', value: new Uint8Array(1) }, t0),
+    ErrorCode.OUT_OF_MEMORY,
+  );
   assert.equal(budget.usedBytes, one.bytes + two.bytes);
 });
 
@@ -107,16 +107,28 @@ test('clear keeps lastSeq, so versions never repeat', () => {
   const store = newStore();
   store.execute({ op: 'set', key: 'a', value: enc(1) }, t0);
   store.clear();
-  assert.equal(okResult(store.execute({ op: 'set', key: 'a', value: enc(1) }, t0), 'set').version, 2);
+  assert.equal(
+    okResult(store.execute({ op: 'set', key: 'a', value: enc(1) }, t0), 'set').version,
+    2,
+  );
 });
 
 test('the accounting matches the entries held and returns to zero when all are deleted', () => {
   const keyArb = fc.constantFrom('a', 'bb', 'c€', '键');
   const stepArb = fc.oneof(
-    fc.record({ op: fc.constant('set' as const), key: keyArb, size: fc.nat(300), ttl: fc.boolean() }),
+    fc.record({
+      op: fc.constant('set' as const),
+      key: keyArb,
+      size: fc.nat(300),
+      ttl: fc.boolean(),
+    }),
     fc.record({ op: fc.constant('delete' as const), key: keyArb }),
     fc.record({ op: fc.constant('touch' as const), key: keyArb }),
-    fc.record({ op: fc.constant('patch' as const), key: keyArb, text: fc.string({ maxLength: 40 }) }),
+    fc.record({
+      op: fc.constant('patch' as const),
+      key: keyArb,
+      text: fc.string({ maxLength: 40 }),
+    }),
     fc.record({ op: fc.constant('reclaim' as const), at: fc.nat(2_000) }),
   );
   fc.assert(
@@ -130,11 +142,11 @@ test('the accounting matches the entries held and returns to zero when all are d
         } else if (s.op === 'delete') store.execute({ op: 'delete', key: s.key }, t0);
         else if (s.op === 'touch') store.execute({ op: 'touch', key: s.key, ttlMs: 500 }, t0);
         else if (s.op === 'patch') {
+          store.execute({ op: 'set', key: s.key, value: enc({}), ifAbsent: true }, t0);
           store.execute(
-            { op: 'set', key: s.key, value: enc({}), ifAbsent: true },
+            { op: 'patch', key: s.key, ops: [{ op: 'set', path: 't', value: s.text }] },
             t0,
           );
-          store.execute({ op: 'patch', key: s.key, ops: [{ op: 'set', path: 't', value: s.text }] }, t0);
         } else store.reclaimExpired(t0 + s.at, 3);
         let expected = 0;
         for (const [key, entry] of store.entries()) {

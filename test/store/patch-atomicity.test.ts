@@ -7,7 +7,10 @@ import { dec, enc, failure, newStore, okResult, t0 } from './helpers.js';
 
 test('a failing op in the middle leaves the entry unchanged', () => {
   const store = newStore();
-  store.execute({ op: 'set', key: 'k', value: enc({ n: 1, name: 'ada', tags: ['x'] }), ttlMs: 9_000 }, t0);
+  store.execute(
+    { op: 'set', key: 'k', value: enc({ n: 1, name: 'ada', tags: ['x'] }), ttlMs: 9_000 },
+    t0,
+  );
   const before = okResult(store.execute({ op: 'get', key: 'k' }, t0), 'get').entry;
   const execution = store.execute(
     {
@@ -79,12 +82,15 @@ function reference(doc: Record<string, unknown>, ops: PatchOp[]): Record<string,
     } else if (op.op === 'add') {
       if (current !== undefined && !Array.isArray(current)) return null;
       const list = (current as unknown[] | undefined) ?? [];
-      for (const v of op.values) if (!list.some((e) => JSON.stringify(e) === JSON.stringify(v))) list.push(v);
+      for (const v of op.values)
+        if (!list.some((e) => JSON.stringify(e) === JSON.stringify(v))) list.push(v);
       parent[field] = list;
     } else {
       if (current === undefined) continue;
       if (!Array.isArray(current)) return null;
-      parent[field] = current.filter((e) => !op.values.some((v) => JSON.stringify(e) === JSON.stringify(v)));
+      parent[field] = current.filter(
+        (e) => !op.values.some((v) => JSON.stringify(e) === JSON.stringify(v)),
+      );
     }
   }
   return copy;
@@ -94,29 +100,49 @@ test('a patch applies all of its ops or none of them', () => {
   const pathArb = fc.constantFrom('a', 'b', 'a.x', 'b.y', 'a.x.z');
   const scalarArb = fc.oneof(fc.integer({ min: -5, max: 5 }), fc.constantFrom('s', 't'));
   const opArb: fc.Arbitrary<PatchOp> = fc.oneof(
-    fc.record({ op: fc.constant('set' as const), path: pathArb, value: fc.oneof(scalarArb, fc.constant({})) }),
+    fc.record({
+      op: fc.constant('set' as const),
+      path: pathArb,
+      value: fc.oneof(scalarArb, fc.constant({})),
+    }),
     fc.record({ op: fc.constant('unset' as const), path: pathArb }),
-    fc.record({ op: fc.constant('incr' as const), path: pathArb, by: fc.integer({ min: -3, max: 3 }) }),
-    fc.record({ op: fc.constant('add' as const), path: pathArb, values: fc.array(scalarArb, { maxLength: 3 }) }),
-    fc.record({ op: fc.constant('remove' as const), path: pathArb, values: fc.array(scalarArb, { maxLength: 3 }) }),
+    fc.record({
+      op: fc.constant('incr' as const),
+      path: pathArb,
+      by: fc.integer({ min: -3, max: 3 }),
+    }),
+    fc.record({
+      op: fc.constant('add' as const),
+      path: pathArb,
+      values: fc.array(scalarArb, { maxLength: 3 }),
+    }),
+    fc.record({
+      op: fc.constant('remove' as const),
+      path: pathArb,
+      values: fc.array(scalarArb, { maxLength: 3 }),
+    }),
   );
   fc.assert(
-    fc.property(fc.array(opArb, { maxLength: 8 }), fc.array(opArb, { maxLength: 8 }), (setup, ops) => {
-      const store = newStore();
-      store.execute({ op: 'set', key: 'k', value: enc({}) }, t0);
-      store.execute({ op: 'patch', key: 'k', ops: setup }, t0);
-      const before = okResult(store.execute({ op: 'get', key: 'k' }, t0), 'get').entry;
-      assert.ok(before);
-      const expected = reference(dec(before.value) as Record<string, unknown>, ops);
-      const execution = store.execute({ op: 'patch', key: 'k', ops }, t0);
-      const after = okResult(store.execute({ op: 'get', key: 'k' }, t0), 'get').entry;
-      if (expected === null) {
-        failure(execution, ErrorCode.BAD_REQUEST);
-        assert.equal(after, before);
-      } else {
-        okResult(execution, 'patch');
-        assert.deepEqual(dec(after?.value ?? new Uint8Array()), expected);
-      }
-    }),
+    fc.property(
+      fc.array(opArb, { maxLength: 8 }),
+      fc.array(opArb, { maxLength: 8 }),
+      (setup, ops) => {
+        const store = newStore();
+        store.execute({ op: 'set', key: 'k', value: enc({}) }, t0);
+        store.execute({ op: 'patch', key: 'k', ops: setup }, t0);
+        const before = okResult(store.execute({ op: 'get', key: 'k' }, t0), 'get').entry;
+        assert.ok(before);
+        const expected = reference(dec(before.value) as Record<string, unknown>, ops);
+        const execution = store.execute({ op: 'patch', key: 'k', ops }, t0);
+        const after = okResult(store.execute({ op: 'get', key: 'k' }, t0), 'get').entry;
+        if (expected === null) {
+          failure(execution, ErrorCode.BAD_REQUEST);
+          assert.equal(after, before);
+        } else {
+          okResult(execution, 'patch');
+          assert.deepEqual(dec(after?.value ?? new Uint8Array()), expected);
+        }
+      },
+    ),
   );
 });

@@ -83,9 +83,12 @@ test('incr that would overflow to infinity is refused', () => {
 });
 
 test('add appends the values not already present', () => {
-  assert.deepEqual(patched({ tags: ['a', 'b'] }, { op: 'add', path: 'tags', values: ['b', 'c', 'c'] }), {
-    tags: ['a', 'b', 'c'],
-  });
+  assert.deepEqual(
+    patched({ tags: ['a', 'b'] }, { op: 'add', path: 'tags', values: ['b', 'c', 'c'] }),
+    {
+      tags: ['a', 'b', 'c'],
+    },
+  );
 });
 
 test('add compares values as documents, ignoring key order', () => {
@@ -105,11 +108,14 @@ test('add on a field that is not an array is refused', () => {
 
 test('remove takes out every element equal to one of the values', () => {
   assert.deepEqual(
-    patched({ l: [1, { a: 1, b: 2 }, 1, 3, { b: 2, a: 1 }] }, {
-      op: 'remove',
-      path: 'l',
-      values: [1, { b: 2, a: 1 }],
-    }),
+    patched(
+      { l: [1, { a: 1, b: 2 }, 1, 3, { b: 2, a: 1 }] },
+      {
+        op: 'remove',
+        path: 'l',
+        values: [1, { b: 2, a: 1 }],
+      },
+    ),
     { l: [3] },
   );
 });
@@ -143,11 +149,16 @@ test('operations apply in order, each seeing the ones before it', () => {
 
 test('a patch never changes the objects the caller passed in', () => {
   const value = { n: 1, list: [1] };
-  patched({}, { op: 'set', path: 'a', value }, { op: 'incr', path: 'a.n', by: 1 }, {
-    op: 'add',
-    path: 'a.list',
-    values: [2],
-  });
+  patched(
+    {},
+    { op: 'set', path: 'a', value },
+    { op: 'incr', path: 'a.n', by: 1 },
+    {
+      op: 'add',
+      path: 'a.list',
+      values: [2],
+    },
+  );
   assert.deepEqual(value, { n: 1, list: [1] });
 });
 
@@ -194,7 +205,10 @@ test(`a patch of more than ${patchOpsMax} ops is refused`, () => {
 
 test('patch of an absent key starts from an empty document by default', () => {
   const store = newStore();
-  okResult(store.execute({ op: 'patch', key: 'k', ops: [{ op: 'set', path: 'a', value: 1 }] }, t0), 'patch');
+  okResult(
+    store.execute({ op: 'patch', key: 'k', ops: [{ op: 'set', path: 'a', value: 1 }] }, t0),
+    'patch',
+  );
   assert.deepEqual(read(store, 'k'), { a: 1 });
 });
 

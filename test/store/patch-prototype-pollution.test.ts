@@ -17,7 +17,13 @@ function opsFor(path: string): PatchOp[] {
 }
 
 function paths(segment: string): string[] {
-  return [segment, `${segment}.polluted`, `a.${segment}`, `a.${segment}.polluted`, `a.b.${segment}`];
+  return [
+    segment,
+    `${segment}.polluted`,
+    `a.${segment}`,
+    `a.${segment}.polluted`,
+    `a.b.${segment}`,
+  ];
 }
 
 function prototypeIsClean(): void {
@@ -81,6 +87,9 @@ test('a stored document with a __proto__ field cannot be used to pollute through
   const store = newStore();
   // The codec renames a decoded __proto__ key, so the stored field is plain data.
   store.execute({ op: 'set', key: 'k', value: enc(JSON.parse('{"__proto__": {"x": 1}}')) }, t0);
-  okResult(store.execute({ op: 'patch', key: 'k', ops: [{ op: 'set', path: 'y', value: 1 }] }, t0), 'patch');
+  okResult(
+    store.execute({ op: 'patch', key: 'k', ops: [{ op: 'set', path: 'y', value: 1 }] }, t0),
+    'patch',
+  );
   prototypeIsClean();
 });

@@ -60,7 +60,8 @@ test('the versions a key takes only grow, whatever the writes', () => {
         if (s.op === 'set') store.execute({ op: 'set', key: s.key, value: enc({ n: 0 }) }, t0);
         else if (s.op === 'delete') store.execute({ op: 'delete', key: s.key }, t0);
         else if (s.op === 'touch') store.execute({ op: 'touch', key: s.key, ttlMs: 10 }, t0);
-        else store.execute({ op: 'patch', key: s.key, ops: [{ op: 'incr', path: 'n', by: 1 }] }, t0);
+        else
+          store.execute({ op: 'patch', key: s.key, ops: [{ op: 'incr', path: 'n', by: 1 }] }, t0);
         const entry = okResult(store.execute({ op: 'get', key: s.key }, t0), 'get').entry;
         if (entry === null) continue;
         assert.ok(entry.version >= (last.get(s.key) ?? 0));

@@ -1,0 +1,26 @@
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { decodeValue, encodeValue } from '../../src/core/value-codec.js';
+
+test('any JSON value survives an encode and decode unchanged', () => {
+  fc.assert(
+    fc.property(fc.jsonValue(), (value) => {
+      // JSON cannot tell -0 from 0; neither need the store.
+      assert.deepEqual(decodeValue(encodeValue(value)), JSON.parse(JSON.stringify(value)) ?? null);
+    }),
+  );
+});
+
+test('an encoded value owns exactly its bytes and no larger buffer', () => {
+  const bytes = encodeValue({ small: 1 });
+  assert.equal(bytes.byteOffset, 0);
+  assert.equal(bytes.buffer.byteLength, bytes.byteLength);
+});
+
+test('a __proto__ key never becomes a prototype when decoded', () => {
+  const decoded = decodeValue(encodeValue(JSON.parse('{"__proto__":{"polluted":true}}'))) as object;
+  assert.equal(Object.getPrototypeOf(decoded), Object.prototype);
+  assert.equal((decoded as Record<string, unknown>)['polluted'], undefined);
+  assert.equal(({} as Record<string, unknown>)['polluted'], undefined);
+});

@@ -1,0 +1,260 @@
+/**
+ * The control plane's replicated state: who the members are and where every partition lives.
+ *
+ * Every node applies the same Raft log to its own ClusterState, so every node agrees, entry
+ * by entry, on the members (id, address, zone, state), the partition table (for each
+ * partition its epoch, primary, backups and in-sync set) and the cluster's settings. Nothing
+ * here is decided locally: a node that believes a peer is dead proposes so, and acts on it
+ * only once the entry is applied (DESIGN.md section 5).
+ *
+ * Commands are validated again when applied, not only when proposed. Two leaders of
+ * successive terms can both have proposals committed, each planned against a table the other
+ * has since changed; a command that no longer fits the state (a move whose node left, an
+ * in-sync report for an old epoch) is skipped, the same way on every node, so the state
+ * machine stays deterministic and never asserts on what the log contains.
+ *
+ * Member ids are unique per incarnation (`name~incarnation`). A node restarted without a
+ * data dir has forgotten its Raft vote and log, so it must not come back under its old Raft
+ * identity; it joins as a new incarnation of the same name, and the old one is declared
+ * dead and removed.
+ */
+import { decodeValue, encodeValue } from '../core/value-codec.js';
+import {
+  applyMove,
+  initialTable,
+  type MemberState,
+  type PartitionAssignment,
+  type PartitionTable,
+  type PlacementChange,
+} from './placement.js';
+
+export interface MemberRecord {
+  /** Unique per incarnation: `name~incarnation`. Raft and the partition table use this id. */
+  readonly id: string;
+  /** The name an operator gave the node (`--id`), stable across restarts. */
+  readonly name: string;
+  /** `host:port` for clients and peers. */
+  readonly address: string;
+  readonly zone?: string;
+  readonly state: MemberState;
+}
+
+export interface ClusterSettings {
+  readonly partitionCount: number;
+  readonly replicationFactor: number;
+}
+
+export type ControlCommand =
+  /** The first entry of a cluster's log: its id, settings, and founding member. */
+  | {
+      readonly type: 'bootstrap';
+      readonly clusterId: string;
+      readonly settings: ClusterSettings;
+      readonly member: MemberRecord;
+    }
+  /** A node joins (or a new incarnation replaces an old one of the same name). */
+  | { readonly type: 'join'; readonly member: MemberRecord }
+  /** The leader's failure detector or a drain changed a member's state. */
+  | { readonly type: 'setState'; readonly id: string; readonly state: MemberState }
+  /** A member leaves the cluster for good. */
+  | { readonly type: 'remove'; readonly id: string }
+  /** Changes planned by control/placement.ts, applied in order. */
+  | { readonly type: 'placement'; readonly changes: readonly PlacementChange[] }
+  /** A backup has caught up with its primary in `epoch` of the partition. */
+  | {
+      readonly type: 'inSync';
+      readonly partition: number;
+      readonly node: string;
+      readonly epoch: number;
+    };
+
+/** Why a change cannot apply to the table as it is now, or null. */
+export function changeProblem(table: PartitionTable, change: PlacementChange): string | null {
+  const a = table[change.partition];
+  if (a === undefined) return `no partition ${change.partition}`;
+  const holds = (n: string): boolean => a.primary === n || a.backups.includes(n);
+  switch (change.kind) {
+    case 'promote':
+      return a.backups.includes(change.newPrimary) && a.inSync.includes(change.newPrimary)
+        ? null
+        : `${change.newPrimary} is not an in-sync backup of partition ${change.partition}`;
+    case 'addBackup':
+      return holds(change.node)
+        ? `${change.node} already holds partition ${change.partition}`
+        : null;
+    case 'removeReplica':
+      return a.backups.includes(change.node)
+        ? null
+        : `${change.node} holds no backup of partition ${change.partition}`;
+    case 'transferPrimary':
+      return a.primary !== null && a.backups.includes(change.to) && a.inSync.includes(change.to)
+        ? null
+        : `${change.to} cannot take over partition ${change.partition}`;
+  }
+}
+
+export interface ApplyResult {
+  /** False when the command no longer fitted the state and changed nothing. */
+  readonly applied: boolean;
+  readonly reason?: string;
+}
+
+interface Snapshot {
+  readonly clusterId: string | null;
+  readonly settings: ClusterSettings | null;
+  readonly members: readonly MemberRecord[];
+  readonly table: PartitionTable;
+  readonly tableVersion: number;
+}
+
+export class ClusterState {
+  private clusterIdValue: string | null = null;
+  private settingsValue: ClusterSettings | null = null;
+  private readonly memberMap = new Map<string, MemberRecord>();
+  private tableValue: PartitionTable = [];
+  /** Increases with every change to the table; clients route by it. */
+  private tableVersionValue = 0;
+
+  get clusterId(): string | null {
+    return this.clusterIdValue;
+  }
+
+  get settings(): ClusterSettings | null {
+    return this.settingsValue;
+  }
+
+  get table(): PartitionTable {
+    return this.tableValue;
+  }
+
+  get tableVersion(): number {
+    return this.tableVersionValue;
+  }
+
+  /** Members sorted by id. */
+  get members(): readonly MemberRecord[] {
+    return [...this.memberMap.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
+  member(id: string): MemberRecord | undefined {
+    return this.memberMap.get(id);
+  }
+
+  /** The live member with this name, if any (names are unique among live members). */
+  memberByName(name: string): MemberRecord | undefined {
+    for (const m of this.memberMap.values()) if (m.name === name && m.state !== 'dead') return m;
+    return undefined;
+  }
+
+  assignment(partition: number): PartitionAssignment | undefined {
+    return this.tableValue[partition];
+  }
+
+  apply(command: ControlCommand): ApplyResult {
+    switch (command.type) {
+      case 'bootstrap': {
+        if (this.clusterIdValue !== null) return skipped('the cluster exists already');
+        this.clusterIdValue = command.clusterId;
+        this.settingsValue = command.settings;
+        this.memberMap.set(command.member.id, command.member);
+        this.tableValue = initialTable(
+          [command.member],
+          command.settings.partitionCount,
+          command.settings.replicationFactor,
+        );
+        this.tableVersionValue++;
+        return { applied: true };
+      }
+      case 'join': {
+        if (this.clusterIdValue === null) return skipped('no cluster yet');
+        const existing = this.memberMap.get(command.member.id);
+        if (existing !== undefined && existing.state !== 'dead') return skipped('already a member');
+        // A new incarnation of a name replaces the old one, whose copies are gone with it.
+        for (const m of this.memberMap.values()) {
+          if (m.name === command.member.name && m.id !== command.member.id && m.state !== 'dead') {
+            this.memberMap.set(m.id, { ...m, state: 'dead' });
+          }
+        }
+        this.memberMap.set(command.member.id, command.member);
+        return { applied: true };
+      }
+      case 'setState': {
+        const m = this.memberMap.get(command.id);
+        if (m === undefined) return skipped(`no member ${command.id}`);
+        if (m.state === command.state) return skipped('no change');
+        this.memberMap.set(m.id, { ...m, state: command.state });
+        return { applied: true };
+      }
+      case 'remove': {
+        const held = this.tableValue.some(
+          (a) => a.primary === command.id || a.backups.includes(command.id),
+        );
+        if (held) return skipped(`${command.id} still holds partitions`);
+        return this.memberMap.delete(command.id) ? { applied: true } : skipped('no such member');
+      }
+      case 'placement': {
+        let table = this.tableValue;
+        let changed = 0;
+        for (const change of command.changes) {
+          if (changeProblem(table, change) !== null) continue;
+          const target =
+            change.kind === 'promote'
+              ? change.newPrimary
+              : change.kind === 'transferPrimary'
+                ? change.to
+                : change.node;
+          // Copies and roles go only to members; removing a replica is always allowed.
+          if (change.kind !== 'removeReplica' && !this.memberMap.has(target)) continue;
+          table = applyMove(table, change);
+          changed++;
+        }
+        if (changed === 0) return skipped('no change fitted the table');
+        this.tableValue = table;
+        this.tableVersionValue++;
+        return { applied: true };
+      }
+      case 'inSync': {
+        const a = this.tableValue[command.partition];
+        if (a === undefined || a.epoch !== command.epoch) return skipped('stale epoch');
+        if (!a.backups.includes(command.node) || a.inSync.includes(command.node)) {
+          return skipped('not an out-of-sync backup');
+        }
+        const next = [...this.tableValue];
+        next[command.partition] = {
+          ...a,
+          inSync: [...a.inSync, command.node].sort((x, y) => (x < y ? -1 : x > y ? 1 : 0)),
+        };
+        this.tableValue = next;
+        this.tableVersionValue++;
+        return { applied: true };
+      }
+    }
+  }
+
+  /** The whole state as bytes, for Raft snapshots. */
+  snapshot(): Uint8Array {
+    const s: Snapshot = {
+      clusterId: this.clusterIdValue,
+      settings: this.settingsValue,
+      members: this.members,
+      table: this.tableValue,
+      tableVersion: this.tableVersionValue,
+    };
+    return encodeValue(s);
+  }
+
+  /** Replaces the state with a snapshot's. The bytes come from a peer's Raft snapshot. */
+  restore(bytes: Uint8Array): void {
+    const s = decodeValue(bytes) as Snapshot;
+    this.clusterIdValue = s.clusterId;
+    this.settingsValue = s.settings;
+    this.memberMap.clear();
+    for (const m of s.members) this.memberMap.set(m.id, m);
+    this.tableValue = s.table;
+    this.tableVersionValue = s.tableVersion;
+  }
+}
+
+function skipped(reason: string): ApplyResult {
+  return { applied: false, reason };
+}

@@ -1,0 +1,85 @@
+/**
+ * Checks that a value from the network is a well-formed control command, before Raft may
+ * carry it in an entry. Peers are authenticated, but a bug or a version skew must not put a
+ * malformed command into the log, where every node would meet it forever.
+ */
+import type { ControlCommand, MemberRecord } from './cluster-state.js';
+import type { PlacementChange } from './placement.js';
+
+type Fields = Record<string, unknown>;
+
+const memberStates = new Set(['active', 'joining', 'draining', 'dead']);
+const stringMax = 256;
+
+function isFields(v: unknown): v is Fields {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
+}
+
+function isId(v: unknown): v is string {
+  return typeof v === 'string' && v.length > 0 && v.length <= stringMax;
+}
+
+function isUint(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
+function isMember(v: unknown): v is MemberRecord {
+  return (
+    isFields(v) &&
+    isId(v['id']) &&
+    isId(v['name']) &&
+    isId(v['address']) &&
+    (v['zone'] === undefined || isId(v['zone'])) &&
+    typeof v['state'] === 'string' &&
+    memberStates.has(v['state'])
+  );
+}
+
+function isChange(v: unknown): v is PlacementChange {
+  if (!isFields(v) || !isUint(v['partition'])) return false;
+  switch (v['kind']) {
+    case 'promote':
+      return isId(v['newPrimary']);
+    case 'addBackup':
+    case 'removeReplica':
+      return isId(v['node']);
+    case 'transferPrimary':
+      return isId(v['to']);
+    default:
+      return false;
+  }
+}
+
+export function isControlCommand(v: unknown): v is ControlCommand {
+  if (!isFields(v)) return false;
+  switch (v['type']) {
+    case 'bootstrap': {
+      const s = v['settings'];
+      return (
+        isId(v['clusterId']) &&
+        isMember(v['member']) &&
+        isFields(s) &&
+        isUint(s['partitionCount']) &&
+        (s['partitionCount'] as number) > 0 &&
+        isUint(s['replicationFactor']) &&
+        (s['replicationFactor'] as number) > 0
+      );
+    }
+    case 'join':
+      return isMember(v['member']);
+    case 'setState':
+      return isId(v['id']) && typeof v['state'] === 'string' && memberStates.has(v['state']);
+    case 'remove':
+      return isId(v['id']);
+    case 'placement':
+      return (
+        Array.isArray(v['changes']) &&
+        v['changes'].length <= 100_000 &&
+        v['changes'].every(isChange)
+      );
+    case 'inSync':
+      return isUint(v['partition']) && isId(v['node']) && isUint(v['epoch']);
+    default:
+      return false;
+  }
+}

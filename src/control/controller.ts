@@ -1,0 +1,180 @@
+/**
+ * What the control-plane leader decides, as a pure function of what it knows.
+ *
+ * The leader looks at the applied cluster state, the Raft membership, when it last heard
+ * from each member, and which new copies have caught up, and returns the proposals that
+ * move the cluster toward health. It keeps nothing between calls: a new leader, with the
+ * same applied state, decides the same things, so a leader change loses no decision. The
+ * runtime proposes what comes back, waits until it is applied, and asks again.
+ *
+ * The rules, in the order they are considered:
+ *
+ * 1. Failure detection. A member not heard from for `failureTimeoutMs` is proposed dead; a
+ *    dead member heard from again is proposed active, unless a newer incarnation of its name
+ *    took its place. A new leader counts its election as having heard from everyone, so it
+ *    does not declare the cluster dead for the silence before it led. An old incarnation
+ *    that a newer one replaced is removed once it holds no copies.
+ * 2. Raft membership follows the cluster state, one single-server change at a time: the
+ *    voters are the healthy members, as many as `votersMax` allows, an odd number (an even
+ *    one tolerates no more failures than the odd number below it and needs a larger quorum);
+ *    healthy voters are kept, the rest are filled from healthy learners by id. A lost voter is
+ *    replaced by promoting a learner first and removing the lost one after, so the group never
+ *    shrinks below its size while a member is missing. Every other member is a learner: it
+ *    follows the log (and so the partition table) without voting.
+ * 3. Copies that caught up with their primary join the in-sync set.
+ * 4. Placement: control/placement.ts plans failovers, repairs and rebalancing.
+ */
+import type { ConfigChange, Membership } from '../raft/index.js';
+import type { ClusterState, ControlCommand } from './cluster-state.js';
+import { planMoves, type Member } from './placement.js';
+
+export interface ControllerOptions {
+  /** A member silent this long is declared dead. */
+  readonly failureTimeoutMs: number;
+  /** Raft voters wanted: 1, 3 or 5. */
+  readonly votersMax: number;
+  /** Copies of a partition being created at once; see placement.ts. */
+  readonly maxMovesInFlight?: number;
+}
+
+export interface ControllerInput {
+  readonly state: ClusterState;
+  readonly membership: Membership;
+  /** This node: the leader. */
+  readonly self: string;
+  readonly now: number;
+  /** When the leader last received anything from each member. */
+  readonly lastHeard: ReadonlyMap<string, number>;
+  /** When this node became leader. */
+  readonly leaderSince: number;
+  /** Whether `node`'s copy of `partition` is current in `epoch` (the replication layer's word). */
+  readonly caughtUp: (partition: number, node: string, epoch: number) => boolean;
+  readonly options: ControllerOptions;
+}
+
+export interface Decision {
+  readonly commands: readonly ControlCommand[];
+  /** At most one: Raft changes membership one server at a time. */
+  readonly configChange: ConfigChange | null;
+}
+
+function byId(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+export function decide(input: ControllerInput): Decision {
+  const { state, now, options } = input;
+  const commands: ControlCommand[] = [];
+  if (state.clusterId === null) return { commands, configChange: null };
+
+  // 1. Failure detection.
+  const isAlive = (id: string): boolean =>
+    id === input.self ||
+    now - Math.max(input.lastHeard.get(id) ?? 0, input.leaderSince) < options.failureTimeoutMs;
+  const liveNames = new Set(
+    state.members.filter((m) => m.state !== 'dead' && isAlive(m.id)).map((m) => m.name),
+  );
+  for (const m of state.members) {
+    if (m.state !== 'dead' && !isAlive(m.id)) {
+      commands.push({ type: 'setState', id: m.id, state: 'dead' });
+    } else if (m.state === 'dead' && isAlive(m.id) && input.lastHeard.has(m.id)) {
+      const replaced = state.members.some(
+        (o) => o.name === m.name && o.id !== m.id && o.state !== 'dead',
+      );
+      if (!replaced && !liveNames.has(m.name)) {
+        commands.push({ type: 'setState', id: m.id, state: 'active' });
+      }
+    }
+  }
+  for (const m of state.members) {
+    if (!isReplaced(state, m.id)) continue;
+    const holds = state.table.some((a) => a.primary === m.id || a.backups.includes(m.id));
+    const inRaft =
+      input.membership.voters.includes(m.id) || input.membership.learners.includes(m.id);
+    if (!holds && !inRaft) commands.push({ type: 'remove', id: m.id });
+  }
+  // Decide the rest on the state as it will be once these are applied.
+  if (commands.length > 0) return { commands, configChange: null };
+
+  // 2. Raft membership.
+  const configChange = nextConfigChange(input, isAlive);
+
+  // 3. In-sync reports.
+  state.table.forEach((a, partition) => {
+    for (const node of a.backups) {
+      if (a.inSync.includes(node)) continue;
+      const member = state.member(node);
+      if (member === undefined || member.state === 'dead') continue;
+      if (input.caughtUp(partition, node, a.epoch)) {
+        commands.push({ type: 'inSync', partition, node, epoch: a.epoch });
+      }
+    }
+  });
+  if (commands.length > 0) return { commands, configChange };
+
+  // 4. Placement.
+  const settings = state.settings!;
+  const members: Member[] = state.members.map((m) => ({
+    id: m.id,
+    state: m.state,
+    ...(m.zone !== undefined && { zone: m.zone }),
+  }));
+  const plan = planMoves(state.table, members, {
+    replicationFactor: settings.replicationFactor,
+    ...(options.maxMovesInFlight !== undefined && { maxMovesInFlight: options.maxMovesInFlight }),
+  });
+  if (plan.changes.length > 0) commands.push({ type: 'placement', changes: plan.changes });
+  return { commands, configChange };
+}
+
+/** A dead incarnation whose name a live, newer incarnation now carries: it never comes back. */
+function isReplaced(state: ClusterState, id: string): boolean {
+  const m = state.member(id);
+  return (
+    m !== undefined &&
+    m.state === 'dead' &&
+    state.members.some((o) => o.name === m.name && o.id !== m.id && o.state !== 'dead')
+  );
+}
+
+function nextConfigChange(
+  input: ControllerInput,
+  isAlive: (id: string) => boolean,
+): ConfigChange | null {
+  const { state, membership, options } = input;
+  const voters = new Set(membership.voters);
+  const learners = new Set(membership.learners);
+  const healthy = (id: string): boolean => {
+    const m = state.member(id);
+    return m !== undefined && m.state !== 'dead' && isAlive(id);
+  };
+  // The voter count follows the membership, dead members included: a member that is down
+  // may come back, and shrinking the group for it would only add churn.
+  const members = state.members.filter((m) => !isReplaced(state, m.id)).length;
+  let target = Math.max(1, Math.min(options.votersMax, members));
+  if (target % 2 === 0) target--;
+  const healthyVoters = membership.voters.filter(healthy);
+
+  // Grow first: a learner becomes a voter while healthy voters are fewer than wanted.
+  if (healthyVoters.length < target) {
+    const promote = membership.learners.filter(healthy).sort(byId)[0];
+    if (promote !== undefined) return { type: 'promoteLearner', node: promote };
+  }
+  // Then let a lost voter go, once enough healthy voters stand without it. With no
+  // replacement available it stays: it still counts toward the quorum size it set, and it
+  // may come back.
+  if (healthyVoters.length >= target) {
+    const lost = membership.voters.find((id) => !healthy(id) && id !== input.self);
+    if (lost !== undefined) return { type: 'removeNode', node: lost };
+  }
+  const missing = state.members.find(
+    (m) => !voters.has(m.id) && !learners.has(m.id) && !isReplaced(state, m.id),
+  );
+  if (missing !== undefined) return { type: 'addLearner', node: missing.id };
+  // Strangers: ids Raft has that the cluster does not, or incarnations replaced for good.
+  const stranger = [...membership.voters, ...membership.learners].find(
+    (id) => (state.member(id) === undefined || isReplaced(state, id)) && id !== input.self,
+  );
+  if (stranger !== undefined) return { type: 'removeNode', node: stranger };
+  return null;
+}

@@ -1,0 +1,159 @@
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  ClusterState,
+  decide,
+  type ControllerInput,
+  type MemberRecord,
+} from '../../src/control/index.js';
+import type { Membership } from '../../src/raft/index.js';
+
+const member = (name: string): MemberRecord => ({
+  id: name,
+  name,
+  address: `${name}:1`,
+  state: 'active',
+});
+
+function cluster(names: string[], partitions = 8): ClusterState {
+  const state = new ClusterState();
+  state.apply({
+    type: 'bootstrap',
+    clusterId: 'c',
+    settings: { partitionCount: partitions, replicationFactor: 2 },
+    member: member(names[0]!),
+  });
+  for (const name of names.slice(1)) state.apply({ type: 'join', member: member(name) });
+  return state;
+}
+
+function input(
+  state: ClusterState,
+  membership: Membership,
+  over: Partial<ControllerInput> = {},
+): ControllerInput {
+  const now = 10_000;
+  return {
+    state,
+    membership,
+    self: 'a',
+    now,
+    lastHeard: new Map(state.members.filter((m) => m.state !== 'dead').map((m) => [m.id, now])),
+    leaderSince: 0,
+    caughtUp: () => true,
+    options: { failureTimeoutMs: 1_000, votersMax: 3 },
+    ...over,
+  };
+}
+
+test('a member silent for longer than the failure timeout is proposed dead', () => {
+  const state = cluster(['a', 'b', 'c']);
+  const decision = decide(
+    input(
+      state,
+      { voters: ['a', 'b', 'c'], learners: [] },
+      {
+        lastHeard: new Map([
+          ['b', 10_000],
+          ['c', 8_000],
+        ]),
+      },
+    ),
+  );
+  assert.deepEqual(decision.commands, [{ type: 'setState', id: 'c', state: 'dead' }]);
+});
+
+test('a new leader does not count the silence before its election against anyone', () => {
+  const state = cluster(['a', 'b', 'c']);
+  const decision = decide(
+    input(
+      state,
+      { voters: ['a', 'b', 'c'], learners: [] },
+      { lastHeard: new Map(), leaderSince: 9_500 },
+    ),
+  );
+  assert.ok(!decision.commands.some((c) => c.type === 'setState'));
+});
+
+test('a dead member heard from again is proposed active', () => {
+  const state = cluster(['a', 'b']);
+  state.apply({ type: 'setState', id: 'b', state: 'dead' });
+  const decision = decide(
+    input(state, { voters: ['a'], learners: ['b'] }, { lastHeard: new Map([['b', 10_000]]) }),
+  );
+  assert.deepEqual(decision.commands, [{ type: 'setState', id: 'b', state: 'active' }]);
+});
+
+test('a member not yet in the Raft group is added as a learner', () => {
+  const state = cluster(['a', 'b']);
+  assert.deepEqual(decide(input(state, { voters: ['a'], learners: [] })).configChange, {
+    type: 'addLearner',
+    node: 'b',
+  });
+});
+
+test('learners are promoted until there are three voters, never to an even count', () => {
+  const two = cluster(['a', 'b']);
+  assert.equal(decide(input(two, { voters: ['a'], learners: ['b'] })).configChange, null);
+  const three = cluster(['a', 'b', 'c']);
+  assert.deepEqual(decide(input(three, { voters: ['a'], learners: ['b', 'c'] })).configChange, {
+    type: 'promoteLearner',
+    node: 'b',
+  });
+});
+
+test('a lost voter is replaced by promoting a learner first, then removed', () => {
+  const state = cluster(['a', 'b', 'c', 'd', 'e']);
+  state.apply({ type: 'setState', id: 'c', state: 'dead' });
+  const first = decide(input(state, { voters: ['a', 'b', 'c'], learners: ['d', 'e'] }));
+  assert.deepEqual(first.configChange, { type: 'promoteLearner', node: 'd' });
+  const second = decide(input(state, { voters: ['a', 'b', 'c', 'd'], learners: ['e'] }));
+  assert.deepEqual(second.configChange, { type: 'removeNode', node: 'c' });
+});
+
+test('a lost voter with no replacement stays a voter', () => {
+  const state = cluster(['a', 'b', 'c']);
+  state.apply({ type: 'setState', id: 'c', state: 'dead' });
+  assert.equal(decide(input(state, { voters: ['a', 'b', 'c'], learners: [] })).configChange, null);
+});
+
+test("placement spreads a founder's partitions to a joined member", () => {
+  const state = cluster(['a', 'b']);
+  const decision = decide(input(state, { voters: ['a'], learners: ['b'] }));
+  const placement = decision.commands.find((c) => c.type === 'placement');
+  assert.ok(
+    placement &&
+      placement.type === 'placement' &&
+      placement.changes.some((c) => c.kind === 'addBackup'),
+  );
+});
+
+test('copies that caught up are reported in sync before anything is moved', () => {
+  const state = cluster(['a', 'b']);
+  state.apply({ type: 'placement', changes: [{ kind: 'addBackup', partition: 0, node: 'b' }] });
+  const decision = decide(input(state, { voters: ['a'], learners: ['b'] }));
+  assert.deepEqual(decision.commands, [
+    { type: 'inSync', partition: 0, node: 'b', epoch: state.table[0]!.epoch },
+  ]);
+});
+
+test('a copy that has not caught up is not reported in sync', () => {
+  const state = cluster(['a', 'b']);
+  state.apply({ type: 'placement', changes: [{ kind: 'addBackup', partition: 0, node: 'b' }] });
+  const decision = decide(
+    input(state, { voters: ['a'], learners: ['b'] }, { caughtUp: () => false }),
+  );
+  assert.ok(!decision.commands.some((c) => c.type === 'inSync'));
+});
+
+test('an incarnation replaced by a newer one leaves Raft, then the cluster once it holds nothing', () => {
+  const state = cluster(['a', 'b']);
+  state.apply({ type: 'join', member: { ...member('b'), id: 'b2' } });
+  assert.equal(state.member('b')?.state, 'dead');
+  assert.deepEqual(decide(input(state, { voters: ['a'], learners: ['b', 'b2'] })).configChange, {
+    type: 'removeNode',
+    node: 'b',
+  });
+  const after = decide(input(state, { voters: ['a'], learners: ['b2'] }));
+  assert.deepEqual(after.commands, [{ type: 'remove', id: 'b' }]);
+});

@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { connect, type Client } from '../client/index.js';
+import { connect, type Client, type ClusterStatusView } from '../client/index.js';
 import { StatehouseError } from '../core/errors.js';
 import { partitionCountDefault } from '../core/limits.js';
 import { startNode } from '../node/index.js';
@@ -32,6 +32,7 @@ Usage:
   statehouse ttl KEY                             print the remaining time to live
   statehouse touch KEY DURATION                  extend a key's expiry
   statehouse ping                                check that a node answers
+  statehouse status [--json]                     members, leader, partitions, health
 
 Options for every client command:
   --seeds HOST:PORT,...   nodes to contact (env STATEHOUSE_SEEDS; default 127.0.0.1:7400)
@@ -42,12 +43,19 @@ Run 'statehouse COMMAND --help' for a command's options.`;
 
 const nodeHelp = `Usage: statehouse node --listen HOST:PORT [options]
 
-Runs a state node in the foreground. SIGTERM or SIGINT stops it gracefully.
+Runs a state node in the foreground. SIGTERM or SIGINT stops it gracefully. Without
+--seeds, a node with no saved state founds a new cluster; with --seeds it joins theirs.
 
 Options:
   --listen HOST:PORT    address to listen on (default 127.0.0.1:7400)
+  --advertise HOST:PORT address others reach this node at (default: the listen address)
   --id NAME             this node's name (default: random)
-  --partitions N        partitions of the cluster, fixed at creation (default ${partitionCountDefault})
+  --seeds HOST:PORT,... nodes of the cluster to join
+  --data-dir DIR        keep the control-plane log here; a restart resumes its place
+  --zone ZONE           failure domain: copies of a partition avoid sharing one
+  --partitions N        partitions of a new cluster, fixed at creation (default ${partitionCountDefault})
+  --replication-factor N copies of each partition in a new cluster (default 2)
+  --failure-timeout DURATION  a node silent this long is declared dead (default 1500ms)
   --max-memory SIZE     memory limit for entries, e.g. 512mb (default: none)
   --max-key SIZE        largest key (default 1kb)
   --max-value SIZE      largest value (default 1mb)
@@ -62,6 +70,8 @@ const clientHelp: Record<string, string> = {
   touch:
     'Usage: statehouse touch KEY DURATION [--seeds ...]\n\nSets the key to expire DURATION from now; exits 1 when absent.',
   ping: 'Usage: statehouse ping [--seeds ...]\n\nPrints the id of the node that answered.',
+  status:
+    'Usage: statehouse status [--json] [--seeds ...]\n\nPrints the members, the control-plane leader, primaries and copies per node, and\nthe health of the partition table. --json prints the same as one JSON document.',
 };
 
 const clientOptions = {
@@ -72,12 +82,19 @@ const clientOptions = {
   'if-absent': { type: 'boolean' },
   async: { type: 'boolean' },
   any: { type: 'boolean' },
+  json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
 
 const nodeOptions = {
   listen: { type: 'string' },
+  advertise: { type: 'string' },
   id: { type: 'string' },
+  seeds: { type: 'string' },
+  'data-dir': { type: 'string' },
+  zone: { type: 'string' },
+  'replication-factor': { type: 'string' },
+  'failure-timeout': { type: 'string' },
   partitions: { type: 'string' },
   'max-memory': { type: 'string' },
   'max-key': { type: 'string' },
@@ -126,6 +143,37 @@ function parseListen(text: string): { host: string; port: number } {
   return { host: match[1], port };
 }
 
+/** The status as a person reads it: a member table, then the partition summary. */
+function formatStatus(status: ClusterStatusView): string {
+  const rows = status.members.map((m) => [
+    m.name,
+    m.id,
+    m.address,
+    m.zone ?? '-',
+    m.state,
+    m.id === status.leader ? 'leader' : m.role,
+    String(m.primaries),
+    String(m.copies),
+  ]);
+  const header = ['NAME', 'MEMBER', 'ADDRESS', 'ZONE', 'STATE', 'RAFT', 'PRIMARIES', 'COPIES'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]): string =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
+  const p = status.partitions;
+  return [
+    `cluster ${status.clusterId ?? '(none)'}  term ${status.term}  leader ${status.leader ?? '(none)'}`,
+    '',
+    line(header),
+    ...rows.map(line),
+    '',
+    `partitions ${p.total}: ${p.withoutPrimary} without primary, ${p.underReplicated} under-replicated`,
+    `health ${status.health}`,
+  ].join('\n');
+}
+
 const logLevels: readonly LogLevel[] = [
   'fatal',
   'error',
@@ -148,6 +196,18 @@ async function runNode(args: string[]): Promise<number> {
   if (partitions !== undefined && !(Number.isInteger(partitions) && partitions > 0)) {
     throw new UsageError(`--partitions must be a positive integer, got '${values.partitions}'`);
   }
+  const replicationFactor =
+    values['replication-factor'] === undefined ? undefined : Number(values['replication-factor']);
+  if (
+    replicationFactor !== undefined &&
+    !(Number.isInteger(replicationFactor) && replicationFactor > 0)
+  ) {
+    throw new UsageError(
+      `--replication-factor must be a positive integer, got '${values['replication-factor']}'`,
+    );
+  }
+  const seeds = values.seeds === undefined ? [] : values.seeds.split(',').map((s) => s.trim());
+  for (const seed of seeds) parseListen(seed);
   const logLevel = (values['log-level'] ?? 'info') as LogLevel;
   if (!logLevels.includes(logLevel))
     throw new UsageError(`--log-level must be one of ${logLevels.join(', ')}`);
@@ -157,6 +217,14 @@ async function runNode(args: string[]): Promise<number> {
     port,
     logger: logLevel,
     ...(values.id !== undefined && { id: values.id }),
+    ...(seeds.length > 0 && { seeds }),
+    ...(values['data-dir'] !== undefined && { dataDir: values['data-dir'] }),
+    ...(values.zone !== undefined && { zone: values.zone }),
+    ...(values.advertise !== undefined && { advertise: values.advertise }),
+    ...(replicationFactor !== undefined && { replicationFactor }),
+    ...(values['failure-timeout'] !== undefined && {
+      failureTimeoutMs: usageValue(() => parseDuration(values['failure-timeout']!)),
+    }),
     ...(partitions !== undefined && { partitions }),
     ...(values['max-memory'] !== undefined && {
       maxMemoryBytes: usageValue(() => parseSize(values['max-memory']!)),
@@ -195,7 +263,15 @@ async function runClient(command: string, args: string[]): Promise<number> {
     console.log(clientHelp[command]);
     return 0;
   }
-  const arity: Record<string, number> = { get: 1, set: 2, del: 1, ttl: 1, touch: 2, ping: 0 };
+  const arity: Record<string, number> = {
+    get: 1,
+    set: 2,
+    del: 1,
+    ttl: 1,
+    touch: 2,
+    ping: 0,
+    status: 0,
+  };
   const expected = arity[command]!;
   if (positionals.length !== expected) {
     throw new UsageError(
@@ -269,6 +345,11 @@ async function runClient(command: string, args: string[]): Promise<number> {
       case 'ping':
         console.log(await client.ping());
         return 0;
+      case 'status': {
+        const status = await client.clusterStatus();
+        console.log(values.json ? JSON.stringify(status, null, 2) : formatStatus(status));
+        return status.health === 'ok' ? 0 : 1;
+      }
       default:
         throw new UsageError(`unknown command '${command}'`);
     }

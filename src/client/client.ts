@@ -19,9 +19,16 @@ import {
 } from '../core/limits.js';
 import { utf8ByteLength } from '../core/keys.js';
 import { decodeValue, encodeValue } from '../core/value-codec.js';
-import { encodeRequest, type Durability, type ReadFrom, type Reply } from '../protocol/index.js';
+import {
+  encodeRequest,
+  type ClusterStatusView,
+  type Durability,
+  type ReadFrom,
+  type Reply,
+} from '../protocol/index.js';
 import type { Command, PatchOp } from '../store/types.js';
-import { NodeConnection, parseAddress } from './node-connection.js';
+import { parseAddress } from '../core/address.js';
+import { NodeConnection } from './node-connection.js';
 import { Router, isTable } from './router.js';
 
 export interface ClientOptions {
@@ -81,7 +88,7 @@ export interface Entry<T> {
   readonly expiresAt: number;
 }
 
-export type { PatchOp };
+export type { PatchOp, ClusterStatusView };
 
 const retryBackoffMsMin = 10;
 const retryBackoffMsMax = 250;
@@ -254,6 +261,33 @@ export class Client {
     const reply = await connection.send((id) => encodeRequest({ kind: 'ping', id }), deadline);
     const result = asRecord(this.unwrap(reply), 'ping');
     return String(result['nodeId']);
+  }
+
+  /**
+   * The cluster's members, leader and partition summary, as one node sees it: the first
+   * seed that answers, then any other node the client knows.
+   */
+  async clusterStatus(options: CallOptions = {}): Promise<ClusterStatusView> {
+    const deadline = Date.now() + (options.timeoutMs ?? this.timeoutMs);
+    let lastError: unknown = null;
+    for (const address of new Set([...this.seeds, ...this.router.addresses()])) {
+      try {
+        const reply = await this.connection(address).send(
+          (id) => encodeRequest({ kind: 'status', id }),
+          Math.min(deadline, Date.now() + 2_000),
+        );
+        const status = asRecord(this.unwrap(reply), 'status');
+        if (!Array.isArray(status['members']) || typeof status['health'] !== 'string') {
+          throw badResult('status');
+        }
+        return status as unknown as ClusterStatusView;
+      } catch (error) {
+        lastError = error;
+      }
+    }
+    throw lastError instanceof StatehouseError
+      ? lastError
+      : new StatehouseError(ErrorCode.UNAVAILABLE, 'no node answered the status request');
   }
 
   /** The limits the cluster enforces, as learned in the handshake. */

@@ -9,4 +9,5 @@ export {
   type SetOptions,
   type WriteOptions,
   type PatchOp,
+  type ClusterStatusView,
 } from './client.js';

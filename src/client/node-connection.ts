@@ -12,6 +12,7 @@
  * failed, so a dead node is not hammered.
  */
 import { connect as netConnect, type Socket } from 'node:net';
+import { parseAddress } from '../core/address.js';
 import { ErrorCode, StatehouseError } from '../core/errors.js';
 import {
   clientInFlightMax,
@@ -49,18 +50,6 @@ interface Pending {
 
 const reconnectBackoffMsMin = 25;
 const reconnectBackoffMsMax = 1_000;
-
-export function parseAddress(address: string): { host: string; port: number } {
-  const match = /^\[?([^\]]*?)\]?:(\d+)$/.exec(address.trim());
-  const port = match ? Number(match[2]) : NaN;
-  if (!match || !match[1] || !Number.isInteger(port) || port <= 0 || port > 65535) {
-    throw new StatehouseError(
-      ErrorCode.BAD_REQUEST,
-      `'${address}' is not an address of the form host:port`,
-    );
-  }
-  return { host: match[1], port };
-}
 
 export class NodeConnection {
   readonly address: string;

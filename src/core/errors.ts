@@ -40,6 +40,16 @@ export const ErrorCode = {
   CLIENT_CLOSED: 'CLIENT_CLOSED',
   /** Too many requests are waiting; the request was not sent. */
   OVERLOADED: 'OVERLOADED',
+  /** This node does not lead the control plane; `meta.hint` is the leader's address when known. */
+  NOT_LEADER: 'NOT_LEADER',
+  /** A node of another cluster tried to join or talk to this one. */
+  CLUSTER_MISMATCH: 'CLUSTER_MISMATCH',
+  /** A live member already uses this node name. */
+  NODE_ID_IN_USE: 'NODE_ID_IN_USE',
+  /** Another process holds the node's data dir. */
+  DATA_DIR_LOCKED: 'DATA_DIR_LOCKED',
+  /** The node's data dir is damaged beyond a torn last write; an operator must decide. */
+  DATA_DIR_CORRUPT: 'DATA_DIR_CORRUPT',
   /** A bug: the node failed in a way it did not expect. The request did not take effect. */
   INTERNAL: 'INTERNAL',
 } as const;

@@ -17,7 +17,8 @@
  */
 import type { Socket } from 'node:net';
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { ErrorCode } from '../core/errors.js';
+import { unreachable } from '../core/assert.js';
+import { ErrorCode, StatehouseError } from '../core/errors.js';
 import { handshakeTimeoutMsDefault } from '../core/limits.js';
 import {
   FrameDecoder,
@@ -29,6 +30,9 @@ import {
   protocolVersion,
   type CommandRequest,
   type HelloRequest,
+  type JoinRequest,
+  type JoinResult,
+  type PeerHelloRequest,
   type WireError,
 } from '../protocol/index.js';
 import type { DataPlane } from '../replication/index.js';
@@ -36,8 +40,20 @@ import type { Result } from '../store/index.js';
 import type { Logger } from './logger.js';
 import type { Clock } from '../core/clock.js';
 
+/** What a connection needs of the control plane. */
+export interface ClusterAccess {
+  clusterId(): string | null;
+  /** A Raft message from the peer authenticated as `from`. */
+  receive(message: unknown, from: string): void;
+  /** Peers tell us where they listen when they dial. */
+  learnPeer(memberId: string, address: string): void;
+  admit(request: JoinRequest): Promise<JoinResult>;
+  status(): unknown;
+}
+
 export interface ConnectionContext {
   readonly plane: DataPlane;
+  readonly cluster: ClusterAccess;
   readonly clock: Clock;
   readonly logger: Logger;
   readonly frameBytesMax: number;
@@ -83,6 +99,8 @@ export class ClientConnection {
   private readonly decoder: FrameDecoder;
   private outgoing: Uint8Array[] = [];
   private clientId: string | null = null;
+  /** Set when a peer node, not a client, is on the other end. */
+  private peerId: string | null = null;
   private closing = false;
   private handshakeTimer: NodeJS.Timeout | null;
   private readonly remote: string;
@@ -157,25 +175,29 @@ export class ClientConnection {
       }
       return;
     }
+    if (this.peerId !== null) {
+      if (request.kind === 'raft') this.ctx.cluster.receive(request.message, this.peerId);
+      else this.refuse(request.id, `a peer link carries only raft messages, not ${request.kind}`);
+      return;
+    }
     if (this.clientId === null) {
-      if (request.kind !== 'hello') {
+      if (request.kind === 'hello') this.onHello(request);
+      else if (request.kind === 'peerHello') this.onPeerHello(request);
+      else {
         this.fail(request.id, {
           code: ErrorCode.UNAUTHORIZED,
           message: 'the first request must be hello',
         });
-        return;
       }
-      this.onHello(request);
       return;
     }
     switch (request.kind) {
       case 'hello':
-        this.reply(
-          encodeError(request.id, {
-            code: ErrorCode.BAD_REQUEST,
-            message: 'hello was already received',
-          }),
-        );
+      case 'peerHello':
+        this.refuse(request.id, 'hello was already received');
+        return;
+      case 'raft':
+        this.refuse(request.id, 'raft messages come over peer links');
         return;
       case 'ping':
         this.reply(encodeOk(request.id, { nodeId: this.ctx.plane.nodeId }));
@@ -183,10 +205,22 @@ export class ClientConnection {
       case 'table':
         this.reply(encodeOk(request.id, this.ctx.plane.table()));
         return;
+      case 'status':
+        this.reply(encodeOk(request.id, this.ctx.cluster.status()));
+        return;
+      case 'join':
+        this.onJoin(request);
+        return;
       case 'command':
         this.onCommand(request);
         return;
+      default:
+        unreachable(request, 'request kind');
     }
+  }
+
+  private refuse(id: number, message: string): void {
+    this.reply(encodeError(id, { code: ErrorCode.BAD_REQUEST, message }));
   }
 
   private onHello(hello: HelloRequest): void {
@@ -232,6 +266,66 @@ export class ClientConnection {
         epoch: plane.epoch,
       }),
     );
+  }
+
+  private checkToken(token: string | undefined): boolean {
+    const expected = this.ctx.tokenDigest;
+    if (expected === null) return true;
+    return token !== undefined && timingSafeEqual(digestToken(token), expected);
+  }
+
+  private onPeerHello(hello: PeerHelloRequest): void {
+    if (hello.protocol !== protocolVersion) {
+      this.fail(hello.id, {
+        code: ErrorCode.PROTOCOL_MISMATCH,
+        message: `this node speaks protocol ${protocolVersion}, the peer ${hello.protocol}`,
+      });
+      return;
+    }
+    if (!this.checkToken(hello.token)) {
+      this.ctx.logger.warn(
+        { remote: this.remote, peer: hello.memberId },
+        'rejected peer: wrong or missing token',
+      );
+      this.fail(hello.id, { code: ErrorCode.UNAUTHORIZED, message: 'wrong or missing token' });
+      return;
+    }
+    const ours = this.ctx.cluster.clusterId();
+    if (ours !== null && hello.clusterId !== null && hello.clusterId !== ours) {
+      this.fail(hello.id, {
+        code: ErrorCode.CLUSTER_MISMATCH,
+        message: `this node is in cluster ${ours}, the peer in ${hello.clusterId}`,
+      });
+      return;
+    }
+    this.peerId = hello.memberId;
+    if (this.handshakeTimer) {
+      clearTimeout(this.handshakeTimer);
+      this.handshakeTimer = null;
+    }
+    this.ctx.cluster.learnPeer(hello.memberId, hello.address);
+    this.reply(encodeOk(hello.id, { memberId: this.ctx.plane.nodeId, clusterId: ours }));
+  }
+
+  private onJoin(request: JoinRequest): void {
+    this.ctx.cluster.admit(request).then(
+      (result) => this.replyLater(encodeOk(request.id, result)),
+      (error: unknown) => {
+        const e =
+          error instanceof StatehouseError
+            ? error
+            : new StatehouseError(ErrorCode.INTERNAL, `join failed: ${(error as Error).message}`);
+        this.replyLater(
+          encodeError(request.id, { code: e.code, message: e.message, meta: e.meta }),
+        );
+      },
+    );
+  }
+
+  /** A reply produced outside a read: queued and flushed on the next turn. */
+  private replyLater(body: Uint8Array): void {
+    this.outgoing.push(body);
+    if (this.outgoing.length === 1) setImmediate(() => this.flush());
   }
 
   private onCommand(request: CommandRequest): void {

@@ -17,9 +17,29 @@ import {
   valueBytesMaxDefault,
 } from '../core/limits.js';
 import type { Clock } from '../core/clock.js';
+import { SeededRandom } from '../core/random.js';
 import { DataPlane } from '../replication/index.js';
+import {
+  replicationFactorDefault,
+  replicationFactorMax,
+  type ControlCommand,
+} from '../control/index.js';
+import { encodeRequest, type JoinRequest, type JoinResult } from '../protocol/index.js';
+import { parseAddress } from '../core/address.js';
+import { requestOnce } from './request-once.js';
 import { ClientConnection, digestToken } from './client-connection.js';
+import { ControlPlane, type ClusterStatus } from './control-plane.js';
+import { PeerNetwork } from './peer-network.js';
+import {
+  FileRaftStorage,
+  MemoryRaftStorage,
+  RaftStorageError,
+  type RaftStorage,
+} from './raft-storage.js';
 import { createLogger, silentLogger, type Logger, type LogLevel } from './logger.js';
+
+/** Raft ticks per election timeout: 10 heartbeats fit in one, so a lost one is not an election. */
+const electionTimeoutTicks = 10;
 
 export interface NodeOptions {
   /** Interface to listen on. Default `127.0.0.1`: exposing a node is a deliberate choice. */
@@ -44,15 +64,41 @@ export interface NodeOptions {
   clock?: Clock;
   /** A new connection must complete its hello within this many ms. Default 5000. */
   handshakeTimeoutMs?: number;
+  /**
+   * Nodes of an existing cluster to join (`host:port`). Without seeds, a node with no
+   * persisted state founds a new cluster of its own.
+   */
+  seeds?: readonly string[];
+  /** Where Raft's log and vote are kept; with it, a restarted node resumes its place. */
+  dataDir?: string;
+  /** The address peers and clients reach this node at, when not the listen address. */
+  advertise?: string;
+  /** Failure domain (rack, zone): no two copies of a partition share one when enough exist. */
+  zone?: string;
+  /** Copies of each partition, primary included, for a new cluster. Default 2. */
+  replicationFactor?: number;
+  /** A member silent this long is declared dead, in ms. Default 1500. */
+  failureTimeoutMs?: number;
+  /** Control-plane voters wanted (1, 3 or 5). Default 3. */
+  votersMax?: number;
+  /** Milliseconds per Raft tick; elections time out after 10 ticks. Default 50. */
+  tickMs?: number;
+  /** How long to keep asking the seeds to join before giving up, in ms. Default 30000. */
+  joinTimeoutMs?: number;
 }
 
 export interface StateNode {
+  /** The node's name (`--id`). */
   readonly id: string;
+  /** Unique per incarnation: `name~incarnation`. */
+  readonly memberId: string;
   /** `host:port` the node listens on. */
   readonly address: string;
   readonly port: number;
   /** Entries and bytes held now. */
   stats(): { entries: number; bytes: number; memoryLimitBytes: number; connections: number };
+  /** Members, leader, partition summary: what `statehouse status` prints. */
+  status(): ClusterStatus;
   /** Stops accepting, answers what is pending, closes every connection. Idempotent. */
   close(): Promise<void>;
 }
@@ -75,9 +121,29 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
   const keyBytesMax = options.keyBytesMax ?? keyBytesMaxDefault;
   const valueBytesMax = options.valueBytesMax ?? valueBytesMaxDefault;
   const maxMemoryBytes = options.maxMemoryBytes ?? Infinity;
+  const replicationFactor = options.replicationFactor ?? replicationFactorDefault;
+  const failureTimeoutMs = options.failureTimeoutMs ?? 1_500;
+  const votersMax = options.votersMax ?? 3;
+  const tickMs = options.tickMs ?? 50;
+  const seeds = options.seeds ?? [];
   checkPositiveInteger('partitions', partitions, partitionCountMax);
   checkPositiveInteger('keyBytesMax', keyBytesMax, 64 * 1024);
   checkPositiveInteger('valueBytesMax', valueBytesMax, valueBytesMaxCeiling);
+  checkPositiveInteger('replicationFactor', replicationFactor, replicationFactorMax);
+  checkPositiveInteger('failureTimeoutMs', failureTimeoutMs, 3_600_000);
+  checkPositiveInteger('tickMs', tickMs, 10_000);
+  if (![1, 3, 5].includes(votersMax)) {
+    throw new StatehouseError(
+      ErrorCode.BAD_REQUEST,
+      `votersMax must be 1, 3 or 5, got ${votersMax}`,
+    );
+  }
+  if (failureTimeoutMs < tickMs * electionTimeoutTicks) {
+    throw new StatehouseError(
+      ErrorCode.BAD_REQUEST,
+      `failureTimeoutMs (${failureTimeoutMs}) must be at least an election timeout (${tickMs * electionTimeoutTicks} ms)`,
+    );
+  }
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     throw new StatehouseError(
       ErrorCode.BAD_REQUEST,
@@ -96,15 +162,214 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
       'token must not be empty; omit it to run without one',
     );
   }
-  const id = options.id ?? `node-${randomBytes(4).toString('hex')}`;
+  for (const seed of seeds) parseAddress(seed);
+  const name = options.id ?? `node-${randomBytes(4).toString('hex')}`;
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(name)) {
+    throw new StatehouseError(
+      ErrorCode.BAD_REQUEST,
+      `id must be 1 to 64 letters, digits, '.', '_' or '-', got '${name}'`,
+    );
+  }
   const logger =
     typeof options.logger === 'string'
-      ? createLogger(options.logger, { node: id })
-      : (options.logger?.child({ node: id }) ?? silentLogger);
+      ? createLogger(options.logger, { node: name })
+      : (options.logger?.child({ node: name }) ?? silentLogger);
   const clock = options.clock ?? wallClock;
 
+  // The data dir is locked before the port is taken, so a second process on it fails fast.
+  const storage = openStorage(options.dataDir);
+  const meta = storage.readMeta();
+  const persisted = storage.load();
+
   const server: Server = createServer();
-  await new Promise<void>((resolve, reject) => {
+  try {
+    await listen(server, host, port);
+  } catch (error) {
+    storage.close();
+    throw error;
+  }
+  const bound = server.address();
+  const actualPort = typeof bound === 'object' && bound !== null ? bound.port : port;
+  const address = options.advertise ?? `${host.includes(':') ? `[${host}]` : host}:${actualPort}`;
+  const memberId = meta?.nodeId ?? `${name}~${randomBytes(3).toString('hex')}`;
+
+  const plane = new DataPlane({
+    nodeId: memberId,
+    address,
+    partitionCount: partitions,
+    keyBytesMax,
+    valueBytesMax,
+    memoryLimitBytes: maxMemoryBytes,
+  });
+  const peers = new PeerNetwork(
+    {
+      memberId,
+      address,
+      clusterId: () => control.state.clusterId,
+      ...(options.token !== undefined && { token: options.token }),
+    },
+    logger,
+  );
+  let markReady: () => void = () => undefined;
+  const ready = new Promise<void>((resolve) => (markReady = resolve));
+  let metaWritten = meta !== null;
+  const control: ControlPlane = new ControlPlane({
+    self: {
+      id: memberId,
+      name,
+      address,
+      state: 'active',
+      ...(options.zone !== undefined && { zone: options.zone }),
+    },
+    bootstrap: persisted === null && seeds.length === 0,
+    settings: { partitionCount: partitions, replicationFactor },
+    storage,
+    transport: peers,
+    clock,
+    random: new SeededRandom(randomBytes(4).readUInt32LE(0)),
+    logger,
+    electionTimeoutTicks,
+    tickMs,
+    failureTimeoutMs,
+    votersMax,
+    onChange: (state) => {
+      const settings = state.settings;
+      if (settings === null) return;
+      if (settings.partitionCount !== partitions) {
+        logger.error(
+          { cluster: settings.partitionCount, node: partitions },
+          'the cluster has another partition count than this node was started with',
+        );
+        return;
+      }
+      plane.applyTable(state.tableVersion, state.table, (id) => state.member(id)?.address);
+      if (!metaWritten && state.clusterId !== null) {
+        storage.writeMeta({ clusterId: state.clusterId, nodeId: memberId, incarnation: memberId });
+        metaWritten = true;
+      }
+      if (state.member(memberId) !== undefined) markReady();
+    },
+  });
+
+  const connections = new Set<ClientConnection>();
+  const context = {
+    plane,
+    clock,
+    logger,
+    cluster: {
+      clusterId: () => control.state.clusterId,
+      receive: (message: unknown, from: string) => control.receive(message, from),
+      learnPeer: (id: string, peerAddress: string) => peers.learn(id, peerAddress),
+      admit: (request: JoinRequest) => control.admit(request),
+      status: () => control.status(),
+    },
+    frameBytesMax: frameBytesMaxFor(keyBytesMax, valueBytesMax),
+    keyBytesMax,
+    valueBytesMax,
+    tokenDigest: options.token === undefined ? null : digestToken(options.token),
+    ...(options.handshakeTimeoutMs !== undefined && {
+      handshakeTimeoutMs: options.handshakeTimeoutMs,
+    }),
+  };
+  server.on('connection', (socket: Socket) => {
+    connections.add(new ClientConnection(socket, context, (c) => connections.delete(c)));
+  });
+  server.on('error', (error) => logger.error({ err: error }, 'server error'));
+
+  const ticker = setInterval(() => control.tick(), tickMs);
+  const sweep = setInterval(() => {
+    plane.reclaimExpired(clock.now(), expirySweepEntriesMax);
+  }, expirySweepIntervalMs);
+  sweep.unref();
+
+  let closed: Promise<void> | null = null;
+  const close = (): Promise<void> => {
+    closed ??= new Promise<void>((resolve) => {
+      clearInterval(sweep);
+      clearInterval(ticker);
+      control.close();
+      peers.close();
+      server.close(() => {
+        storage.close();
+        resolve();
+      });
+      for (const connection of connections) connection.end();
+      // A peer that never reads its replies must not hold the shutdown forever.
+      const force = setTimeout(() => {
+        for (const connection of connections) connection.destroy();
+      }, 2_000);
+      force.unref();
+      logger.info('node closing');
+    });
+    return closed;
+  };
+
+  try {
+    if (seeds.length > 0) {
+      // A new node must be admitted. A resumed one asks too: the answer proves the seeds are
+      // its own cluster (CLUSTER_MISMATCH otherwise), and re-admits it if it was removed;
+      // if no seed answers it goes on with what it persisted, as the rest of the cluster may
+      // be restarting too.
+      const joining = joinCluster({
+        timeoutMs: options.joinTimeoutMs ?? 30_000,
+        seeds,
+        name,
+        memberId,
+        address,
+        zone: options.zone,
+        clusterId: meta?.clusterId ?? null,
+        token: options.token,
+        peers,
+        logger,
+      });
+      if (persisted === null) await joining;
+      else {
+        await joining.catch((error: unknown) => {
+          if (error instanceof StatehouseError && fatalJoinCodes.has(error.code)) throw error;
+          logger.warn(
+            { err: (error as Error).message },
+            'no seed answered; resuming from the data dir',
+          );
+        });
+      }
+    }
+    await withDeadline(ready, 30_000, 'the node did not receive the cluster state in time');
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  logger.info(
+    { address, memberId, cluster: control.state.clusterId, partitions },
+    'node listening',
+  );
+
+  return {
+    id: name,
+    memberId,
+    address,
+    port: actualPort,
+    stats: () => ({ ...plane.stats(), connections: connections.size }),
+    status: () => control.status(),
+    close,
+  };
+}
+
+function openStorage(dataDir: string | undefined): RaftStorage<ControlCommand> {
+  if (dataDir === undefined) return new MemoryRaftStorage<ControlCommand>();
+  try {
+    return new FileRaftStorage<ControlCommand>({ dir: dataDir });
+  } catch (error) {
+    if (error instanceof RaftStorageError) {
+      const code =
+        error.code === 'STORAGE_LOCKED' ? ErrorCode.DATA_DIR_LOCKED : ErrorCode.DATA_DIR_CORRUPT;
+      throw new StatehouseError(code, error.message, { cause: error });
+    }
+    throw error;
+  }
+}
+
+function listen(server: Server, host: string, port: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
     const onError = (error: NodeJS.ErrnoException): void => {
       reject(
         new StatehouseError(
@@ -122,62 +387,102 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
       resolve();
     });
   });
-  const bound = server.address();
-  const actualPort = typeof bound === 'object' && bound !== null ? bound.port : port;
-  const address = `${host.includes(':') ? `[${host}]` : host}:${actualPort}`;
+}
 
-  const plane = new DataPlane({
-    nodeId: id,
-    address,
-    partitionCount: partitions,
-    keyBytesMax,
-    valueBytesMax,
-    memoryLimitBytes: maxMemoryBytes,
-  });
-  const connections = new Set<ClientConnection>();
-  const context = {
-    plane,
-    clock,
-    logger,
-    frameBytesMax: frameBytesMaxFor(keyBytesMax, valueBytesMax),
-    keyBytesMax,
-    valueBytesMax,
-    tokenDigest: options.token === undefined ? null : digestToken(options.token),
-    ...(options.handshakeTimeoutMs !== undefined && {
-      handshakeTimeoutMs: options.handshakeTimeoutMs,
+function withDeadline<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise,
+    new Promise<T>((_, reject) => {
+      timer = setTimeout(() => reject(new StatehouseError(ErrorCode.TIMEOUT, message)), ms);
     }),
-  };
-  server.on('connection', (socket: Socket) => {
-    connections.add(new ClientConnection(socket, context, (c) => connections.delete(c)));
-  });
-  server.on('error', (error) => logger.error({ err: error }, 'server error'));
+  ]).finally(() => clearTimeout(timer));
+}
 
-  const sweep = setInterval(() => {
-    plane.reclaimExpired(clock.now(), expirySweepEntriesMax);
-  }, expirySweepIntervalMs);
-  sweep.unref();
+/** Errors that asking again cannot fix. */
+const fatalJoinCodes: ReadonlySet<string> = new Set([
+  ErrorCode.CLUSTER_MISMATCH,
+  ErrorCode.UNAUTHORIZED,
+  ErrorCode.PROTOCOL_MISMATCH,
+]);
 
-  logger.info({ address, partitions, maxMemoryBytes }, 'node listening');
+/**
+ * NODE_ID_IN_USE is asked again for this long: a node restarted without its data dir finds
+ * its old incarnation still counted alive until the failure timeout passes; a real duplicate
+ * is still there after it.
+ */
+const nameInUseGraceMs = 10_000;
 
-  let closed: Promise<void> | null = null;
-  return {
-    id,
-    address,
-    port: actualPort,
-    stats: () => ({ ...plane.stats(), connections: connections.size }),
-    close(): Promise<void> {
-      closed ??= new Promise<void>((resolve) => {
-        clearInterval(sweep);
-        server.close(() => resolve());
-        for (const connection of connections) connection.end();
-        // A peer that never reads its replies must not hold the shutdown forever.
-        const force = setTimeout(() => {
-          for (const connection of connections) connection.destroy();
-        }, 2_000);
-        force.unref();
-        logger.info('node closing');
-      });
-      return closed;
-    },
-  };
+/** Asks the seeds to admit this node, following NOT_LEADER hints, until one does. */
+async function joinCluster(args: {
+  timeoutMs: number;
+  seeds: readonly string[];
+  name: string;
+  memberId: string;
+  address: string;
+  zone: string | undefined;
+  clusterId: string | null;
+  token: string | undefined;
+  peers: PeerNetwork;
+  logger: Logger;
+}): Promise<void> {
+  const deadline = Date.now() + args.timeoutMs;
+  let candidates = [...args.seeds];
+  let lastError: unknown = null;
+  let nameInUseSince: number | null = null;
+  while (Date.now() < deadline) {
+    for (const seed of candidates) {
+      try {
+        const reply = await requestOnce({
+          address: seed,
+          clientName: `statehouse-node ${args.name}`,
+          clientId: args.memberId,
+          timeoutMs: Math.max(100, Math.min(10_000, deadline - Date.now())),
+          ...(args.token !== undefined && { token: args.token }),
+          encode: (id) =>
+            encodeRequest({
+              kind: 'join',
+              id,
+              name: args.name,
+              memberId: args.memberId,
+              address: args.address,
+              clusterId: args.clusterId,
+              ...(args.zone !== undefined && { zone: args.zone }),
+            }),
+        });
+        if (reply.ok) {
+          const result = reply.result as JoinResult;
+          args.peers.learn(result.leaderId, result.leaderAddress);
+          args.logger.info(
+            { cluster: result.clusterId, leader: result.leaderId },
+            'joined the cluster',
+          );
+          return;
+        }
+        const { code, message, meta } = reply.error;
+        if (fatalJoinCodes.has(code)) throw new StatehouseError(code, message);
+        lastError = new StatehouseError(code, message);
+        if (code === ErrorCode.NODE_ID_IN_USE) {
+          nameInUseSince ??= Date.now();
+          if (Date.now() - nameInUseSince > nameInUseGraceMs) throw lastError;
+        }
+        if (code === ErrorCode.NOT_LEADER && meta?.hint !== undefined && meta.hint !== seed) {
+          candidates = [meta.hint, ...args.seeds.filter((s) => s !== meta.hint)];
+          break;
+        }
+      } catch (error) {
+        if (error instanceof StatehouseError && fatalJoinCodes.has(error.code)) throw error;
+        lastError = error;
+      }
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  if (lastError instanceof StatehouseError && lastError.code === ErrorCode.NODE_ID_IN_USE) {
+    throw lastError;
+  }
+  const reason = lastError instanceof Error ? `: ${lastError.message}` : '';
+  throw new StatehouseError(
+    ErrorCode.UNAVAILABLE,
+    `could not join through ${args.seeds.join(', ')}${reason}`,
+  );
 }

@@ -101,6 +101,17 @@ class FieldReader {
     return v;
   }
 
+  nullableString(name: string): string | null {
+    const v = this.fields[name];
+    if (v === null || v === undefined) return null;
+    if (typeof v !== 'string') this.fail(name, 'a string or nil');
+    return v;
+  }
+
+  raw(name: string): unknown {
+    return this.fields[name];
+  }
+
   optionalBool(name: string): boolean | undefined {
     const v = this.fields[name];
     if (v === undefined || v === null) return undefined;
@@ -250,6 +261,34 @@ export function decodeRequest(body: Uint8Array): Request | BadMessage {
         return { kind: 'ping', id };
       case Op.table:
         return { kind: 'table', id };
+      case Op.status:
+        return { kind: 'status', id };
+      case Op.peerHello: {
+        const token = r.optionalString('token');
+        return {
+          kind: 'peerHello',
+          id,
+          protocol: r.uint('protocol'),
+          memberId: r.string('memberId'),
+          address: r.string('address'),
+          clusterId: r.nullableString('clusterId'),
+          ...(token !== undefined && { token }),
+        };
+      }
+      case Op.raft:
+        return { kind: 'raft', id, message: r.raw('message') };
+      case Op.join: {
+        const zone = r.optionalString('zone');
+        return {
+          kind: 'join',
+          id,
+          name: r.string('name'),
+          memberId: r.string('memberId'),
+          address: r.string('address'),
+          clusterId: r.nullableString('clusterId'),
+          ...(zone !== undefined && { zone }),
+        };
+      }
       default: {
         const command = readCommand(op, r);
         const seq = r.optionalUint('seq');
@@ -294,6 +333,14 @@ export function encodeRequest(request: Request): Uint8Array {
       return packr.pack([Op.ping, request.id]);
     case 'table':
       return packr.pack([Op.table, request.id]);
+    case 'status':
+      return packr.pack([Op.status, request.id]);
+    case 'peerHello':
+    case 'raft':
+    case 'join': {
+      const { kind, id, ...fields } = request;
+      return packr.pack([Op[kind], id, fields]);
+    }
     case 'command': {
       const fields = commandFields(request.command);
       if (request.seq !== undefined) fields['seq'] = request.seq;

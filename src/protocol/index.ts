@@ -10,3 +10,12 @@ export {
   type Reply,
 } from './codec.js';
 export * from './messages.js';
+export {
+  parseRaftMessage,
+  decodeRaftMessage,
+  encodeRaftMessage,
+  isBadRaftMessage,
+  raftEntriesPerAppendMax,
+  type BadRaftMessage,
+  type DataGuard,
+} from './raft-messages.js';

@@ -26,6 +26,14 @@ export const Op = {
   ping: 2,
   /** The partition table: which node is primary for which partition. */
   table: 3,
+  /** A node introducing itself to a peer: the first request of a node-to-node connection. */
+  peerHello: 4,
+  /** The cluster's members, leader and partition summary, for `statehouse status`. */
+  status: 5,
+  /** A Raft message between nodes; one-way, never answered. */
+  raft: 20,
+  /** A node asks to join the cluster. */
+  join: 21,
   get: 10,
   set: 11,
   delete: 12,
@@ -78,7 +86,57 @@ export interface CommandRequest {
   readonly durability?: Durability;
 }
 
-export type Request = HelloRequest | PingRequest | TableRequest | CommandRequest;
+export interface PeerHelloRequest {
+  readonly kind: 'peerHello';
+  readonly id: number;
+  readonly protocol: number;
+  /** The sender's member id (`name~incarnation`). */
+  readonly memberId: string;
+  /** The address the sender listens on, so the receiver can dial back. */
+  readonly address: string;
+  /** The sender's cluster, or null when it has not joined one yet. */
+  readonly clusterId: string | null;
+  readonly token?: string;
+}
+
+export interface StatusRequest {
+  readonly kind: 'status';
+  readonly id: number;
+}
+
+export interface RaftRequest {
+  readonly kind: 'raft';
+  readonly id: number;
+  /** Validated by protocol/raft-messages.ts before it reaches Raft. */
+  readonly message: unknown;
+}
+
+export interface JoinRequest {
+  readonly kind: 'join';
+  readonly id: number;
+  readonly name: string;
+  readonly memberId: string;
+  readonly address: string;
+  readonly zone?: string;
+  /** The cluster the node belonged to before (from its data dir), or null for a new node. */
+  readonly clusterId: string | null;
+}
+
+export type Request =
+  | HelloRequest
+  | PingRequest
+  | TableRequest
+  | CommandRequest
+  | PeerHelloRequest
+  | StatusRequest
+  | RaftRequest
+  | JoinRequest;
+
+export interface JoinResult {
+  readonly clusterId: string;
+  readonly leaderId: string;
+  readonly leaderAddress: string;
+}
 
 export interface HelloResult {
   readonly protocol: number;
@@ -122,3 +180,33 @@ export interface WireError {
 }
 
 export type { PatchOp };
+
+/** The answer to `status`: what `statehouse status` prints. */
+export interface ClusterStatusView {
+  readonly clusterId: string | null;
+  /** The member id of the node that answered. */
+  readonly self: string;
+  readonly leader: string | null;
+  readonly term: number;
+  readonly commit: number;
+  readonly applied: number;
+  readonly settings: { readonly partitionCount: number; readonly replicationFactor: number } | null;
+  readonly tableVersion: number;
+  readonly members: readonly {
+    readonly id: string;
+    readonly name: string;
+    readonly address: string;
+    readonly zone?: string;
+    readonly state: 'active' | 'joining' | 'draining' | 'dead';
+    readonly role: 'voter' | 'learner' | 'none';
+    readonly primaries: number;
+    readonly copies: number;
+    readonly catchingUp: number;
+  }[];
+  readonly partitions: {
+    readonly total: number;
+    readonly withoutPrimary: number;
+    readonly underReplicated: number;
+  };
+  readonly health: 'ok' | 'degraded' | 'unavailable';
+}

@@ -32,8 +32,15 @@ export interface DataPlaneOptions {
 /** What the data plane knows of one partition's placement. */
 interface PartitionRole {
   epoch: number;
-  primary: string;
+  /** The primary's member id; null while the partition has none (or the table is unknown). */
+  primary: string | null;
   primaryAddress: string;
+}
+
+/** A partition's placement as the control plane's table gives it. */
+export interface PartitionPlacement {
+  readonly epoch: number;
+  readonly primary: string | null;
 }
 
 export interface TableView {
@@ -56,7 +63,7 @@ export class DataPlane {
   readonly budget: MemoryBudget;
   private readonly stores: PartitionStore[];
   private readonly roles: PartitionRole[];
-  private tableEpoch = 1;
+  private tableEpoch = 0;
   private sweepCursor = 0;
 
   constructor(options: DataPlaneOptions) {
@@ -79,8 +86,8 @@ export class DataPlane {
           valueBytesMax: options.valueBytesMax,
         }),
       );
-      // A cluster of one: this node is primary of everything, in the first epoch.
-      this.roles.push({ epoch: 1, primary: options.nodeId, primaryAddress: options.address });
+      // Nothing is served until the control plane's first table arrives.
+      this.roles.push({ epoch: 0, primary: null, primaryAddress: '' });
     }
   }
 
@@ -95,6 +102,17 @@ export class DataPlane {
   execute(command: Command, now: number, id?: IdempotencyId): Execution {
     const partition = partitionOf(command.key, this.partitionCount);
     const role = this.roles[partition]!;
+    if (role.primary === null) {
+      return {
+        outcome: {
+          ok: false,
+          code: ErrorCode.UNAVAILABLE,
+          message: `partition ${partition} has no primary now`,
+          meta: { partition, epoch: role.epoch },
+        },
+        mutations: [],
+      };
+    }
     if (role.primary !== this.nodeId) {
       return {
         outcome: {
@@ -132,11 +150,40 @@ export class DataPlane {
     return out;
   }
 
+  /**
+   * Installs the control plane's partition table (`version` increases with every change).
+   * `addressOf` maps member ids to their client addresses.
+   */
+  applyTable(
+    version: number,
+    table: readonly PartitionPlacement[],
+    addressOf: (memberId: string) => string | undefined,
+  ): void {
+    assert(
+      table.length === this.partitionCount,
+      () => `table has ${table.length} partitions, the node ${this.partitionCount}`,
+    );
+    if (version < this.tableEpoch) return;
+    this.tableEpoch = version;
+    table.forEach((placement, p) => {
+      const address = placement.primary === null ? undefined : addressOf(placement.primary);
+      this.roles[p] = {
+        epoch: placement.epoch,
+        primary: address === undefined ? null : placement.primary,
+        primaryAddress: address ?? '',
+      };
+    });
+  }
+
   table(): TableView {
     const addresses = new Map<string, number>();
     const nodes: { id: string; address: string }[] = [];
     const primaries: number[] = [];
     for (const role of this.roles) {
+      if (role.primary === null) {
+        primaries.push(-1);
+        continue;
+      }
       let index = addresses.get(role.primary);
       if (index === undefined) {
         index = nodes.length;

@@ -1,1 +1,7 @@
-export { DataPlane, isWrite, type DataPlaneOptions, type TableView } from './data-plane.js';
+export {
+  DataPlane,
+  isWrite,
+  type DataPlaneOptions,
+  type PartitionPlacement,
+  type TableView,
+} from './data-plane.js';

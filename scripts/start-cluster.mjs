@@ -1,0 +1,88 @@
+#!/usr/bin/env node
+// `npm start`: a local three-node Statehouse cluster on 127.0.0.1:7401-7403, in the
+// foreground. Ctrl-C stops every node gracefully (SIGTERM to each, by its pid).
+// Until the playground exists this is the main program; it runs the built CLI (dist/).
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+
+const cli = new URL('../dist/cli/main.js', import.meta.url).pathname;
+const base = Number(process.env.STATEHOUSE_PORT ?? 7401);
+const nodes = [1, 2, 3].map((i) => ({ name: `node-${i}`, address: `127.0.0.1:${base + i - 1}` }));
+const children = new Map();
+let stopping = false;
+
+function show(name, line) {
+  try {
+    const entry = JSON.parse(line);
+    const extra = Object.entries(entry)
+      .filter(([k]) => !['level', 'time', 'node', 'msg', 'pid', 'hostname'].includes(k))
+      .map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : v}`)
+      .join(' ');
+    console.log(`[${name}] ${entry.msg ?? ''} ${extra}`.trimEnd());
+  } catch {
+    console.log(`[${name}] ${line}`);
+  }
+}
+
+function start({ name, address }, seeds) {
+  const args = [
+    cli,
+    'node',
+    '--listen',
+    address,
+    '--id',
+    name,
+    ...(seeds ? ['--seeds', seeds] : []),
+  ];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.set(name, child);
+  createInterface({ input: child.stdout }).on('line', (line) => show(name, line));
+  createInterface({ input: child.stderr }).on('line', (line) => show(name, line));
+  child.on('exit', (code, signal) => {
+    children.delete(name);
+    if (!stopping) {
+      console.error(`[${name}] exited (${signal ?? code}); stopping the cluster`);
+      stop(1);
+    } else if (children.size === 0) process.exit(process.exitCode ?? 0);
+  });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${name} did not start within 30 s`)), 30_000);
+    child.stdout.on('data', (d) => {
+      if (String(d).includes('node listening')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+}
+
+function stop(code = 0) {
+  if (stopping) return;
+  stopping = true;
+  process.exitCode = code;
+  for (const child of children.values()) child.kill('SIGTERM');
+  if (children.size === 0) process.exit(code);
+}
+
+process.on('SIGINT', () => stop(0));
+process.on('SIGTERM', () => stop(0));
+
+try {
+  await start(nodes[0]);
+  for (const node of nodes.slice(1)) await start(node, nodes[0].address);
+} catch (error) {
+  console.error(`statehouse: ${error.message}`);
+  stop(1);
+}
+if (!stopping) {
+  const seeds = nodes.map((n) => n.address).join(',');
+  console.log(`
+Statehouse: three nodes are running (${seeds}). Try:
+
+  node dist/cli/main.js status --seeds ${seeds}
+  node dist/cli/main.js set cart:42 '{"items":["tea"]}' --ttl 30m --seeds ${seeds}
+  node dist/cli/main.js get cart:42 --seeds ${seeds}
+
+Ctrl-C stops the cluster.
+`);
+}

@@ -1,0 +1,438 @@
+/**
+ * The control plane of one node: a Raft member that applies the cluster's log to a
+ * ClusterState, and, while it leads, runs the controller that keeps the cluster healthy.
+ *
+ * This is the runtime's half: it owns the RaftNode, feeds it ticks and peers' messages,
+ * and drains its Ready in the contract's order (persist, then send, then apply). Every
+ * decision is made elsewhere, by pure code: Raft decides what is committed, the controller
+ * (control/controller.ts) what to propose, placement where copies go, and ClusterState what
+ * an entry means. Storage, the network, the clock and randomness come in as interfaces, so
+ * the simulator can run this very class.
+ *
+ * The life of a node:
+ * - Resume: a data dir with a persisted log restores Raft and replays the log.
+ * - Bootstrap: with no seeds, the node founds a cluster: it is the only voter, elects itself,
+ *   and commits the `bootstrap` entry with the cluster id and the settings.
+ * - Join: with seeds, it asks them to join; a non-leader answers NOT_LEADER with the leader's
+ *   address, and the leader commits a `join` entry, then (as controller) adds the node as a
+ *   Raft learner, which starts the log flowing to it. The controller promotes learners to
+ *   voters as the voter count wants.
+ */
+import { randomUUID } from 'node:crypto';
+import { ErrorCode, StatehouseError } from '../core/errors.js';
+import type { Clock } from '../core/clock.js';
+import type { Random } from '../core/random.js';
+import {
+  RaftNode,
+  type Message,
+  type PersistedState,
+  type RaftStatus,
+  type Ready,
+} from '../raft/index.js';
+import {
+  ClusterState,
+  decide,
+  isControlCommand,
+  summarize,
+  type ClusterSettings,
+  type ControlCommand,
+  type MemberRecord,
+} from '../control/index.js';
+import { isBadRaftMessage, parseRaftMessage } from '../protocol/index.js';
+import type { ClusterStatusView, JoinRequest, JoinResult } from '../protocol/index.js';
+import type { Logger } from './logger.js';
+
+/** Where Raft's state goes before it is acted on (node/raft-storage.ts). */
+export interface ControlStorage {
+  load(): PersistedState<ControlCommand> | null;
+  persist(ready: Ready<ControlCommand>): void;
+}
+
+/** How Raft messages leave this node (node/peer-network.ts, or the simulator's network). */
+export interface ControlTransport {
+  send(message: Message<ControlCommand>): void;
+  learn(memberId: string, address: string): void;
+  addressOf(memberId: string): string | undefined;
+}
+
+export interface ControlPlaneOptions {
+  readonly self: MemberRecord;
+  /** Found a new cluster when nothing was persisted. False: join through `join()`. */
+  readonly bootstrap: boolean;
+  readonly settings: ClusterSettings;
+  readonly storage: ControlStorage;
+  readonly transport: ControlTransport;
+  readonly clock: Clock;
+  readonly random: Random;
+  readonly logger: Logger;
+  /** Raft ticks per election timeout (heartbeats go every tick). */
+  readonly electionTimeoutTicks: number;
+  /** Milliseconds per tick, to turn timeouts into ticks. */
+  readonly tickMs: number;
+  /** A member silent this long is declared dead. */
+  readonly failureTimeoutMs: number;
+  /** Raft voters wanted: 1, 3 or 5. */
+  readonly votersMax: number;
+  /** Called after every applied change of the cluster state. */
+  readonly onChange: (state: ClusterState) => void;
+}
+
+export type ClusterStatus = ClusterStatusView;
+
+/** Entries applied between snapshots: the log stays small, a snapshot is cheap. */
+const snapshotEveryEntries = 1_000;
+/** A join waits this long for its entry to be committed before the joiner asks again. */
+const joinCommitTimeoutMs = 5_000;
+
+interface JoinWaiter {
+  readonly index: number;
+  readonly resolve: () => void;
+  readonly reject: (error: Error) => void;
+  readonly timer: NodeJS.Timeout;
+}
+
+export class ControlPlane {
+  readonly state = new ClusterState();
+  private readonly raft: RaftNode<ControlCommand>;
+  private readonly lastHeard = new Map<string, number>();
+  private leaderSince = 0;
+  private wasLeader = false;
+  /** The controller waits for its last proposals to apply before deciding again. */
+  private awaitingIndex = 0;
+  private applied = 0;
+  private snapshotIndex = 0;
+  private joinWaiters: JoinWaiter[] = [];
+  private processing = false;
+  private closed = false;
+
+  constructor(private readonly options: ControlPlaneOptions) {
+    const restore = options.storage.load();
+    const self = options.self.id;
+    this.raft = new RaftNode<ControlCommand>({
+      id: self,
+      random: options.random,
+      electionTimeoutTicks: options.electionTimeoutTicks,
+      heartbeatIntervalTicks: 1,
+      ...(restore
+        ? { restore, voters: foundingVoters(restore), learners: [] }
+        : options.bootstrap
+          ? { voters: [self], learners: [] }
+          : { voters: [], learners: [] }),
+    });
+    if (restore?.snapshot) {
+      this.state.restore(restore.snapshot.data);
+      this.applied = restore.snapshot.meta.index;
+      this.snapshotIndex = this.applied;
+    }
+    // A founder with no one to wait for elects itself at once instead of after a timeout.
+    if (!restore && options.bootstrap) this.raft.campaign();
+    this.process();
+  }
+
+  get memberId(): string {
+    return this.options.self.id;
+  }
+
+  get isLeader(): boolean {
+    return this.raft.status().role === 'leader';
+  }
+
+  raftStatus(): RaftStatus {
+    return this.raft.status();
+  }
+
+  /** Advances Raft's clock by one tick; as leader, lets the controller act. */
+  tick(): void {
+    if (this.closed) return;
+    this.raft.tick();
+    this.process();
+    if (this.isLeader) this.control();
+    this.process();
+  }
+
+  /** A Raft message from the peer authenticated as `from`. Malformed ones are dropped. */
+  receive(raw: unknown, from: string): void {
+    if (this.closed) return;
+    const message = parseRaftMessage(raw, isControlCommand);
+    if (isBadRaftMessage(message)) {
+      this.options.logger.warn(
+        { peer: from, reason: message.reason },
+        'dropped a malformed raft message',
+      );
+      return;
+    }
+    if (message.from !== from || message.to !== this.memberId) {
+      this.options.logger.warn(
+        { peer: from, claimed: message.from, to: message.to },
+        'dropped a misaddressed raft message',
+      );
+      return;
+    }
+    this.lastHeard.set(from, this.options.clock.now());
+    this.raft.step(message);
+    this.process();
+  }
+
+  /** The leader's side of a join: commit the member, answer once applied. */
+  async admit(request: JoinRequest): Promise<JoinResult> {
+    const status = this.raft.status();
+    if (status.role !== 'leader' || this.state.clusterId === null) {
+      const hint =
+        status.leader === null ? undefined : this.options.transport.addressOf(status.leader);
+      throw new StatehouseError(
+        ErrorCode.NOT_LEADER,
+        `${this.memberId} does not lead the cluster`,
+        {
+          ...(hint !== undefined && { meta: { hint } }),
+        },
+      );
+    }
+    if (request.clusterId !== null && request.clusterId !== this.state.clusterId) {
+      throw new StatehouseError(
+        ErrorCode.CLUSTER_MISMATCH,
+        `the node belongs to cluster ${request.clusterId}, this is cluster ${this.state.clusterId}`,
+      );
+    }
+    const now = this.options.clock.now();
+    const existing = this.state.member(request.memberId);
+    if (existing === undefined || existing.state === 'dead') {
+      const namesake = this.state.memberByName(request.name);
+      const heard = namesake === undefined ? undefined : this.lastHeard.get(namesake.id);
+      const namesakeAlive =
+        namesake !== undefined &&
+        (namesake.id === this.memberId ||
+          now - Math.max(heard ?? 0, this.leaderSince) < this.options.failureTimeoutMs);
+      if (namesake !== undefined && namesakeAlive) {
+        throw new StatehouseError(
+          ErrorCode.NODE_ID_IN_USE,
+          `the name ${request.name} is in use by the live member at ${namesake.address}`,
+        );
+      }
+      const member: MemberRecord = {
+        id: request.memberId,
+        name: request.name,
+        address: request.address,
+        state: 'active',
+        ...(request.zone !== undefined && { zone: request.zone }),
+      };
+      const proposed = this.raft.propose({ type: 'join', member });
+      if (!proposed.ok) {
+        throw new StatehouseError(
+          ErrorCode.UNAVAILABLE,
+          `cannot propose the join now (${proposed.reason})`,
+        );
+      }
+      this.lastHeard.set(request.memberId, now);
+      this.options.transport.learn(request.memberId, request.address);
+      this.process();
+      await this.waitApplied(proposed.index);
+    }
+    return {
+      clusterId: this.state.clusterId,
+      leaderId: this.memberId,
+      leaderAddress: this.options.self.address,
+    };
+  }
+
+  status(): ClusterStatus {
+    const raft = this.raft.status();
+    const table = this.state.table;
+    const voters = new Set(raft.membership.voters);
+    const learners = new Set(raft.membership.learners);
+    const summary = new Map(summarize(table, []).map((s) => [s.node, s]));
+    const rf = this.state.settings?.replicationFactor ?? 1;
+    const withoutPrimary = table.filter((a) => a.primary === null).length;
+    const underReplicated = table.filter((a) => a.inSync.length < rf).length;
+    return {
+      clusterId: this.state.clusterId,
+      self: this.memberId,
+      leader: raft.leader,
+      term: raft.term,
+      commit: raft.commit,
+      applied: this.applied,
+      settings: this.state.settings,
+      tableVersion: this.state.tableVersion,
+      members: this.state.members.map((m) => ({
+        ...m,
+        role: voters.has(m.id) ? 'voter' : learners.has(m.id) ? 'learner' : 'none',
+        primaries: summary.get(m.id)?.primaries ?? 0,
+        copies: summary.get(m.id)?.copies ?? 0,
+        catchingUp: summary.get(m.id)?.catchingUp ?? 0,
+      })),
+      partitions: { total: table.length, withoutPrimary, underReplicated },
+      health:
+        this.state.clusterId === null || withoutPrimary > 0
+          ? 'unavailable'
+          : underReplicated > 0
+            ? 'degraded'
+            : 'ok',
+    };
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const w of this.joinWaiters) {
+      clearTimeout(w.timer);
+      w.reject(new StatehouseError(ErrorCode.UNAVAILABLE, 'the node is shutting down'));
+    }
+    this.joinWaiters = [];
+  }
+
+  private waitApplied(index: number): Promise<void> {
+    if (this.applied >= index) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.joinWaiters = this.joinWaiters.filter((w) => w.timer !== timer);
+        reject(
+          new StatehouseError(ErrorCode.TIMEOUT, 'the join was not committed in time; ask again'),
+        );
+      }, joinCommitTimeoutMs);
+      timer.unref();
+      this.joinWaiters.push({ index, resolve, reject, timer });
+    });
+  }
+
+  /** The leader's control loop: one round of decisions at a time. */
+  private control(): void {
+    if (this.applied < this.awaitingIndex) return;
+    const now = this.options.clock.now();
+    const raft = this.raft.status();
+    if (this.state.clusterId === null) {
+      if (this.options.bootstrap && this.applied === raft.commit) this.bootstrapCluster();
+      return;
+    }
+    const decision = decide({
+      state: this.state,
+      membership: raft.membership,
+      self: this.memberId,
+      now,
+      lastHeard: this.lastHeard,
+      leaderSince: this.leaderSince,
+      // Until replication lands (issue 4) there is no data to copy: a new copy is current
+      // the moment it is assigned. The replication layer will report real catch-up here.
+      caughtUp: () => true,
+      options: {
+        failureTimeoutMs: this.options.failureTimeoutMs,
+        votersMax: this.options.votersMax,
+      },
+    });
+    for (const command of decision.commands) {
+      const result = this.raft.propose(command);
+      if (!result.ok) return;
+      this.awaitingIndex = Math.max(this.awaitingIndex, result.index);
+      this.options.logger.info({ command: describe(command) }, 'proposed');
+    }
+    if (decision.configChange !== null) {
+      const result = this.raft.proposeConfigChange(decision.configChange);
+      if (result.ok) {
+        this.awaitingIndex = Math.max(this.awaitingIndex, result.index);
+        this.options.logger.info({ change: decision.configChange }, 'proposed membership change');
+      }
+    }
+  }
+
+  private bootstrapCluster(): void {
+    const result = this.raft.propose({
+      type: 'bootstrap',
+      clusterId: randomUUID(),
+      settings: this.options.settings,
+      member: this.options.self,
+    });
+    if (result.ok) this.awaitingIndex = result.index;
+  }
+
+  /** Drains Raft's Ready: persist, send, apply, advance. Re-entrant calls are folded in. */
+  private process(): void {
+    if (this.processing) return;
+    this.processing = true;
+    try {
+      const versionBefore = this.state.tableVersion;
+      let changed = false;
+      while (this.raft.hasReady()) {
+        const ready = this.raft.ready();
+        this.options.storage.persist(ready);
+        for (const message of ready.messages) this.options.transport.send(message);
+        if (ready.snapshotToApply) {
+          this.state.restore(ready.snapshotToApply.data);
+          this.applied = ready.snapshotToApply.meta.index;
+          this.snapshotIndex = this.applied;
+          changed = true;
+        }
+        for (const entry of ready.committedEntries) {
+          if (entry.kind === 'normal') {
+            const result = this.state.apply(entry.data);
+            if (result.applied) changed = true;
+          }
+          this.applied = entry.index;
+        }
+        this.trackLeadership(ready.softState.role === 'leader');
+        this.raft.advance();
+      }
+      if (changed) {
+        for (const m of this.state.members) this.options.transport.learn(m.id, m.address);
+        if (this.state.tableVersion !== versionBefore || changed) this.options.onChange(this.state);
+      }
+      this.releaseJoinWaiters();
+      if (this.applied - this.snapshotIndex >= snapshotEveryEntries) {
+        this.raft.compact(this.applied, this.state.snapshot());
+        this.snapshotIndex = this.applied;
+        while (this.raft.hasReady()) {
+          const ready = this.raft.ready();
+          this.options.storage.persist(ready);
+          for (const message of ready.messages) this.options.transport.send(message);
+          this.raft.advance();
+        }
+      }
+    } finally {
+      this.processing = false;
+    }
+  }
+
+  private trackLeadership(isLeader: boolean): void {
+    if (isLeader && !this.wasLeader) {
+      this.leaderSince = this.options.clock.now();
+      this.awaitingIndex = 0;
+      this.options.logger.info({ term: this.raft.status().term }, 'became control-plane leader');
+    }
+    this.wasLeader = isLeader;
+  }
+
+  private releaseJoinWaiters(): void {
+    if (this.joinWaiters.length === 0) return;
+    const done = this.joinWaiters.filter((w) => w.index <= this.applied);
+    if (done.length === 0) return;
+    this.joinWaiters = this.joinWaiters.filter((w) => w.index > this.applied);
+    for (const w of done) {
+      clearTimeout(w.timer);
+      w.resolve();
+    }
+  }
+}
+
+/**
+ * The membership a cluster was founded with is not in its log (Raft takes it as a starting
+ * point), but the founder is: it is the member of the `bootstrap` entry. A node restarting
+ * from a log that still begins at the start finds it there; once the log is compacted, the
+ * snapshot carries the membership instead and this is ignored.
+ */
+function foundingVoters(restore: PersistedState<ControlCommand>): string[] {
+  for (const entry of restore.entries) {
+    if (entry.kind === 'normal' && entry.data.type === 'bootstrap') return [entry.data.member.id];
+  }
+  return [];
+}
+
+function describe(command: ControlCommand): string {
+  switch (command.type) {
+    case 'placement':
+      return `placement: ${command.changes.length} changes`;
+    case 'setState':
+      return `${command.id} is ${command.state}`;
+    case 'inSync':
+      return `partition ${command.partition}: ${command.node} in sync`;
+    case 'join':
+      return `${command.member.id} joins`;
+    default:
+      return command.type;
+  }
+}

@@ -1,0 +1,180 @@
+/**
+ * Node-to-node links for Raft messages.
+ *
+ * Each node sends only on connections it dialled itself, and receives only on connections
+ * other nodes dialled to it (which arrive through the node's one listening port, introduced
+ * by a `peerHello`). One direction per connection keeps the bookkeeping trivial: a link is
+ * owned by its sender, and a receiver never has to guess which of two sockets to answer on.
+ * The hello carries the dialler's address, so a node that has just joined, and knows nobody
+ * yet, can answer the leader that called it.
+ *
+ * Raft tolerates lost messages, so a link never blocks its caller: while it is connecting,
+ * messages queue up to a bound and the oldest are dropped beyond it; when it fails, what it
+ * held is dropped and it dials again after a backoff.
+ */
+import { connect, type Socket } from 'node:net';
+import {
+  FrameDecoder,
+  decodeReply,
+  encodeRequest,
+  frameBatch,
+  isBadMessage,
+  protocolVersion,
+} from '../protocol/index.js';
+import { parseAddress } from '../core/address.js';
+import type { Message } from '../raft/index.js';
+import type { Logger } from './logger.js';
+
+/** Messages held for a peer that is not connected; Raft resends what matters. */
+const queuedMessagesMax = 1_024;
+const redialBackoffMsMin = 50;
+const redialBackoffMsMax = 1_000;
+
+export interface PeerIdentity {
+  readonly memberId: string;
+  readonly address: string;
+  readonly clusterId: () => string | null;
+  readonly token?: string;
+}
+
+class PeerLink {
+  private socket: Socket | null = null;
+  private ready = false;
+  private queue: Uint8Array[] = [];
+  private flushScheduled = false;
+  private failures = 0;
+  private retryAt = 0;
+  private closed = false;
+
+  constructor(
+    readonly address: string,
+    private readonly identity: PeerIdentity,
+    private readonly logger: Logger,
+  ) {}
+
+  send(body: Uint8Array): void {
+    if (this.closed) return;
+    this.queue.push(body);
+    if (this.queue.length > queuedMessagesMax) this.queue.shift();
+    if (this.ready) this.scheduleFlush();
+    else if (this.socket === null && Date.now() >= this.retryAt) this.dial();
+  }
+
+  close(): void {
+    this.closed = true;
+    this.socket?.destroy();
+    this.queue = [];
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      if (!this.ready || this.socket === null || this.queue.length === 0) return;
+      const batch = frameBatch(this.queue);
+      this.queue = [];
+      this.socket.write(batch);
+    });
+  }
+
+  private dial(): void {
+    let host: string;
+    let port: number;
+    try {
+      ({ host, port } = parseAddress(this.address));
+    } catch {
+      this.logger.warn({ peer: this.address }, 'peer address is not host:port');
+      this.closed = true;
+      return;
+    }
+    const socket = connect({ host, port, noDelay: true });
+    this.socket = socket;
+    const decoder = new FrameDecoder(1 << 20);
+    socket.on('connect', () => {
+      const clusterId = this.identity.clusterId();
+      socket.write(
+        frameBatch([
+          encodeRequest({
+            kind: 'peerHello',
+            id: 0,
+            protocol: protocolVersion,
+            memberId: this.identity.memberId,
+            address: this.identity.address,
+            clusterId,
+            ...(this.identity.token !== undefined && { token: this.identity.token }),
+          }),
+        ]),
+      );
+    });
+    socket.on('data', (chunk: Buffer) => {
+      decoder.push(chunk, (body) => {
+        const reply = decodeReply(body);
+        if (isBadMessage(reply) || reply.id !== 0) return;
+        if (!reply.ok) {
+          this.logger.warn(
+            { peer: this.address, code: reply.error.code, reason: reply.error.message },
+            'peer refused hello',
+          );
+          socket.destroy();
+          return;
+        }
+        this.ready = true;
+        this.failures = 0;
+        this.scheduleFlush();
+      });
+    });
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      if (this.socket === socket) {
+        this.socket = null;
+        this.ready = false;
+        this.queue = [];
+        this.failures++;
+        const backoff = Math.min(
+          redialBackoffMsMax,
+          redialBackoffMsMin * 2 ** Math.min(this.failures, 6),
+        );
+        this.retryAt = Date.now() + backoff;
+      }
+    });
+  }
+}
+
+export class PeerNetwork {
+  private readonly links = new Map<string, PeerLink>();
+  /** Member id to address, learned from the cluster state and from peers' hellos. */
+  private readonly addresses = new Map<string, string>();
+
+  constructor(
+    private readonly identity: PeerIdentity,
+    private readonly logger: Logger,
+  ) {}
+
+  learn(memberId: string, address: string): void {
+    if (memberId === this.identity.memberId) return;
+    this.addresses.set(memberId, address);
+  }
+
+  addressOf(memberId: string): string | undefined {
+    return memberId === this.identity.memberId
+      ? this.identity.address
+      : this.addresses.get(memberId);
+  }
+
+  send<T>(message: Message<T>): void {
+    const address = this.addresses.get(message.to);
+    if (address === undefined) return; // unknown peer: Raft will retry once we learn it
+    let link = this.links.get(address);
+    if (link === undefined) {
+      link = new PeerLink(address, this.identity, this.logger);
+      this.links.set(address, link);
+    }
+    link.send(encodeRequest({ kind: 'raft', id: 0, message }));
+  }
+
+  close(): void {
+    for (const link of this.links.values()) link.close();
+    this.links.clear();
+  }
+}

@@ -1,0 +1,50 @@
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startNode } from '../../src/node/index.js';
+import type { StatehouseError } from '../../src/core/errors.js';
+import { fastTiming, startCluster } from '../helpers/cluster.js';
+
+test('a node that claims the name of a live member is refused with NODE_ID_IN_USE', async (t) => {
+  const [first] = await startCluster(t, 1);
+  await assert.rejects(
+    startNode({ port: 0, id: 'n1', seeds: [first!.address], ...fastTiming, joinTimeoutMs: 2_000 }),
+    (e: StatehouseError) => e.code === 'NODE_ID_IN_USE' && /n1/.test(e.message),
+  );
+});
+
+test('a node from another cluster is refused with CLUSTER_MISMATCH', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'statehouse-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  // A founder with a data dir belongs to its own cluster from then on.
+  const other = await startNode({ port: 0, id: 'stray', dataDir: dir, ...fastTiming });
+  await other.close();
+  const [first] = await startCluster(t, 1);
+  await assert.rejects(
+    startNode({ port: 0, id: 'stray', dataDir: dir, seeds: [first!.address], ...fastTiming }),
+    (e: StatehouseError) => e.code === 'CLUSTER_MISMATCH',
+  );
+});
+
+test('joining through a seed that is not the leader follows the hint to the leader', async (t) => {
+  const nodes = await startCluster(t, 2);
+  const follower = nodes.find((n) => n.status().leader !== n.memberId)!;
+  const third = await startNode({ port: 0, id: 'n3', seeds: [follower.address], ...fastTiming });
+  t.after(() => third.close());
+  assert.ok(third.status().members.some((m) => m.name === 'n3'));
+});
+
+test('joining a seed where nothing listens fails with UNAVAILABLE', async () => {
+  await assert.rejects(
+    startNode({
+      port: 0,
+      id: 'lonely',
+      seeds: ['127.0.0.1:1'],
+      ...fastTiming,
+      joinTimeoutMs: 1_000,
+    }),
+    (e: StatehouseError) => e.code === 'UNAVAILABLE',
+  );
+});

@@ -122,6 +122,9 @@ export class Client {
   private readonly router = new Router();
   private refreshing: Promise<void> | null = null;
   private seq = 0;
+  /** Sequence numbers of writes not yet answered; the lowest is the acknowledgement mark. */
+  private readonly unansweredSeqs = new Set<number>();
+  private ackedBelow = 1;
   private keyBytesMax = keyBytesMaxDefault;
   private valueBytesMax = valueBytesMaxDefault;
   private closed = false;
@@ -430,8 +433,33 @@ export class Client {
   ): Promise<unknown> {
     if (this.closed) throw new StatehouseError(ErrorCode.CLIENT_CLOSED, 'the client is closed');
     this.checkKey(command.key);
-    const deadline = Date.now() + (options.timeoutMs ?? this.timeoutMs);
     const seq = write ? ++this.seq : undefined;
+    if (seq !== undefined) this.unansweredSeqs.add(seq);
+    try {
+      return await this.attempt(command, options, write, readFrom, seq);
+    } finally {
+      if (seq !== undefined) this.settle(seq);
+    }
+  }
+
+  /**
+   * A write is settled once the caller has its answer, whatever it was: it will not be
+   * retried under this sequence number again, so the node may forget its result.
+   */
+  private settle(seq: number): void {
+    this.unansweredSeqs.delete(seq);
+    while (this.ackedBelow <= this.seq && !this.unansweredSeqs.has(this.ackedBelow))
+      this.ackedBelow++;
+  }
+
+  private async attempt(
+    command: Command,
+    options: WriteOptions,
+    write: boolean,
+    readFrom: ReadFrom | undefined,
+    seq: number | undefined,
+  ): Promise<unknown> {
+    const deadline = Date.now() + (options.timeoutMs ?? this.timeoutMs);
     const durability = write ? (options.durability ?? this.durability) : undefined;
     let inDoubt = false;
     let attempt = 0;
@@ -453,7 +481,7 @@ export class Client {
               id,
               command,
               epoch,
-              ...(seq !== undefined && { seq }),
+              ...(seq !== undefined && { seq, ackedBelow: Math.min(this.ackedBelow, seq) }),
               ...(durability !== undefined && durability !== 'sync' && { durability }),
               ...(readFrom !== undefined && readFrom !== 'primary' && { readFrom }),
             }),

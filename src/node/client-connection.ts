@@ -338,6 +338,7 @@ export class ClientConnection {
           : this.ctx.plane.execute(request.command, this.ctx.clock.now(), {
               clientId,
               seq: request.seq,
+              ...(request.ackedBelow !== undefined && { ackedBelow: request.ackedBelow }),
             });
     } catch (error) {
       // A bug, not bad input: answer INTERNAL so the client is not left waiting, and log loudly.

@@ -103,6 +103,8 @@ export class ControlPlane {
   private snapshotIndex = 0;
   private joinWaiters: JoinWaiter[] = [];
   private processing = false;
+  /** What the controller last decided on; deciding again on the same facts decides the same. */
+  private lastDecidedOn = '';
   private closed = false;
 
   constructor(private readonly options: ControlPlaneOptions) {
@@ -301,6 +303,17 @@ export class ControlPlane {
       if (this.options.bootstrap && this.applied === raft.commit) this.bootstrapCluster();
       return;
     }
+    // Placement is the costly part of a decision; skip it while nothing it depends on moved:
+    // the applied log, the Raft membership, and which members are alive.
+    const { failureTimeoutMs } = this.options;
+    const alive = this.state.members
+      .filter(
+        (m) => now - Math.max(this.lastHeard.get(m.id) ?? 0, this.leaderSince) < failureTimeoutMs,
+      )
+      .map((m) => m.id);
+    const facts = `${this.applied}|${raft.membership.voters}|${raft.membership.learners}|${alive}`;
+    if (facts === this.lastDecidedOn) return;
+    this.lastDecidedOn = facts;
     const decision = decide({
       state: this.state,
       membership: raft.membership,
@@ -318,7 +331,10 @@ export class ControlPlane {
     });
     for (const command of decision.commands) {
       const result = this.raft.propose(command);
-      if (!result.ok) return;
+      if (!result.ok) {
+        this.lastDecidedOn = '';
+        return;
+      }
       this.awaitingIndex = Math.max(this.awaitingIndex, result.index);
       this.options.logger.info({ command: describe(command) }, 'proposed');
     }
@@ -327,6 +343,8 @@ export class ControlPlane {
       if (result.ok) {
         this.awaitingIndex = Math.max(this.awaitingIndex, result.index);
         this.options.logger.info({ change: decision.configChange }, 'proposed membership change');
+      } else {
+        this.lastDecidedOn = '';
       }
     }
   }

@@ -292,6 +292,7 @@ export function decodeRequest(body: Uint8Array): Request | BadMessage {
       default: {
         const command = readCommand(op, r);
         const seq = r.optionalUint('seq');
+        const ackedBelow = r.optionalUint('acked');
         const epoch = r.optionalUint('epoch');
         const readFrom = r.optionalEnum('readFrom', readFroms);
         const durability = r.optionalEnum('durability', durabilities);
@@ -300,6 +301,7 @@ export function decodeRequest(body: Uint8Array): Request | BadMessage {
           id,
           command,
           ...(seq !== undefined && { seq }),
+          ...(ackedBelow !== undefined && { ackedBelow }),
           ...(epoch !== undefined && { epoch }),
           ...(readFrom !== undefined && { readFrom }),
           ...(durability !== undefined && { durability }),
@@ -344,6 +346,7 @@ export function encodeRequest(request: Request): Uint8Array {
     case 'command': {
       const fields = commandFields(request.command);
       if (request.seq !== undefined) fields['seq'] = request.seq;
+      if (request.ackedBelow !== undefined) fields['acked'] = request.ackedBelow;
       if (request.epoch !== undefined) fields['epoch'] = request.epoch;
       if (request.readFrom !== undefined) fields['readFrom'] = request.readFrom;
       if (request.durability !== undefined) fields['durability'] = request.durability;

@@ -81,6 +81,8 @@ export interface CommandRequest {
   readonly command: Command;
   /** The client's sequence number for this write: with its client id, the idempotency id. */
   readonly seq?: number;
+  /** Every write of this client below this sequence number has been answered. */
+  readonly ackedBelow?: number;
   readonly epoch?: number;
   readonly readFrom?: ReadFrom;
   readonly durability?: Durability;

@@ -115,6 +115,15 @@ export class IdempotencyTable {
     this.clients.set(id.clientId, client);
     client.results.set(id.seq, outcome);
     heapPush(client.seqs, id.seq);
+    // Results the client confirmed it received are never asked for again.
+    const acked = id.ackedBelow;
+    if (acked !== undefined) {
+      while (client.seqs.length > 0 && client.seqs[0]! < acked && client.seqs[0]! !== id.seq) {
+        const done = heapPop(client.seqs);
+        client.results.delete(done);
+        if (done > client.forgottenUpTo) client.forgottenUpTo = done;
+      }
+    }
     if (client.results.size > this.resultsPerClientMax) {
       const oldest = heapPop(client.seqs);
       client.results.delete(oldest);

@@ -287,7 +287,10 @@ export class PartitionStore {
     const outcome = this.writeInto(command, now, mutations);
     if (outcome.ok || outcome.code !== ErrorCode.OUT_OF_MEMORY) {
       // A copy, so the table does not keep whatever else the caller's id object holds.
-      const remembered: IdempotencyId = { clientId: id.clientId, seq: id.seq };
+      const remembered: IdempotencyId =
+        id.ackedBelow === undefined
+          ? { clientId: id.clientId, seq: id.seq }
+          : { clientId: id.clientId, seq: id.seq, ackedBelow: id.ackedBelow };
       this.idempotency.remember(remembered, outcome, now);
       mutations.push({ kind: 'result', seq: ++this.seq, id: remembered, outcome, at: now });
     }
@@ -721,13 +724,15 @@ function checkIdempotencyId(id: IdempotencyId): Outcome | null {
     id.clientId.length > 0 &&
     id.clientId.length <= idempotencyClientIdLengthMax &&
     Number.isSafeInteger(id.seq) &&
-    id.seq >= 0;
+    id.seq >= 0 &&
+    (id.ackedBelow === undefined ||
+      (Number.isSafeInteger(id.ackedBelow) && id.ackedBelow <= id.seq));
   return valid
     ? null
     : fail(
         ErrorCode.BAD_REQUEST,
         `an idempotency id needs a clientId of 1 to ${idempotencyClientIdLengthMax} ` +
-          'characters and a non-negative integer seq',
+          'characters, a non-negative integer seq, and ackedBelow at most seq',
       );
 }
 

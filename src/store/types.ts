@@ -92,6 +92,12 @@ export type Outcome =
 export interface IdempotencyId {
   readonly clientId: string;
   readonly seq: number;
+  /**
+   * The client has had the answers to all its writes below this sequence number, so their
+   * remembered results may go: they will never be retried. This is what keeps the table as
+   * small as the client's writes in flight (Raft dissertation 6.3; RIFL).
+   */
+  readonly ackedBelow?: number;
 }
 
 /**

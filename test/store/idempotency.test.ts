@@ -215,3 +215,28 @@ test('clear forgets the remembered results', () => {
   store.clear();
   assert.equal([...store.remembered()].length, 0);
 });
+
+test('results below the acknowledgement mark are forgotten, so the table holds only writes in flight', () => {
+  const store = newStore();
+  for (let seq = 1; seq <= 10_000; seq++) {
+    // The client has the answers to every write before the last three.
+    store.execute(incr, t0, { clientId: 'c', seq, ackedBelow: Math.max(1, seq - 3) });
+  }
+  const client = [...store.remembered()].find((c) => c.clientId === 'c')!;
+  assert.ok(client.results.size <= 4, `remembered ${client.results.size} results`);
+});
+
+test('a retry of an acknowledged write is refused with RETRY_EXPIRED, never applied again', () => {
+  const store = newStore();
+  store.execute(incr, t0, { clientId: 'c', seq: 1 });
+  store.execute(incr, t0, { clientId: 'c', seq: 2, ackedBelow: 2 });
+  const retry = store.execute(incr, t0, { clientId: 'c', seq: 1 });
+  failure(retry, ErrorCode.RETRY_EXPIRED);
+  assert.deepEqual(read(store, 'counter'), { n: 2 });
+});
+
+test('an acknowledgement mark above the write itself is refused', () => {
+  const store = newStore();
+  const result = store.execute(incr, t0, { clientId: 'c', seq: 1, ackedBelow: 5 });
+  failure(result, ErrorCode.BAD_REQUEST);
+});

@@ -1,0 +1,160 @@
+/**
+ * The Statehouse node under test, in a process of its own, so that the node and the load
+ * generator do not share one event loop (redis-server is a separate process too).
+ *
+ * Both ends of the conversation are in this file. The bench calls `spawnNodeProcess()`, which
+ * runs this file as `node --expose-gc --import tsx bench/node-process.ts [PORT]`; the child
+ * starts a node and talks over the IPC channel:
+ *   child -> { type: 'ready', address }          once the node listens;
+ *   bench -> { type: 'sample', gc }              child -> { type: 'sample', sample }, after two full
+ *                                                GCs when `gc` (for memory, not for CPU figures);
+ *   bench -> { type: 'stop' }                    the child closes the node and exits (so that a
+ *                                                --cpu-prof profile gets written).
+ * The child also exits when the channel closes: a crashed bench leaves no node behind.
+ */
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { startNode } from '../src/node/index.js';
+import { spawnTracked, stopChild } from './processes.js';
+
+/** The node's own figures and its process's, at one moment. Bytes and microseconds. */
+export interface NodeSample {
+  readonly entries: number;
+  /** What the store accounts for its entries (stats().bytes). */
+  readonly storeBytes: number;
+  readonly rss: number;
+  readonly heapUsed: number;
+  /** Memory outside the V8 heap: Buffers and ArrayBuffers (includes arrayBuffers). */
+  readonly external: number;
+  /** CPU time the node process used since it started, user + system. */
+  readonly cpuMicros: number;
+}
+
+export interface NodeProcess {
+  readonly address: string;
+  readonly pid: number;
+  /** The node's figures; `gc` first collects garbage twice, for memory figures. */
+  sample(gc: boolean): Promise<NodeSample>;
+  stop(): Promise<void>;
+}
+
+type FromChild = { type: 'ready'; address: string } | { type: 'sample'; sample: NodeSample };
+type ToChild = { type: 'sample'; gc: boolean } | { type: 'stop' };
+
+const startTimeoutMs = 20_000;
+const stopTimeoutMs = 5_000;
+const thisFile = fileURLToPath(import.meta.url);
+const repoRoot = fileURLToPath(new URL('..', import.meta.url));
+
+function isFromChild(message: unknown): message is FromChild {
+  return typeof message === 'object' && message !== null && 'type' in message;
+}
+
+/** Starts a node process; `nodeFlags` go to node itself (e.g. `--cpu-prof`). */
+export async function spawnNodeProcess(nodeFlags: readonly string[] = []): Promise<NodeProcess> {
+  const args = ['--expose-gc', ...nodeFlags, '--import', 'tsx', thisFile, '0'];
+  const child = spawnTracked(process.execPath, args, {
+    cwd: repoRoot,
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const next = <T extends FromChild['type']>(
+    type: T,
+    timeoutMs: number,
+  ): Promise<Extract<FromChild, { type: T }>> =>
+    new Promise((resolve, reject) => {
+      const cleanup = (): void => {
+        clearTimeout(timer);
+        child.off('message', onMessage);
+        child.off('exit', onExit);
+      };
+      const onMessage = (message: unknown): void => {
+        if (!isFromChild(message) || message.type !== type) return;
+        cleanup();
+        resolve(message as Extract<FromChild, { type: T }>);
+      };
+      const onExit = (code: number | null, signal: string | null): void => {
+        cleanup();
+        reject(
+          new Error(
+            `the node process exited (${signal ?? code}) while the bench waited for '${type}'`,
+          ),
+        );
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new Error(`the node process sent no '${type}' within ${timeoutMs} ms`));
+      }, timeoutMs);
+      child.on('message', onMessage);
+      child.once('exit', onExit);
+    });
+  const send = (message: ToChild): void => {
+    child.send(message);
+  };
+
+  try {
+    const { address } = await next('ready', startTimeoutMs);
+    return {
+      address,
+      pid: child.pid ?? 0,
+      async sample(gc) {
+        const reply = next('sample', startTimeoutMs);
+        send({ type: 'sample', gc });
+        return (await reply).sample;
+      },
+      async stop() {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+        send({ type: 'stop' });
+        const timer = setTimeout(() => void stopChild(child), stopTimeoutMs);
+        await exited;
+        clearTimeout(timer);
+      },
+    };
+  } catch (error) {
+    await stopChild(child);
+    throw error;
+  }
+}
+
+function fullGc(): void {
+  // Twice: the first collection may leave objects with finalizers for the second.
+  globalThis.gc?.();
+  globalThis.gc?.();
+}
+
+async function main(): Promise<void> {
+  const send = (message: FromChild): void => {
+    process.send?.(message);
+  };
+  const node = await startNode({ port: Number(process.argv[2] ?? 0), logger: 'silent' });
+  process.on('disconnect', () => process.exit(0));
+  process.on('message', (message: ToChild) => {
+    if (message.type === 'sample') {
+      if (message.gc) fullGc();
+      const stats = node.stats();
+      const memory = process.memoryUsage();
+      const cpu = process.cpuUsage();
+      send({
+        type: 'sample',
+        sample: {
+          entries: stats.entries,
+          storeBytes: stats.bytes,
+          rss: memory.rss,
+          heapUsed: memory.heapUsed,
+          external: memory.external,
+          cpuMicros: cpu.user + cpu.system,
+        },
+      });
+    } else if (message.type === 'stop') {
+      void node.close().then(() => process.exit(0));
+    }
+  });
+  send({ type: 'ready', address: node.address });
+}
+
+// Run as the child only when this file is the entry point, not when the bench imports it.
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().catch((error: unknown) => {
+    console.error('node process failed:', error);
+    process.exit(1);
+  });
+}

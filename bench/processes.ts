@@ -1,0 +1,64 @@
+/**
+ * Child processes of the bench (redis-server, the Statehouse node): spawned here, tracked, and
+ * always stopped by their pid, on success, on error, on Ctrl-C, and as a last resort when this
+ * process exits. Only a SIGKILL of the bench itself can leave one behind; the node process
+ * also exits when its IPC channel to the bench closes.
+ */
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { createServer } from 'node:net';
+
+const live = new Set<ChildProcess>();
+const stopGraceMs = 5_000;
+
+process.on('exit', () => {
+  for (const child of live) if (child.pid !== undefined) killQuietly(child.pid);
+});
+
+function killQuietly(pid: number, signal: NodeJS.Signals = 'SIGKILL'): void {
+  try {
+    process.kill(pid, signal);
+  } catch {
+    // Already gone.
+  }
+}
+
+function exited(child: ChildProcess): boolean {
+  return child.exitCode !== null || child.signalCode !== null;
+}
+
+export function spawnTracked(command: string, args: string[], options: SpawnOptions): ChildProcess {
+  const child = spawn(command, args, options);
+  live.add(child);
+  child.once('exit', () => live.delete(child));
+  child.once('error', () => live.delete(child));
+  return child;
+}
+
+/** SIGTERM, then SIGKILL if it has not exited within the grace period. Idempotent. */
+export async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.pid === undefined || exited(child)) return;
+  const pid = child.pid;
+  const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  killQuietly(pid, 'SIGTERM');
+  const timer = setTimeout(() => killQuietly(pid), stopGraceMs);
+  await gone;
+  clearTimeout(timer);
+}
+
+/** Stops every child still running (on an error or a signal). */
+export async function stopAll(): Promise<void> {
+  await Promise.all([...live].map((child) => stopChild(child)));
+}
+
+/** A loopback port that was free a moment ago (the OS picks it; a race is possible, not likely). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}

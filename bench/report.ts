@@ -1,0 +1,241 @@
+/**
+ * The bench's figures as data (latest.json) and as a markdown report (latest.md) ready to
+ * paste into the README. Every number in either comes from the run that wrote it.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { PhaseResult } from './workload.js';
+
+export const phaseNames = ['get', 'set', 'mix'] as const;
+export type PhaseName = (typeof phaseNames)[number];
+export const phaseLabels: Record<PhaseName, string> = {
+  get: '100% get',
+  set: '100% set',
+  mix: '90% get / 10% set',
+};
+
+export type SystemId = 'statehouse' | 'redis-auto' | 'redis-pool';
+
+export interface MeasuredPhase extends PhaseResult {
+  /** CPU time of the server process per measured call, in microseconds. */
+  readonly serverCpuUsPerOp: number;
+}
+
+export interface SystemResult {
+  readonly id: SystemId;
+  readonly label: string;
+  /** Loading the N keys before the phases: C callers, one set per key. */
+  readonly preload: { readonly seconds: number; readonly opsPerSec: number };
+  readonly phases: Record<PhaseName, MeasuredPhase>;
+}
+
+export interface MemoryResult {
+  readonly entries: number;
+  /** Key plus value bytes as each system holds them: JSON text for Redis, MessagePack for Statehouse. */
+  readonly payloadBytesPerEntry: { readonly statehouse: number; readonly redis: number };
+  readonly statehouse: {
+    readonly rssBytesPerEntry: number;
+    readonly heapUsedBytesPerEntry: number;
+    readonly externalBytesPerEntry: number;
+    /** heapUsed + external: the node's own memory, comparable to Redis's used_memory. */
+    readonly heapBytesPerEntry: number;
+    readonly storeBytesPerEntry: number;
+    /** RSS after the timed phases (which overwrite values) minus before loading. */
+    readonly rssAfterPhasesBytesPerEntry: number;
+  };
+  readonly redis: {
+    readonly usedMemoryBytesPerEntry: number;
+    readonly rssBytesPerEntry: number;
+    readonly rssAfterPhasesBytesPerEntry: number;
+  };
+  readonly ratios: { readonly heapVsUsedMemory: number; readonly rssVsRss: number };
+}
+
+export interface Ratio {
+  readonly phase: PhaseName;
+  readonly versus: SystemId;
+  /** Statehouse ops/s divided by Redis ops/s: above 1 is Statehouse faster. */
+  readonly throughput: number;
+  /** Statehouse p99 divided by Redis p99: above 1 is Statehouse slower. */
+  readonly p99: number;
+}
+
+export interface BenchReport {
+  readonly generatedAt: string;
+  readonly machine: {
+    readonly cpu: string;
+    readonly cores: number;
+    readonly node: string;
+    readonly redis: string;
+    readonly platform: string;
+    /** The 1-minute load average when the run started: well above 0 means other work competed. */
+    readonly loadAverage1m: number;
+  };
+  readonly settings: {
+    readonly keys: number;
+    readonly valueBytes: number;
+    readonly concurrency: number;
+    readonly redisPoolConnections: number;
+    readonly seconds: number;
+    readonly warmupSeconds: number;
+    readonly statehouseDurability: string;
+  };
+  readonly systems: readonly SystemResult[];
+  readonly ratios: readonly Ratio[];
+  readonly memory: MemoryResult;
+}
+
+export function ratios(systems: readonly SystemResult[]): Ratio[] {
+  const sh = systems.find((s) => s.id === 'statehouse');
+  if (sh === undefined) return [];
+  const out: Ratio[] = [];
+  for (const phase of phaseNames) {
+    for (const redis of systems) {
+      if (redis.id === 'statehouse') continue;
+      out.push({
+        phase,
+        versus: redis.id,
+        throughput: sh.phases[phase].opsPerSec / redis.phases[phase].opsPerSec,
+        p99: sh.phases[phase].p99Ms / redis.phases[phase].p99Ms,
+      });
+    }
+  }
+  return out;
+}
+
+const int = (n: number): string => Math.round(n).toLocaleString('en-US');
+const ms = (n: number): string => (n >= 10 ? n.toFixed(1) : n.toFixed(3));
+const times = (n: number): string => (Number.isFinite(n) ? `${n.toFixed(2)}x` : 'n/a');
+const us = (n: number): string => n.toFixed(1);
+
+/** A markdown table; the first `textColumns` columns align left, the numbers right. */
+function table(
+  header: readonly string[],
+  rows: readonly (readonly string[])[],
+  textColumns = 1,
+): string {
+  const line = (cells: readonly string[]): string => `| ${cells.join(' | ')} |`;
+  const rule = header.map((_, i) => (i < textColumns ? '---' : '---:'));
+  return [line(header), line(rule), ...rows.map(line)].join('\n');
+}
+
+export function renderMarkdown(report: BenchReport): string {
+  const { machine: m, settings: s, memory } = report;
+  const labelOf = (id: SystemId): string => report.systems.find((x) => x.id === id)?.label ?? id;
+  const pool =
+    s.redisPoolConnections < s.concurrency
+      ? `${s.redisPoolConnections} connections (capped; ${s.concurrency} callers share them round-robin)`
+      : `${s.redisPoolConnections} connections, one per caller`;
+  const results = table(
+    [
+      'phase',
+      'system',
+      'ops/s',
+      'p50 ms',
+      'p99 ms',
+      'errors',
+      'client CPU µs/op',
+      'server CPU µs/op',
+    ],
+    phaseNames.flatMap((phase) =>
+      report.systems.map((sys) => {
+        const p = sys.phases[phase];
+        return [
+          phaseLabels[phase],
+          sys.label,
+          int(p.opsPerSec),
+          ms(p.p50Ms),
+          ms(p.p99Ms),
+          int(p.errors),
+          us(p.clientCpuUsPerOp),
+          us(p.serverCpuUsPerOp),
+        ];
+      }),
+    ),
+    2,
+  );
+  const versus = [...new Set(report.ratios.map((r) => r.versus))];
+  const ratioTable = table(
+    ['phase', ...versus.flatMap((v) => [`throughput vs ${labelOf(v)}`, `p99 vs ${labelOf(v)}`])],
+    phaseNames.map((phase) => [
+      phaseLabels[phase],
+      ...versus.flatMap((v) => {
+        const r = report.ratios.find((x) => x.phase === phase && x.versus === v);
+        return r === undefined ? ['', ''] : [times(r.throughput), times(r.p99)];
+      }),
+    ]),
+  );
+  const preload = table(
+    ['system', 'preload seconds', 'preload sets/s'],
+    report.systems
+      .filter((sys) => sys.id !== 'redis-pool')
+      .map((sys) => [sys.label, sys.preload.seconds.toFixed(2), int(sys.preload.opsPerSec)]),
+  );
+  const memoryTable = table(
+    ['system', 'measure', 'bytes per entry'],
+    [
+      [
+        'Statehouse',
+        'payload (key + MessagePack value)',
+        int(memory.payloadBytesPerEntry.statehouse),
+      ],
+      ['Statehouse', 'store accounting (stats().bytes)', int(memory.statehouse.storeBytesPerEntry)],
+      ['Statehouse', 'V8 heapUsed', int(memory.statehouse.heapUsedBytesPerEntry)],
+      ['Statehouse', 'external (Buffers)', int(memory.statehouse.externalBytesPerEntry)],
+      ['Statehouse', 'heapUsed + external', int(memory.statehouse.heapBytesPerEntry)],
+      ['Statehouse', 'process RSS', int(memory.statehouse.rssBytesPerEntry)],
+      [
+        'Statehouse',
+        'process RSS after the timed phases',
+        int(memory.statehouse.rssAfterPhasesBytesPerEntry),
+      ],
+      ['Redis', 'payload (key + JSON value)', int(memory.payloadBytesPerEntry.redis)],
+      ['Redis', 'INFO used_memory', int(memory.redis.usedMemoryBytesPerEntry)],
+      ['Redis', 'INFO used_memory_rss', int(memory.redis.rssBytesPerEntry)],
+      [
+        'Redis',
+        'INFO used_memory_rss after the timed phases',
+        int(memory.redis.rssAfterPhasesBytesPerEntry),
+      ],
+    ],
+    2,
+  );
+  return [
+    `## Statehouse vs Redis, ${report.generatedAt.slice(0, 10)}`,
+    '',
+    `Machine: ${m.cpu}, ${m.cores} cores, ${m.platform}; Node ${m.node}; Redis ${m.redis}; ` +
+      `load average ${m.loadAverage1m.toFixed(2)} at the start.`,
+    '',
+    `Settings: ${int(s.keys)} keys \`key:0..${int(s.keys - 1)}\`, values a JSON object with a ` +
+      `${int(s.valueBytes)}-character string field; ${s.concurrency} closed-loop callers; ` +
+      `${s.warmupSeconds} s warm-up then ${s.seconds} s per phase; keys chosen uniformly at random. ` +
+      `Statehouse: one node in its own process, one client connection with automatic pipelining, ` +
+      `durability \`${s.statehouseDurability}\` (one node, so no backups to wait for). ` +
+      `Redis: \`--save '' --appendonly no\`; ioredis with one auto-pipelined connection, or a pool of ${pool}. ` +
+      `Values are encoded and decoded on the client in both (MessagePack for Statehouse, JSON for Redis).`,
+    '',
+    results,
+    '',
+    'Ratios, Statehouse / Redis (throughput above 1: Statehouse faster; p99 above 1: Statehouse slower):',
+    '',
+    ratioTable,
+    '',
+    `Memory after loading ${int(memory.entries)} entries (after a full GC in the node), per entry:`,
+    '',
+    memoryTable,
+    '',
+    `Memory ratios: Statehouse heapUsed + external / Redis used_memory = ` +
+      `${times(memory.ratios.heapVsUsedMemory)}; RSS / RSS = ${times(memory.ratios.rssVsRss)}.`,
+    '',
+    preload,
+    '',
+  ].join('\n');
+}
+
+export async function writeReport(outDir: string, report: BenchReport): Promise<string> {
+  await mkdir(outDir, { recursive: true });
+  const markdown = renderMarkdown(report);
+  await writeFile(join(outDir, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
+  await writeFile(join(outDir, 'latest.md'), markdown);
+  return markdown;
+}

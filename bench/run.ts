@@ -1,0 +1,439 @@
+/**
+ * `npm run bench`: Statehouse and Redis side by side, on this machine, in one run.
+ *
+ * 1. Start redis-server and one Statehouse node, each in a process of its own.
+ * 2. Load N keys into each (measuring memory before and after); then for each phase (100% get,
+ *    100% set, 90/10 mix) and each system in turn, warm up, then run C closed-loop callers for
+ *    a fixed time. Redis is measured twice: one auto-pipelined ioredis connection, and a pool.
+ * 3. Write bench/results/latest.{md,json} and print the markdown.
+ *
+ * Flags: --seconds S (per phase, default 5), --concurrency C (default 64), --keys N (default
+ * 100000), --value-bytes B (default 1024), --warmup S (default 1), --durability sync|async,
+ * --quick (2000 keys, 1 s phases, 16 callers, for a smoke run), --out DIR, --redis-server PATH,
+ * --node-flags "FLAGS" (given to the node process, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
+ */
+import { availableParallelism, cpus, loadavg } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Redis } from 'ioredis';
+import { connect } from '../src/client/index.js';
+import { encodeValue } from '../src/core/value-codec.js';
+import { spawnNodeProcess } from './node-process.js';
+import { stopAll } from './processes.js';
+import { startRedis } from './redis-server.js';
+import {
+  phaseLabels,
+  phaseNames,
+  ratios,
+  writeReport,
+  type BenchReport,
+  type MeasuredPhase,
+  type MemoryResult,
+  type PhaseName,
+  type SystemId,
+  type SystemResult,
+} from './report.js';
+import { runEach, runPhase, type Operation } from './workload.js';
+
+interface Settings {
+  keys: number;
+  valueBytes: number;
+  concurrency: number;
+  seconds: number;
+  warmupSeconds: number;
+  durability: 'sync' | 'async';
+  outDir: string;
+  redisBinary: string;
+  nodeFlags: string[];
+}
+
+/** A session as the bench writes it: an id and one string field of `valueBytes` characters. */
+interface Doc {
+  id: number;
+  data: string;
+}
+
+/** What each phase does to a system: a read that must find the key, and a write. */
+interface Target {
+  get(caller: number, key: string): Promise<unknown>;
+  set(caller: number, key: string, value: Doc): Promise<unknown>;
+}
+
+/** Redis connections a pool may open, at most: more callers share them round-robin. */
+const redisPoolConnectionsMax = 64;
+/** The share of sets in the mixed phase: a session is read on most requests, saved on some. */
+const mixSetShare = 0.1;
+const loopback = '127.0.0.1';
+/** Two and a half periods of Redis's default cron (hz 10), which refreshes its RSS figure. */
+const redisCronWaitMs = 250;
+
+function readSettings(): Settings {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: 'boolean', default: false },
+      seconds: { type: 'string' },
+      concurrency: { type: 'string' },
+      keys: { type: 'string' },
+      'value-bytes': { type: 'string' },
+      warmup: { type: 'string' },
+      durability: { type: 'string', default: 'sync' },
+      out: { type: 'string' },
+      'redis-server': { type: 'string', default: 'redis-server' },
+      'node-flags': { type: 'string', default: '' },
+    },
+    strict: true,
+  });
+  const quick = values.quick === true;
+  const number = (
+    name: string,
+    given: string | undefined,
+    fallback: number,
+    min: number,
+  ): number => {
+    const n = given === undefined ? fallback : Number(given);
+    if (!Number.isFinite(n) || n < min) {
+      throw new Error(`--${name} must be a number >= ${min}, got ${given}`);
+    }
+    return n;
+  };
+  const durability = values.durability;
+  if (durability !== 'sync' && durability !== 'async') {
+    throw new Error(`--durability must be sync or async, got ${durability}`);
+  }
+  return {
+    keys: Math.floor(number('keys', values.keys, quick ? 2_000 : 100_000, 1)),
+    valueBytes: Math.floor(number('value-bytes', values['value-bytes'], 1024, 0)),
+    concurrency: Math.floor(number('concurrency', values.concurrency, quick ? 16 : 64, 1)),
+    seconds: number('seconds', values.seconds, quick ? 1 : 5, 0.1),
+    warmupSeconds: number('warmup', values.warmup, quick ? 0.2 : 1, 0),
+    durability,
+    outDir: values.out ?? fileURLToPath(new URL('results', import.meta.url)),
+    redisBinary: values['redis-server'],
+    nodeFlags: values['node-flags'].split(/\s+/).filter((f) => f.length > 0),
+  };
+}
+
+function progress(message: string): void {
+  process.stderr.write(`${message}\n`);
+}
+
+/** A printable string of `length` characters for every value: neither system compresses. */
+function makePayload(length: number): string {
+  const alphabet = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
+  let s = '';
+  for (let i = 0; i < length; i++) s += alphabet[(i * 7 + 3) % alphabet.length];
+  return s;
+}
+
+function missing(key: string): Error {
+  return new Error(`${key} is missing: the preload should have written it`);
+}
+
+/** One system under test, loaded and ready for the phases. */
+interface OpenSystem {
+  readonly id: SystemId;
+  readonly label: string;
+  readonly target: Target;
+  readonly preload: SystemResult['preload'];
+  /** The server process's CPU time so far, in microseconds. */
+  serverCpuMicros(): Promise<number>;
+}
+
+/** Warms up, then measures one phase against one system. */
+async function measurePhase(
+  system: OpenSystem,
+  phase: PhaseName,
+  keys: readonly string[],
+  valueOf: (i: number) => Doc,
+  settings: Settings,
+): Promise<MeasuredPhase> {
+  const { target } = system;
+  const pick = (r: { below(n: number): number }): number => r.below(keys.length);
+  const get: Operation = (caller, r) => target.get(caller, keys[pick(r)]!);
+  const set: Operation = (caller, r) => {
+    const i = pick(r);
+    return target.set(caller, keys[i]!, valueOf(i));
+  };
+  const ops: Record<PhaseName, Operation> = {
+    get,
+    set,
+    mix: (caller, r) => (r.next() < mixSetShare ? set(caller, r) : get(caller, r)),
+  };
+  const { concurrency } = settings;
+  if (settings.warmupSeconds > 0) {
+    await runPhase(ops[phase], { concurrency, seconds: settings.warmupSeconds, seed: 2 });
+  }
+  const cpuBefore = await system.serverCpuMicros();
+  const result = await runPhase(ops[phase], { concurrency, seconds: settings.seconds, seed: 1 });
+  const serverCpu = (await system.serverCpuMicros()) - cpuBefore;
+  const name = `${system.label}, ${phaseLabels[phase]}`;
+  if (result.ops === 0) throw new Error(`${name}: no call succeeded (${result.firstError})`);
+  if (result.errors > 0)
+    progress(`  warning: ${result.errors} errors, first: ${result.firstError}`);
+  progress(
+    `  ${name}: ${Math.round(result.opsPerSec)} ops/s, ` +
+      `p50 ${result.p50Ms.toFixed(3)} ms, p99 ${result.p99Ms.toFixed(3)} ms`,
+  );
+  return { ...result, serverCpuUsPerOp: serverCpu / result.ops };
+}
+
+/** Things to close at the end, last opened first closed. */
+type Closers = (() => Promise<void>)[];
+
+async function openStatehouse(
+  settings: Settings,
+  keys: readonly string[],
+  valueOf: (i: number) => Doc,
+  closers: Closers,
+): Promise<{
+  system: OpenSystem;
+  memory: Omit<MemoryResult['statehouse'], 'rssAfterPhasesBytesPerEntry'>;
+  /** RSS now minus before loading, per entry. */
+  rssGrowthPerEntry(): Promise<number>;
+}> {
+  const node = await spawnNodeProcess(settings.nodeFlags);
+  closers.push(() => node.stop());
+  const client = await connect({
+    seeds: node.address,
+    name: 'bench',
+    durability: settings.durability,
+  });
+  closers.push(() => client.close());
+  progress(`statehouse: node ${node.address} (pid ${node.pid}), loading ${keys.length} keys`);
+  const before = await node.sample(true);
+  const preload = await runEach(keys.length, settings.concurrency, (i) =>
+    client.set(keys[i]!, valueOf(i)),
+  );
+  const after = await node.sample(true);
+  if (after.entries !== keys.length) {
+    throw new Error(`statehouse holds ${after.entries} entries after loading ${keys.length}`);
+  }
+  const perEntry = (a: number, b: number): number => (a - b) / keys.length;
+  const memory = {
+    rssBytesPerEntry: perEntry(after.rss, before.rss),
+    heapUsedBytesPerEntry: perEntry(after.heapUsed, before.heapUsed),
+    externalBytesPerEntry: perEntry(after.external, before.external),
+    heapBytesPerEntry: perEntry(after.heapUsed + after.external, before.heapUsed + before.external),
+    storeBytesPerEntry: perEntry(after.storeBytes, before.storeBytes),
+  };
+  const target: Target = {
+    get: async (_caller, key) => {
+      const value = await client.get<Doc>(key);
+      if (value === null) throw missing(key);
+      return value;
+    },
+    set: (_caller, key, value) => client.set(key, value),
+  };
+  const system: OpenSystem = {
+    id: 'statehouse',
+    label: 'Statehouse',
+    target,
+    preload,
+    serverCpuMicros: async () => (await node.sample(false)).cpuMicros,
+  };
+  const rssGrowthPerEntry = async (): Promise<number> =>
+    perEntry((await node.sample(true)).rss, before.rss);
+  return { system, memory, rssGrowthPerEntry };
+}
+
+/** INFO output as a map of field to value. */
+function parseInfo(text: string): Map<string, string> {
+  const fields = new Map<string, string>();
+  for (const line of text.split('\r\n')) {
+    const colon = line.indexOf(':');
+    if (colon > 0 && !line.startsWith('#')) fields.set(line.slice(0, colon), line.slice(colon + 1));
+  }
+  return fields;
+}
+
+function infoNumber(fields: Map<string, string>, name: string): number {
+  const n = Number(fields.get(name));
+  if (!Number.isFinite(n)) throw new Error(`redis INFO has no number ${name}`);
+  return n;
+}
+
+async function openRedis(
+  settings: Settings,
+  keys: readonly string[],
+  valueOf: (i: number) => Doc,
+  closers: Closers,
+): Promise<{
+  systems: OpenSystem[];
+  memory: Omit<MemoryResult['redis'], 'rssAfterPhasesBytesPerEntry'>;
+  rssGrowthPerEntry(): Promise<number>;
+  version: string;
+  poolConnections: number;
+}> {
+  const server = await startRedis(settings.redisBinary);
+  closers.push(() => server.stop());
+  const open = async (options: { enableAutoPipelining: boolean }): Promise<Redis> => {
+    const redis = new Redis({
+      host: loopback,
+      port: server.port,
+      maxRetriesPerRequest: 1,
+      ...options,
+    });
+    // Commands reject with the error themselves; this keeps ioredis from also logging it.
+    redis.on('error', () => undefined);
+    closers.push(async () => redis.disconnect());
+    await redis.ping();
+    return redis;
+  };
+  progress(`redis: port ${server.port} (pid ${server.pid}), loading ${keys.length} keys`);
+  const admin = await open({ enableAutoPipelining: false });
+  const info = async (section: string): Promise<Map<string, string>> =>
+    parseInfo(await admin.info(section));
+  const serverCpuMicros = async (): Promise<number> => {
+    const cpu = await info('cpu');
+    return (infoNumber(cpu, 'used_cpu_user') + infoNumber(cpu, 'used_cpu_sys')) * 1e6;
+  };
+  // Redis refreshes used_memory_rss in its cron (10 times a second by default): wait for it.
+  const memoryInfo = async (): Promise<Map<string, string>> => {
+    await new Promise((resolve) => setTimeout(resolve, redisCronWaitMs));
+    return info('memory');
+  };
+  const version = (await info('server')).get('redis_version') ?? 'unknown';
+
+  const auto = await open({ enableAutoPipelining: true });
+  const before = await memoryInfo();
+  const preload = await runEach(keys.length, settings.concurrency, (i) =>
+    auto.set(keys[i]!, JSON.stringify(valueOf(i))),
+  );
+  const after = await memoryInfo();
+  const entries = await admin.dbsize();
+  if (entries !== keys.length)
+    throw new Error(`redis holds ${entries} keys after loading ${keys.length}`);
+  const perEntry = (name: string): number =>
+    (infoNumber(after, name) - infoNumber(before, name)) / keys.length;
+  const memory = {
+    usedMemoryBytesPerEntry: perEntry('used_memory'),
+    rssBytesPerEntry: perEntry('used_memory_rss'),
+  };
+
+  const targetOf = (pick: (caller: number) => Redis): Target => ({
+    get: async (caller, key) => {
+      const text = await pick(caller).get(key);
+      if (text === null) throw missing(key);
+      return JSON.parse(text) as Doc;
+    },
+    set: (caller, key, value) => pick(caller).set(key, JSON.stringify(value)),
+  });
+  const poolSize = Math.min(settings.concurrency, redisPoolConnectionsMax);
+  const pool = await Promise.all(
+    Array.from({ length: poolSize }, () => open({ enableAutoPipelining: false })),
+  );
+  const systems: OpenSystem[] = [
+    {
+      id: 'redis-auto',
+      label: 'Redis, auto-pipelined',
+      target: targetOf(() => auto),
+      preload,
+      serverCpuMicros,
+    },
+    {
+      id: 'redis-pool',
+      label: `Redis, pool of ${poolSize}`,
+      target: targetOf((caller) => pool[caller % poolSize]!),
+      preload,
+      serverCpuMicros,
+    },
+  ];
+  const rssGrowthPerEntry = async (): Promise<number> =>
+    (infoNumber(await memoryInfo(), 'used_memory_rss') - infoNumber(before, 'used_memory_rss')) /
+    keys.length;
+  return { systems, memory, rssGrowthPerEntry, version, poolConnections: poolSize };
+}
+
+async function main(): Promise<void> {
+  const settings = readSettings();
+  // Other work on the machine skews every figure: the report says how busy it was at the start.
+  const loadAverage1m = loadavg()[0] ?? 0;
+  const payload = makePayload(settings.valueBytes);
+  const valueOf = (i: number): Doc => ({ id: i, data: payload });
+  const keys = Array.from({ length: settings.keys }, (_, i) => `key:${i}`);
+
+  const closers: Closers = [];
+  let report: BenchReport;
+  try {
+    const statehouse = await openStatehouse(settings, keys, valueOf, closers);
+    const redis = await openRedis(settings, keys, valueOf, closers);
+    const open = [statehouse.system, ...redis.systems];
+    // Phase by phase, every system in turn: a change in the machine's load during the run
+    // then shifts the figures that are compared with each other about equally.
+    const phases = new Map<SystemId, Partial<Record<PhaseName, MeasuredPhase>>>();
+    for (const phase of phaseNames) {
+      for (const system of open) {
+        const done = phases.get(system.id) ?? {};
+        done[phase] = await measurePhase(system, phase, keys, valueOf, settings);
+        phases.set(system.id, done);
+      }
+    }
+    // Memory again after the phases: a set replaces a value, and the old one's memory may not
+    // go back to the system (fragmentation), nor may per-write bookkeeping be forgotten yet.
+    const shRssAfter = await statehouse.rssGrowthPerEntry();
+    const redisRssAfter = await redis.rssGrowthPerEntry();
+    const systems: SystemResult[] = open.map((s) => ({
+      id: s.id,
+      label: s.label,
+      preload: s.preload,
+      phases: phases.get(s.id) as Record<PhaseName, MeasuredPhase>,
+    }));
+
+    const middle = Math.floor(keys.length / 2);
+    const keyBytes = Buffer.byteLength(keys[middle]!);
+    report = {
+      generatedAt: new Date().toISOString(),
+      machine: {
+        cpu: cpus()[0]?.model ?? 'unknown',
+        cores: availableParallelism(),
+        node: process.version,
+        redis: redis.version,
+        platform: `${process.platform} ${process.arch}`,
+        loadAverage1m,
+      },
+      settings: {
+        keys: settings.keys,
+        valueBytes: settings.valueBytes,
+        concurrency: settings.concurrency,
+        redisPoolConnections: redis.poolConnections,
+        seconds: settings.seconds,
+        warmupSeconds: settings.warmupSeconds,
+        statehouseDurability: settings.durability,
+      },
+      systems,
+      ratios: ratios(systems),
+      memory: {
+        entries: settings.keys,
+        payloadBytesPerEntry: {
+          statehouse: keyBytes + encodeValue(valueOf(middle)).length,
+          redis: keyBytes + Buffer.byteLength(JSON.stringify(valueOf(middle))),
+        },
+        statehouse: { ...statehouse.memory, rssAfterPhasesBytesPerEntry: shRssAfter },
+        redis: { ...redis.memory, rssAfterPhasesBytesPerEntry: redisRssAfter },
+        ratios: {
+          heapVsUsedMemory:
+            statehouse.memory.heapBytesPerEntry / redis.memory.usedMemoryBytesPerEntry,
+          rssVsRss: statehouse.memory.rssBytesPerEntry / redis.memory.rssBytesPerEntry,
+        },
+      },
+    };
+  } finally {
+    for (const close of closers.reverse()) await close().catch(() => undefined);
+  }
+  const markdown = await writeReport(settings.outDir, report);
+  console.log(markdown);
+  progress(`wrote ${settings.outDir}/latest.md and latest.json`);
+}
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    progress(`${signal}: stopping the servers`);
+    void stopAll().finally(() => process.exit(130));
+  });
+}
+
+main().catch(async (error: unknown) => {
+  console.error(error);
+  await stopAll();
+  process.exit(1);
+});

@@ -336,7 +336,9 @@ export class ControlPlane {
         return;
       }
       this.awaitingIndex = Math.max(this.awaitingIndex, result.index);
-      this.options.logger.info({ command: describe(command) }, 'proposed');
+      // Membership news is worth a line; the table's routine churn is not.
+      const level = command.type === 'inSync' || command.type === 'placement' ? 'debug' : 'info';
+      this.options.logger[level]({ command: describe(command) }, 'proposed');
     }
     if (decision.configChange !== null) {
       const result = this.raft.proposeConfigChange(decision.configChange);

@@ -71,7 +71,7 @@ const clientHelp: Record<string, string> = {
     'Usage: statehouse touch KEY DURATION [--seeds ...]\n\nSets the key to expire DURATION from now; exits 1 when absent.',
   ping: 'Usage: statehouse ping [--seeds ...]\n\nPrints the id of the node that answered.',
   status:
-    'Usage: statehouse status [--json] [--seeds ...]\n\nPrints the members, the control-plane leader, primaries and copies per node, and\nthe health of the partition table. --json prints the same as one JSON document.',
+    'Usage: statehouse status [--json] [--linearizable] [--seeds ...]\n\nPrints the members, the control-plane leader, primaries and copies per node, and\nthe health of the partition table. --json prints the same as one JSON document.\n--linearizable first confirms with the control plane quorum that the answer is current.',
 };
 
 const clientOptions = {
@@ -83,6 +83,7 @@ const clientOptions = {
   async: { type: 'boolean' },
   any: { type: 'boolean' },
   json: { type: 'boolean' },
+  linearizable: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
 
@@ -346,7 +347,9 @@ async function runClient(command: string, args: string[]): Promise<number> {
         console.log(await client.ping());
         return 0;
       case 'status': {
-        const status = await client.clusterStatus();
+        const status = await client.clusterStatus(
+          values.linearizable ? { linearizable: true } : {},
+        );
         console.log(values.json ? JSON.stringify(status, null, 2) : formatStatus(status));
         return status.health === 'ok' ? 0 : 1;
       }

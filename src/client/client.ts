@@ -270,13 +270,20 @@ export class Client {
    * The cluster's members, leader and partition summary, as one node sees it: the first
    * seed that answers, then any other node the client knows.
    */
-  async clusterStatus(options: CallOptions = {}): Promise<ClusterStatusView> {
+  async clusterStatus(
+    options: CallOptions & { linearizable?: boolean } = {},
+  ): Promise<ClusterStatusView> {
     const deadline = Date.now() + (options.timeoutMs ?? this.timeoutMs);
     let lastError: unknown = null;
     for (const address of new Set([...this.seeds, ...this.router.addresses()])) {
       try {
         const reply = await this.connection(address).send(
-          (id) => encodeRequest({ kind: 'status', id }),
+          (id) =>
+            encodeRequest({
+              kind: 'status',
+              id,
+              ...(options.linearizable === true && { linearizable: true }),
+            }),
           Math.min(deadline, Date.now() + 2_000),
         );
         const status = asRecord(this.unwrap(reply), 'status');

@@ -49,6 +49,7 @@ export interface ClusterAccess {
   learnPeer(memberId: string, address: string): void;
   admit(request: JoinRequest): Promise<JoinResult>;
   status(): unknown;
+  linearizableStatus(): Promise<unknown>;
 }
 
 export interface ConnectionContext {
@@ -206,7 +207,9 @@ export class ClientConnection {
         this.reply(encodeOk(request.id, this.ctx.plane.table()));
         return;
       case 'status':
-        this.reply(encodeOk(request.id, this.ctx.cluster.status()));
+        if (request.linearizable === true)
+          this.answerLater(request.id, this.ctx.cluster.linearizableStatus());
+        else this.reply(encodeOk(request.id, this.ctx.cluster.status()));
         return;
       case 'join':
         this.onJoin(request);
@@ -308,16 +311,19 @@ export class ClientConnection {
   }
 
   private onJoin(request: JoinRequest): void {
-    this.ctx.cluster.admit(request).then(
-      (result) => this.replyLater(encodeOk(request.id, result)),
+    this.answerLater(request.id, this.ctx.cluster.admit(request));
+  }
+
+  /** Answers with what `result` resolves to, or with its error, once it settles. */
+  private answerLater(id: number, result: Promise<unknown>): void {
+    result.then(
+      (value) => this.replyLater(encodeOk(id, value)),
       (error: unknown) => {
         const e =
           error instanceof StatehouseError
             ? error
-            : new StatehouseError(ErrorCode.INTERNAL, `join failed: ${(error as Error).message}`);
-        this.replyLater(
-          encodeError(request.id, { code: e.code, message: e.message, meta: e.meta }),
-        );
+            : new StatehouseError(ErrorCode.INTERNAL, `failed: ${(error as Error).message}`);
+        this.replyLater(encodeError(id, { code: e.code, message: e.message, meta: e.meta }));
       },
     );
   }

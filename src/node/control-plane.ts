@@ -103,6 +103,8 @@ export class ControlPlane {
   private snapshotIndex = 0;
   private joinWaiters: JoinWaiter[] = [];
   private processing = false;
+  private readSeq = 0;
+  private readonly readWaiters = new Map<string, { resolve: () => void; timer: NodeJS.Timeout }>();
   /** What the controller last decided on; deciding again on the same facts decides the same. */
   private lastDecidedOn = '';
   private closed = false;
@@ -234,6 +236,40 @@ export class ControlPlane {
       leaderId: this.memberId,
       leaderAddress: this.options.self.address,
     };
+  }
+
+  /**
+   * The status as of a moment inside this call: Raft's read index confirms with a quorum that
+   * the leader still leads and names the commit index to wait for, so the answer reflects
+   * every change committed before the call, even when asked of a follower (thesis 6.4).
+   */
+  async linearizableStatus(timeoutMs = 2_000): Promise<ClusterStatus> {
+    const requestId = `${this.memberId}/${++this.readSeq}`;
+    const started = this.raft.readIndex(requestId);
+    if (!started.ok) {
+      if (started.reason === 'not-leader') {
+        throw new StatehouseError(
+          ErrorCode.UNAVAILABLE,
+          'no control-plane leader is known to this node',
+        );
+      }
+      throw new StatehouseError(ErrorCode.OVERLOADED, 'too many linearizable reads are pending');
+    }
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.readWaiters.delete(requestId);
+        reject(
+          new StatehouseError(
+            ErrorCode.TIMEOUT,
+            'the control plane did not confirm the read in time',
+          ),
+        );
+      }, timeoutMs);
+      timer.unref();
+      this.readWaiters.set(requestId, { resolve, timer });
+      this.process();
+    });
+    return this.status();
   }
 
   status(): ClusterStatus {
@@ -384,6 +420,14 @@ export class ControlPlane {
             if (result.applied) changed = true;
           }
           this.applied = entry.index;
+        }
+        // The Ready contract: a read state's index is applied by now (step 3 above).
+        for (const read of ready.readStates) {
+          const waiter = this.readWaiters.get(read.requestId);
+          if (waiter === undefined) continue;
+          this.readWaiters.delete(read.requestId);
+          clearTimeout(waiter.timer);
+          waiter.resolve();
         }
         this.trackLeadership(ready.softState.role === 'leader');
         this.raft.advance();

@@ -262,6 +262,7 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
       learnPeer: (id: string, peerAddress: string) => peers.learn(id, peerAddress),
       admit: (request: JoinRequest) => control.admit(request),
       status: () => control.status(),
+      linearizableStatus: () => control.linearizableStatus(),
     },
     frameBytesMax: frameBytesMaxFor(keyBytesMax, valueBytesMax),
     keyBytesMax,

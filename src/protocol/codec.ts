@@ -261,8 +261,10 @@ export function decodeRequest(body: Uint8Array): Request | BadMessage {
         return { kind: 'ping', id };
       case Op.table:
         return { kind: 'table', id };
-      case Op.status:
-        return { kind: 'status', id };
+      case Op.status: {
+        const linearizable = r.optionalBool('linearizable');
+        return { kind: 'status', id, ...(linearizable !== undefined && { linearizable }) };
+      }
       case Op.peerHello: {
         const token = r.optionalString('token');
         return {
@@ -336,7 +338,9 @@ export function encodeRequest(request: Request): Uint8Array {
     case 'table':
       return packr.pack([Op.table, request.id]);
     case 'status':
-      return packr.pack([Op.status, request.id]);
+      return request.linearizable === undefined
+        ? packr.pack([Op.status, request.id])
+        : packr.pack([Op.status, request.id, { linearizable: request.linearizable }]);
     case 'peerHello':
     case 'raft':
     case 'join': {

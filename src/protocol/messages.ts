@@ -104,6 +104,8 @@ export interface PeerHelloRequest {
 export interface StatusRequest {
   readonly kind: 'status';
   readonly id: number;
+  /** Confirm with the control plane's quorum first (Raft read index) instead of answering locally. */
+  readonly linearizable?: boolean;
 }
 
 export interface RaftRequest {

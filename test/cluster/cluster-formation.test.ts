@@ -79,3 +79,16 @@ test('a client with a stale table is redirected by NOT_PRIMARY and still succeed
   for (let i = 0; i < 100; i++) await client.set(`after:${i}`, i);
   assert.ok(joiner.stats().entries > 0);
 });
+
+test('a linearizable status from a follower includes everything committed before it was asked', async (t) => {
+  const nodes = await startCluster(t, 3, { partitions: 16 });
+  await eventually('converged', () => nodes.every((n) => converged(n, 3)));
+  const leader = nodes.find((n) => n.status().leader === n.memberId)!;
+  const follower = nodes.find((n) => n !== leader)!;
+  const client = await connect({ seeds: follower.address });
+  t.after(() => client.close());
+  const committedBefore = leader.status().commit;
+  const status = await client.clusterStatus({ linearizable: true });
+  assert.equal(status.self, follower.memberId);
+  assert.ok(status.applied >= committedBefore, `applied ${status.applied} < ${committedBefore}`);
+});

@@ -9,16 +9,9 @@
  * `__proto__` key to `__proto_` while decoding, so a decoded value never carries a prototype
  * setter; patch paths refuse such names outright (store/patch.ts).
  */
-import { Packr } from 'msgpackr';
+import { createPackr } from './msgpack.js';
 
-const packr = new Packr({
-  useRecords: false,
-  structuredClone: false,
-  mapsAsObjects: true,
-  variableMapSize: true,
-  moreTypes: false,
-  int64AsType: 'number',
-});
+const packr = createPackr();
 
 /** Encodes a JSON-compatible value. The result is a fresh buffer the caller may keep. */
 export function encodeValue(value: unknown): Uint8Array {
@@ -27,7 +20,12 @@ export function encodeValue(value: unknown): Uint8Array {
   return new Uint8Array(packr.pack(value));
 }
 
-/** Encodes into msgpackr's reusable buffer: valid only until the next encode. */
+/**
+ * Encodes without copying: a view into msgpackr's working buffer. msgpackr never writes over
+ * bytes it has handed out (it continues after them, then moves to a new buffer), so the view
+ * stays valid; keeping it keeps that working buffer alive, so use it for bytes that are
+ * about to be copied (into a frame), not for bytes to keep.
+ */
 export function encodeValueTransient(value: unknown): Uint8Array {
   return packr.pack(value);
 }

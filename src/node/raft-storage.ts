@@ -89,7 +89,7 @@ import {
   readSync,
 } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { Packr } from 'msgpackr';
+import { createPackr } from '../core/msgpack.js';
 import { AssertionError, assert } from '../core/assert.js';
 import type {
   Entry,
@@ -256,15 +256,7 @@ export class MemoryRaftStorage<T> implements RaftStorage<T> {
 // Like the wire codec: no records or structures, so every record stands alone and a file
 // written by one version reads in another. copyBuffers: a decoded Uint8Array owns its bytes
 // instead of pinning the whole file read into memory.
-const packr = new Packr({
-  useRecords: false,
-  structuredClone: false,
-  mapsAsObjects: true,
-  variableMapSize: true,
-  moreTypes: false,
-  int64AsType: 'number',
-  copyBuffers: true,
-});
+const packr = createPackr({ copyBuffers: true });
 
 /** Encodes and frames one value; the record is a new buffer (pack's result is transient). */
 function recordOf(value: unknown): Buffer {

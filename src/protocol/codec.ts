@@ -8,7 +8,7 @@
  * connection. (A frame that is not even MessagePack gets the same treatment: the framing is
  * intact, only that frame is bad.)
  */
-import { Packr } from 'msgpackr';
+import { createPackr } from '../core/msgpack.js';
 import { ErrorCode, isErrorCode, type ErrorMeta } from '../core/errors.js';
 import { patchOpsMax } from '../core/limits.js';
 import type { Command, PatchOp } from '../store/types.js';
@@ -23,14 +23,7 @@ import {
   type WireError,
 } from './messages.js';
 
-const packr = new Packr({
-  useRecords: false,
-  structuredClone: false,
-  mapsAsObjects: true,
-  variableMapSize: true,
-  moreTypes: false,
-  int64AsType: 'number',
-});
+const packr = createPackr();
 
 export interface BadMessage {
   readonly bad: true;

@@ -45,7 +45,7 @@
  * whether a term is current). That is Raft's own business, and it already handles every
  * well-formed value.
  */
-import { Packr } from 'msgpackr';
+import { createPackr } from '../core/msgpack.js';
 import type {
   ConfigChange,
   Entry,
@@ -86,13 +86,7 @@ export interface BadRaftMessage {
 /** Checks a normal entry's payload; it must not throw. */
 export type DataGuard<T> = (value: unknown) => value is T;
 
-const packr = new Packr({
-  useRecords: false,
-  mapsAsObjects: true,
-  variableMapSize: true,
-  moreTypes: false,
-  int64AsType: 'number',
-});
+const packr = createPackr();
 
 type Fields = Record<string, unknown>;
 

@@ -1,13 +1,13 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { cliMain, freePort, spawnNode, stopProcess } from '../helpers/processes.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-const main = new URL('../../src/cli/main.ts', import.meta.url).pathname;
+const main = cliMain;
 
 function run(
   args: string[],
@@ -25,35 +25,8 @@ function run(
   });
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
-}
-
-async function startNodeProcess(args: string[]): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', main, 'node', ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout!.on('data', (d: Buffer) => (output += d));
-  const deadline = Date.now() + 10_000;
-  while (!output.includes('node listening')) {
-    if (child.exitCode !== null || Date.now() > deadline)
-      throw new Error(`node did not start: ${output}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return child;
-}
-
-async function stop(child: ChildProcess): Promise<number | null> {
-  if (child.exitCode !== null) return child.exitCode;
-  child.kill('SIGTERM');
-  const [code] = (await once(child, 'exit')) as [number | null];
-  return code;
-}
+const startNodeProcess = (args: string[]): Promise<ChildProcess> => spawnNode(args, 10_000);
+const stop = (child: ChildProcess): Promise<number | null> => stopProcess(child);
 
 test('set, get, ttl, touch and del work against a node started by the command', async (t) => {
   const port = await freePort();

@@ -1,40 +1,13 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { connect, type ClusterStatusView } from '../../src/client/index.js';
 import { eventually } from '../helpers/cluster.js';
+import { freePort, spawnNode } from '../helpers/processes.js';
 
-const main = new URL('../../src/cli/main.ts', import.meta.url).pathname;
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
-}
-
-async function spawnNode(args: string[]): Promise<ChildProcess> {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', main, 'node', '--log-level', 'info', ...args],
-    {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  let output = '';
-  child.stdout!.on('data', (d: Buffer) => (output += d));
-  child.stderr!.on('data', (d: Buffer) => (output += d));
-  const deadline = Date.now() + 20_000;
-  while (!output.includes('node listening')) {
-    if (child.exitCode !== null || Date.now() > deadline)
-      throw new Error(`node did not start: ${output}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return child;
-}
+const spawnNodeLogged = (args: string[]): Promise<ChildProcess> =>
+  spawnNode(['--log-level', 'info', ...args]);
 
 async function statusFrom(address: string): Promise<ClusterStatusView | null> {
   try {
@@ -67,12 +40,12 @@ test(
     const common = ['--partitions', '64', '--failure-timeout', '1s'];
     processes.set(
       addresses[0]!,
-      await spawnNode(['--listen', addresses[0]!, '--id', 'n1', ...common]),
+      await spawnNodeLogged(['--listen', addresses[0]!, '--id', 'n1', ...common]),
     );
     for (let i = 1; i < 5; i++) {
       processes.set(
         addresses[i]!,
-        await spawnNode([
+        await spawnNodeLogged([
           '--listen',
           addresses[i]!,
           '--id',

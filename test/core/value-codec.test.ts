@@ -24,3 +24,13 @@ test('a __proto__ key never becomes a prototype when decoded', () => {
   assert.equal((decoded as Record<string, unknown>)['polluted'], undefined);
   assert.equal(({} as Record<string, unknown>)['polluted'], undefined);
 });
+
+test('bytes from the transient encoder stay valid while later values are encoded', async () => {
+  const { encodeValueTransient } = await import('../../src/core/value-codec.js');
+  const kept: [unknown, Uint8Array][] = [];
+  for (let i = 0; i < 20_000; i++) {
+    const value = { i, s: 'x'.repeat(i % 2_000) };
+    kept.push([value, encodeValueTransient(value)]);
+  }
+  for (const [value, bytes] of kept) assert.deepEqual(decodeValue(bytes), value);
+});

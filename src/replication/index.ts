@@ -5,3 +5,10 @@ export {
   type PartitionPlacement,
   type TableView,
 } from './data-plane.js';
+export {
+  PartitionReplica,
+  type PartitionReplicaOptions,
+  type Effects,
+  type ReplicaConfig,
+  type ReplicationMessage,
+} from './partition-replica.js';

@@ -75,6 +75,8 @@ export interface ControlPlaneOptions {
   readonly votersMax: number;
   /** Called after every applied change of the cluster state. */
   readonly onChange: (state: ClusterState) => void;
+  /** Names a new cluster; the simulator passes a seeded one. Default: a random UUID. */
+  readonly newClusterId?: () => string;
 }
 
 export type ClusterStatus = ClusterStatusView;
@@ -390,7 +392,7 @@ export class ControlPlane {
   private bootstrapCluster(): void {
     const result = this.raft.propose({
       type: 'bootstrap',
-      clusterId: randomUUID(),
+      clusterId: (this.options.newClusterId ?? randomUUID)(),
       settings: this.options.settings,
       member: this.options.self,
     });

@@ -50,9 +50,13 @@
  * start gets a state transfer (state-transfer.ts): a snapshot at one seq S, sent in chunks
  * with a few in flight. Writes continue meanwhile; the primary does not send them to that
  * backup but keeps them in its backlog (so the backup never buffers two streams at once), and
- * resumes the stream from S+1 once the backup has installed the snapshot. When a backup that
- * is not in the in-sync set has acknowledged everything the primary has, the replica reports
- * it in `caughtUp`; the control plane adds it to the in-sync set through Raft.
+ * resumes the stream from S+1 once the backup has installed the snapshot. The backlog keeps
+ * every seq from S+1 on, past its usual `logMutationsMax`, until that backup has caught up
+ * (the peer's `holdFrom`), up to the hard bound `transferLogMutationsMax` and
+ * `transferLogBytesMax`; only a transfer during which more writes arrive than that starts
+ * over. When a backup that is not in the in-sync set has acknowledged everything the primary
+ * has, the replica reports it in `caughtUp`; the control plane adds it to the in-sync set
+ * through Raft.
  *
  * Why no acknowledged sync write is lost
  * --------------------------------------
@@ -78,8 +82,10 @@
  * other, and the epoch checks still keep a diverged copy out.
  *
  * Honest limits: reads on the primary see writes that are not acknowledged yet (as in
- * PacificA without read leases). A backlog shorter than a transfer takes under heavy writes
- * would make a backup start over; `logMutationsMax` must cover the writes of one transfer.
+ * PacificA without read leases). A backup whose transfer and catch-up see more writes than
+ * the transfer bounds hold starts over, and would do so forever if the writes never slow
+ * down. The mutations held for a transfer are not charged to the node's MemoryBudget (the
+ * backlog never is); the transfer bounds are what limit them.
  */
 import { assert } from '../core/assert.js';
 import { ErrorCode } from '../core/errors.js';
@@ -90,6 +96,8 @@ import type {
   Mutation,
   Outcome,
   PartitionStoreOptions,
+  SnapshotClient,
+  SnapshotEntry,
 } from '../store/index.js';
 import {
   EpochHistory,
@@ -98,13 +106,7 @@ import {
   sameWriter,
   type EpochStart,
 } from './replication-log.js';
-import {
-  captureSnapshot,
-  rebuildStore,
-  type Snapshot,
-  type SnapshotClient,
-  type SnapshotEntry,
-} from './state-transfer.js';
+import { captureSnapshot, rebuildStore, type Snapshot } from './state-transfer.js';
 
 export type MemberId = string;
 export type RequestId = number;
@@ -219,6 +221,21 @@ export interface PartitionReplicaOptions {
   readonly logMutationsMax?: number;
   /** Approximate bytes kept in the backlog. Default 64 MiB. */
   readonly logBytesMax?: number;
+  /**
+   * Mutations the backlog may hold, beyond logMutationsMax, for a backup that is receiving a
+   * state transfer or catching up after one: it resumes from the snapshot's seq, so every
+   * write made meanwhile must still be there. Default 1,048,576 (16 x the default
+   * logMutationsMax: about 16 seconds of heavy writes, time to send a few GiB on a LAN), or
+   * 16 x logMutationsMax when that is larger. Beyond it the oldest go and the transfer
+   * starts over. At least logMutationsMax.
+   */
+  readonly transferLogMutationsMax?: number;
+  /**
+   * Approximate bytes the backlog may hold for such a backup. Default 256 MiB (4 x the
+   * default logBytesMax), or 4 x logBytesMax when that is larger; it is memory outside the
+   * MemoryBudget, held only while a transfer or its catch-up runs. At least logBytesMax.
+   */
+  readonly transferLogBytesMax?: number;
   /** Sync replies waiting for acks before writes are refused with UNAVAILABLE. Default 10,000. */
   readonly pendingWritesMax?: number;
   /** Entries (or remembered clients) per snapshot chunk. Default 256. */
@@ -252,6 +269,13 @@ interface Peer {
   waitingSince: number | null;
   lastCaughtUpReportAt: number | null;
   transfer: Transfer | null;
+  /**
+   * The first seq this backup still needs after a state transfer (S+1, then its ackedSeq+1
+   * while it catches up): the backlog keeps it beyond its usual bound. Null when the backup
+   * has caught up, or was never transferred to: a backup merely lagging does not hold the
+   * backlog, so a dead one costs only the usual bound.
+   */
+  holdFrom: number | null;
 }
 
 interface Transfer {
@@ -277,6 +301,16 @@ function emptyEffects(): Effects {
 function positiveInteger(name: string, value: number): number {
   if (!Number.isSafeInteger(value) || value < 1) {
     throw new RangeError(`${name} must be a positive integer, got ${String(value)}`);
+  }
+  return value;
+}
+
+function atLeast(name: string, value: number, floorName: string, floor: number): number {
+  positiveInteger(name, value);
+  if (value < floor) {
+    throw new RangeError(
+      `${name} (${value}) must be at least ${floorName} (${floor}); raise it or lower ${floorName}`,
+    );
   }
   return value;
 }
@@ -333,10 +367,24 @@ export class PartitionReplica {
       options.snapshotChunksInFlightMax ?? 4,
     );
     this.storeValue = new PartitionStore(options.store);
+    const logMutationsMax = positiveInteger('logMutationsMax', options.logMutationsMax ?? 65_536);
+    const logBytesMax = positiveInteger('logBytesMax', options.logBytesMax ?? 64 * MiB);
     this.log = new MutationLog(
       1,
-      positiveInteger('logMutationsMax', options.logMutationsMax ?? 65_536),
-      positiveInteger('logBytesMax', options.logBytesMax ?? 64 * MiB),
+      logMutationsMax,
+      logBytesMax,
+      atLeast(
+        'transferLogMutationsMax',
+        options.transferLogMutationsMax ?? Math.max(16 * logMutationsMax, 1_048_576),
+        'logMutationsMax',
+        logMutationsMax,
+      ),
+      atLeast(
+        'transferLogBytesMax',
+        options.transferLogBytesMax ?? Math.max(4 * logBytesMax, 256 * MiB),
+        'logBytesMax',
+        logBytesMax,
+      ),
     );
   }
 
@@ -457,6 +505,7 @@ export class PartitionReplica {
         waitingSince: now,
         lastCaughtUpReportAt: null,
         transfer: null,
+        holdFrom: null,
       };
       this.peers.set(id, peer);
       this.sendAppend(peer, this.lastSeq + 1, effects);
@@ -534,8 +583,15 @@ export class PartitionReplica {
 
   private appendLocal(mutations: readonly Mutation[], now: number): void {
     if (mutations.length === 0) return;
-    this.log.push(mutations);
-    for (const peer of this.peers.values()) peer.waitingSince ??= now;
+    // The few backups of a partition: a scan per write batch costs less than keeping a min.
+    let keepFrom = Infinity;
+    for (const peer of this.peers.values()) {
+      peer.waitingSince ??= now;
+      const hold = peer.holdFrom;
+      // A seq already gone (the transfer passed the hard bound) holds nothing for the others.
+      if (hold !== null && hold < keepFrom && this.log.holds(hold)) keepFrom = hold;
+    }
+    this.log.push(mutations, keepFrom);
   }
 
   /** One append per backup with everything it has not been sent yet. */
@@ -753,6 +809,9 @@ export class PartitionReplica {
     }
     if (peer.ackedSeq >= this.lastSeq) peer.waitingSince = null;
     else if (peer.ackedSeq > before) peer.waitingSince = this.now; // progress is not lag
+    if (peer.holdFrom !== null) {
+      peer.holdFrom = peer.ackedSeq >= this.lastSeq ? null : peer.ackedSeq + 1;
+    }
     this.release(effects);
     if (peer.sentSeq < this.lastSeq) this.sendAppend(peer, peer.sentSeq + 1, effects);
     this.reportCaughtUp(peer, effects);
@@ -786,6 +845,7 @@ export class PartitionReplica {
       lastSendAt: this.now,
     };
     peer.transfer = transfer;
+    peer.holdFrom = snapshot.seq + 1;
     peer.confirmed = false;
     peer.waitingSince ??= this.now;
     this.sendChunks(peer, transfer, effects);

@@ -8,6 +8,14 @@
  * primary, bring the others up to date without a full state transfer. It is bounded by count
  * and bytes; a peer that needs something older gets a snapshot instead.
  *
+ * A state transfer needs the backlog to reach back to its snapshot's seq S+1 when it ends,
+ * however many writes arrived while it ran; otherwise a transfer under steady load finds the
+ * stream gone and starts over, forever. So `push` takes a `keepFrom` seq: mutations from
+ * there on are kept past the usual bounds, up to a second, hard pair of bounds
+ * (`heldCountMax`, `heldBytesMax`). Beyond those the oldest go anyway and that transfer
+ * starts over: memory stays bounded, and a backup that cannot keep up with the writes is the
+ * one to pay.
+ *
  * The epoch history is Kafka's leader-epoch cache (KIP-101), and it is what makes resuming
  * safe after a failover. Sequence numbers alone cannot tell whether two replicas agree: the
  * old primary may have sent seq 11 to one backup before it died, and the new primary, which
@@ -125,12 +133,29 @@ export class MutationLog {
   /** The seq of the oldest mutation held, or the next seq to come when empty. */
   private start: number;
 
+  /**
+   * `countMax` and `bytesMax` bound what is kept for resends and lagging peers;
+   * `heldCountMax` and `heldBytesMax` (at least as large) bound what is kept for `keepFrom`.
+   */
   constructor(
     nextSeq: number,
     private readonly countMax: number,
     private readonly bytesMax: number,
+    private readonly heldCountMax: number = countMax,
+    private readonly heldBytesMax: number = bytesMax,
   ) {
+    assert(
+      heldCountMax >= countMax && heldBytesMax >= bytesMax,
+      () =>
+        `mutation log: held bounds (${heldCountMax}, ${heldBytesMax} bytes) below the ` +
+        `usual ones (${countMax}, ${bytesMax} bytes)`,
+    );
     this.start = nextSeq;
+  }
+
+  /** Approximate bytes held, as counted against the bounds. */
+  get byteCount(): number {
+    return this.bytes;
   }
 
   get startSeq(): number {
@@ -149,7 +174,13 @@ export class MutationLog {
     this.start = nextSeq;
   }
 
-  push(mutations: readonly Mutation[]): void {
+  /**
+   * Appends mutations, then forgets the oldest beyond the bounds, except that mutations from
+   * `keepFrom` on (a seq some peer still needs) are kept while the log is within the held
+   * bounds; past them, or once keepFrom is gone, the usual bounds apply. Infinity, the
+   * default, keeps nothing extra.
+   */
+  push(mutations: readonly Mutation[], keepFrom = Infinity): void {
     for (const m of mutations) {
       assert(
         m.seq === this.start + this.length,
@@ -158,7 +189,15 @@ export class MutationLog {
       this.items.push(m);
       this.bytes += mutationBytes(m);
     }
+    // A keepFrom already gone holds nothing: its peer needs a new transfer anyway.
+    let hold = keepFrom >= this.start ? keepFrom : Infinity;
     while (this.length > 0 && (this.length > this.countMax || this.bytes > this.bytesMax)) {
+      if (this.start >= hold) {
+        if (this.length <= this.heldCountMax && this.bytes <= this.heldBytesMax) break;
+        // Past the hard bound: give the hold up whole, back to the usual bounds at once,
+        // rather than keep a tail that no longer reaches back to keepFrom.
+        hold = Infinity;
+      }
       this.bytes -= mutationBytes(this.items[this.head] as Mutation);
       this.head++;
       this.start++;

@@ -35,7 +35,7 @@
  * Answering a retry does not refresh its client, because the backups never see it.
  */
 import { AssertionError, assert } from '../core/assert.js';
-import type { IdempotencyId, Outcome } from './types.js';
+import type { IdempotencyId, Outcome, SnapshotClient } from './types.js';
 
 /**
  * Client ids are generated (a UUID is 36 characters); 256 leaves room for a readable prefix
@@ -140,6 +140,65 @@ export class IdempotencyTable {
       }
       this.clients.delete(clientId);
       forgotten++;
+    }
+  }
+
+  /**
+   * Fills an empty table with a snapshot's clients, given least recently seen first (the
+   * order `entries` yields), so that it remembers, forgets and orders exactly as the table
+   * the snapshot was taken from. The clock comes back as the latest `lastSeenAt`: the
+   * client remembered last is never idle-forgotten in the same call, so the table's clock is
+   * always its newest client's `lastSeenAt`. The records come from our own primary, so a
+   * malformed one is a bug and is asserted, not answered.
+   */
+  load(clients: readonly SnapshotClient[]): void {
+    assert(
+      this.clients.size === 0 && this.clock === -Infinity,
+      'idempotency: load into a table that already remembers something',
+    );
+    for (const record of clients) {
+      const { clientId, lastSeenAt, forgottenUpTo, results } = record;
+      assert(
+        typeof clientId === 'string' &&
+          clientId.length > 0 &&
+          clientId.length <= idempotencyClientIdLengthMax &&
+          !this.clients.has(clientId),
+        () => `idempotency load: client id ${JSON.stringify(clientId)} is invalid or repeated`,
+      );
+      assert(
+        Number.isFinite(lastSeenAt) && lastSeenAt >= this.clock,
+        () =>
+          `idempotency load: ${clientId} last seen at ${lastSeenAt}, before ${this.clock}; ` +
+          'clients must come least recently seen first',
+      );
+      assert(
+        forgottenUpTo === -1 || (Number.isSafeInteger(forgottenUpTo) && forgottenUpTo >= 0),
+        () => `idempotency load: ${clientId} has forgottenUpTo ${forgottenUpTo}`,
+      );
+      assert(
+        results.length >= 1 && results.length <= this.resultsPerClientMax,
+        () =>
+          `idempotency load: ${clientId} has ${results.length} results, not 1 to ` +
+          `${this.resultsPerClientMax} (do primary and backup share resultsPerClientMax?)`,
+      );
+      const map = new Map<number, Outcome>();
+      for (const [seq, outcome] of results) {
+        assert(
+          Number.isSafeInteger(seq) && seq > forgottenUpTo && !map.has(seq),
+          () =>
+            `idempotency load: ${clientId}#${seq} is repeated, not an integer, or at or ` +
+            `below forgottenUpTo ${forgottenUpTo}`,
+        );
+        assert(
+          typeof outcome === 'object' && outcome !== null && typeof outcome.ok === 'boolean',
+          () => `idempotency load: ${clientId}#${seq} has no outcome`,
+        );
+        map.set(seq, outcome);
+      }
+      // An ascending array is a valid binary min-heap.
+      const seqs = [...map.keys()].sort((a, b) => a - b);
+      this.clients.set(clientId, { clientId, lastSeenAt, forgottenUpTo, results: map, seqs });
+      this.clock = lastSeenAt;
     }
   }
 

@@ -18,4 +18,7 @@ export type {
   Outcome,
   PatchOp,
   Result,
+  SnapshotClient,
+  SnapshotEntry,
+  StoreSnapshot,
 } from './types.js';

@@ -49,6 +49,15 @@
  *    mutation carries it to the backups. So a refused write with an id yields that one
  *    mutation; without an id it yields none. See idempotency.ts.
  *  - `clear()` keeps `lastSeq`, so versions never repeat within one store object.
+ *
+ * Snapshots. A backup too far behind for the mutation stream gets the whole state instead
+ * (replication/state-transfer.ts): `snapshotState()` copies it out as plain records at one
+ * `lastSeq`, and `PartitionStore.load(options, snapshot)` builds a store that holds exactly
+ * that: the same entries with their versions and expiry times, the same remembered results
+ * with each client's lastSeenAt and forgottenUpTo, in the same order, and the same lastSeq.
+ * Executing or applying the same mutations to both afterwards keeps them equal. Only the
+ * expiry heap may differ: the loaded one has no stale nodes, which changes when it compacts
+ * but never what it reclaims or in which order.
  */
 import { AssertionError, assert, unreachable } from '../core/assert.js';
 import { ErrorCode } from '../core/errors.js';
@@ -82,6 +91,9 @@ import type {
   Mutation,
   Outcome,
   Result,
+  SnapshotClient,
+  SnapshotEntry,
+  StoreSnapshot,
 } from './types.js';
 
 export interface PartitionStoreOptions {
@@ -224,6 +236,82 @@ export class PartitionStore {
   /** The remembered idempotency results, by client, least recently seen first. */
   remembered(): IterableIterator<RememberedClient> {
     return this.idempotency.entries();
+  }
+
+  /**
+   * The whole state at `lastSeq` as plain records, for a state transfer: every entry (expired
+   * ones included, since the primary will replicate their deletes) and every remembered
+   * client, least recently seen first. Values are shared, not copied: the store never
+   * changes stored bytes, it replaces entries. Results are copied out of the table's mutable
+   * maps, so later writes cannot reach into the snapshot. Cost: one array slot per entry and
+   * per remembered result.
+   */
+  snapshotState(): StoreSnapshot {
+    const entries: SnapshotEntry[] = [];
+    for (const [key, entry] of this.map) {
+      entries.push([key, entry.value, entry.version, entry.expiresAt]);
+    }
+    const remembered: SnapshotClient[] = [];
+    for (const client of this.idempotency.entries()) {
+      remembered.push({
+        clientId: client.clientId,
+        lastSeenAt: client.lastSeenAt,
+        forgottenUpTo: client.forgottenUpTo,
+        results: [...client.results],
+      });
+    }
+    return { lastSeq: this.seq, entries, remembered };
+  }
+
+  /**
+   * A new store holding exactly `snapshot` (see "Snapshots" above). Its entries are charged
+   * to the budget without asking, as a backup's applied mutations are: the primary already
+   * holds them. The snapshot comes from our own primary, so a malformed one is a bug and is
+   * asserted: versions in 1..lastSeq and distinct, keys distinct, and no more entries and
+   * remembered results than lastSeq mutations could have made.
+   */
+  static load(options: PartitionStoreOptions, snapshot: StoreSnapshot): PartitionStore {
+    const store = new PartitionStore(options);
+    store.loadState(snapshot);
+    return store;
+  }
+
+  private loadState(snapshot: StoreSnapshot): void {
+    const { lastSeq, entries, remembered } = snapshot;
+    const where = `partition ${this.partition}: snapshot at ${lastSeq}`;
+    assert(Number.isSafeInteger(lastSeq) && lastSeq >= 0, () => `${where}: bad lastSeq`);
+    let results = 0;
+    for (const client of remembered) results += client.results.length;
+    // Each live entry's version and each remembered result was a distinct mutation.
+    assert(
+      entries.length + results <= lastSeq,
+      () =>
+        `${where}: ${entries.length} entries and ${results} remembered results cannot come ` +
+        `from ${lastSeq} mutations; the snapshot is not of one store`,
+    );
+    const versions = new Set<number>();
+    for (const [key, value, version, expiresAt] of entries) {
+      assert(
+        typeof key === 'string' && key.length > 0 && !this.map.has(key),
+        () => `${where}: key ${JSON.stringify(key)} is empty, not a string, or repeated`,
+      );
+      assert(value instanceof Uint8Array, () => `${where}: the value of ${key} is not bytes`);
+      assert(
+        Number.isSafeInteger(version) && version >= 1 && version <= lastSeq,
+        () => `${where}: ${key} has version ${version}, outside 1..${lastSeq}`,
+      );
+      assert(!versions.has(version), () => `${where}: two entries at version ${version}`);
+      versions.add(version);
+      assert(
+        expiresAt === 0 || (Number.isFinite(expiresAt) && expiresAt > 0),
+        () => `${where}: ${key} expires at ${expiresAt}`,
+      );
+      const stored = owned(value);
+      const cost = entryCostBytes(utf8ByteLength(key), stored.byteLength);
+      this.put(key, stored, expiresAt, version, cost, undefined);
+    }
+    this.idempotency.load(remembered);
+    this.seq = lastSeq;
   }
 
   /** Drops every entry and remembered result and releases their memory; keeps lastSeq. */

@@ -138,3 +138,33 @@ export interface Execution {
   /** Empty for reads, for failed writes, and for answered retries. */
   readonly mutations: readonly Mutation[];
 }
+
+/** One entry as a snapshot carries it: key, encoded value, version, absolute expiry (0: never). */
+export type SnapshotEntry = readonly [
+  key: string,
+  value: Uint8Array,
+  version: number,
+  expiresAt: ExpiresAt,
+];
+
+/** One client's remembered idempotency results as a snapshot carries them (idempotency.ts). */
+export interface SnapshotClient {
+  readonly clientId: string;
+  /** The `at` of the client's latest remembered write. */
+  readonly lastSeenAt: number;
+  /** Sequence numbers at or below this may have been forgotten; -1 while nothing was. */
+  readonly forgottenUpTo: number;
+  /** [client request seq, outcome], any order. */
+  readonly results: readonly (readonly [number, Outcome])[];
+}
+
+/**
+ * A store's whole state at `lastSeq` as plain records: what `PartitionStore.snapshotState()`
+ * returns and `PartitionStore.load()` takes. `remembered` is in the table's order, least
+ * recently seen first; that order is part of the state (it decides who is forgotten first).
+ */
+export interface StoreSnapshot {
+  readonly lastSeq: number;
+  readonly entries: readonly SnapshotEntry[];
+  readonly remembered: readonly SnapshotClient[];
+}

@@ -60,6 +60,16 @@ export type ControlCommand =
   | { readonly type: 'remove'; readonly id: string }
   /** Changes planned by control/placement.ts, applied in order. */
   | { readonly type: 'placement'; readonly changes: readonly PlacementChange[] }
+  /**
+   * A backup stopped acknowledging its primary in `epoch`: it leaves the in-sync set, so the
+   * primary may acknowledge sync writes without it. Committed before the primary does so.
+   */
+  | {
+      readonly type: 'outOfSync';
+      readonly partition: number;
+      readonly node: string;
+      readonly epoch: number;
+    }
   /** A backup has caught up with its primary in `epoch` of the partition. */
   | {
       readonly type: 'inSync';
@@ -210,6 +220,18 @@ export class ClusterState {
         }
         if (changed === 0) return skipped('no change fitted the table');
         this.tableValue = table;
+        this.tableVersionValue++;
+        return { applied: true };
+      }
+      case 'outOfSync': {
+        const a = this.tableValue[command.partition];
+        if (a === undefined || a.epoch !== command.epoch) return skipped('stale epoch');
+        if (a.primary === command.node || !a.inSync.includes(command.node)) {
+          return skipped('not an in-sync backup');
+        }
+        const next = [...this.tableValue];
+        next[command.partition] = { ...a, inSync: a.inSync.filter((n) => n !== command.node) };
+        this.tableValue = next;
         this.tableVersionValue++;
         return { applied: true };
       }

@@ -78,6 +78,7 @@ export function isControlCommand(v: unknown): v is ControlCommand {
         v['changes'].every(isChange)
       );
     case 'inSync':
+    case 'outOfSync':
       return isUint(v['partition']) && isId(v['node']) && isUint(v['epoch']);
     default:
       return false;

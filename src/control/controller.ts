@@ -49,6 +49,8 @@ export interface ControllerInput {
   readonly leaderSince: number;
   /** Whether `node`'s copy of `partition` is current in `epoch` (the replication layer's word). */
   readonly caughtUp: (partition: number, node: string, epoch: number) => boolean;
+  /** In-sync backups their primaries report as no longer acknowledging. */
+  readonly lagging?: readonly { partition: number; node: string; epoch: number }[];
   readonly options: ControllerOptions;
 }
 
@@ -99,7 +101,13 @@ export function decide(input: ControllerInput): Decision {
   // 2. Raft membership.
   const configChange = nextConfigChange(input, isAlive);
 
-  // 3. In-sync reports.
+  // 3. In-sync reports: lagging copies leave the in-sync set, caught-up copies join it.
+  for (const report of input.lagging ?? []) {
+    const a = state.table[report.partition];
+    if (a === undefined || a.epoch !== report.epoch || a.primary === report.node) continue;
+    if (!a.inSync.includes(report.node)) continue;
+    commands.push({ type: 'outOfSync', ...report });
+  }
   state.table.forEach((a, partition) => {
     for (const node of a.backups) {
       if (a.inSync.includes(node)) continue;

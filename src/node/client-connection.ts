@@ -36,7 +36,7 @@ import {
   type WireError,
 } from '../protocol/index.js';
 import type { DataPlane } from '../replication/index.js';
-import type { Result } from '../store/index.js';
+import type { Outcome, Result } from '../store/index.js';
 import type { Logger } from './logger.js';
 import type { Clock } from '../core/clock.js';
 
@@ -52,8 +52,27 @@ export interface ClusterAccess {
   linearizableStatus(): Promise<unknown>;
 }
 
+/**
+ * How a command reaches the data plane. The runtime registers the connection and request id,
+ * runs the command, and later calls `answer` when the reply is ready (a sync write waits for
+ * its backups).
+ */
+export interface DataAccess {
+  execute(
+    connection: ClientConnection,
+    wireId: number,
+    request: CommandRequest,
+    clientId: string,
+  ): void;
+  /** A replication message from the peer authenticated as `from`. */
+  receive(message: unknown, from: string): void;
+  /** Reports of backups caught up or lagging, from the peer `from` (for the leader). */
+  report(report: unknown, from: string): void;
+}
+
 export interface ConnectionContext {
   readonly plane: DataPlane;
+  readonly data: DataAccess;
   readonly cluster: ClusterAccess;
   readonly clock: Clock;
   readonly logger: Logger;
@@ -100,6 +119,9 @@ export class ClientConnection {
   private readonly decoder: FrameDecoder;
   private outgoing: Uint8Array[] = [];
   private clientId: string | null = null;
+  /** True while the requests of one read are handled: their replies leave together after. */
+  private reading = false;
+  private flushScheduled = false;
   /** Set when a peer node, not a client, is on the other end. */
   private peerId: string | null = null;
   private closing = false;
@@ -147,7 +169,9 @@ export class ClientConnection {
 
   private onData(chunk: Buffer): void {
     if (this.closing) return;
+    this.reading = true;
     const broken = this.decoder.push(chunk, (body) => this.onFrame(body));
+    this.reading = false;
     if (broken) {
       this.ctx.logger.warn(
         { remote: this.remote, reason: broken.message },
@@ -178,6 +202,8 @@ export class ClientConnection {
     }
     if (this.peerId !== null) {
       if (request.kind === 'raft') this.ctx.cluster.receive(request.message, this.peerId);
+      else if (request.kind === 'repl') this.ctx.data.receive(request.message, this.peerId);
+      else if (request.kind === 'report') this.ctx.data.report(request.report, this.peerId);
       else this.refuse(request.id, `a peer link carries only raft messages, not ${request.kind}`);
       return;
     }
@@ -198,7 +224,9 @@ export class ClientConnection {
         this.refuse(request.id, 'hello was already received');
         return;
       case 'raft':
-        this.refuse(request.id, 'raft messages come over peer links');
+      case 'repl':
+      case 'report':
+        this.refuse(request.id, `${request.kind} messages come over peer links`);
         return;
       case 'ping':
         this.reply(encodeOk(request.id, { nodeId: this.ctx.plane.nodeId }));
@@ -335,33 +363,34 @@ export class ClientConnection {
   }
 
   private onCommand(request: CommandRequest): void {
-    const clientId = this.clientId!;
-    let execution;
     try {
-      execution =
-        request.seq === undefined
-          ? this.ctx.plane.execute(request.command, this.ctx.clock.now())
-          : this.ctx.plane.execute(request.command, this.ctx.clock.now(), {
-              clientId,
-              seq: request.seq,
-              ...(request.ackedBelow !== undefined && { ackedBelow: request.ackedBelow }),
-            });
+      this.ctx.data.execute(this, request.id, request, this.clientId!);
     } catch (error) {
       // A bug, not bad input: answer INTERNAL so the client is not left waiting, and log loudly.
       this.ctx.logger.error({ err: error, op: request.command.op }, 'command failed unexpectedly');
       this.reply(encodeError(request.id, { code: ErrorCode.INTERNAL, message: 'internal error' }));
-      return;
     }
-    const outcome = execution.outcome;
+  }
+
+  /** The runtime's answer to a command; written with the current batch, or on the next turn. */
+  answer(wireId: number, outcome: Outcome): void {
+    if (this.socket.destroyed) return;
     if (outcome.ok) {
-      this.reply(encodeOk(request.id, wireResult(outcome.result)));
+      this.outgoing.push(encodeOk(wireId, wireResult(outcome.result)));
     } else {
       const error: WireError = {
         code: outcome.code,
         message: outcome.message,
         ...(outcome.meta && { meta: outcome.meta }),
       };
-      this.reply(encodeError(request.id, error));
+      this.outgoing.push(encodeError(wireId, error));
+    }
+    if (!this.reading && !this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => {
+        this.flushScheduled = false;
+        this.flush();
+      });
     }
   }
 

@@ -40,6 +40,7 @@ import {
 } from '../control/index.js';
 import { isBadRaftMessage, parseRaftMessage } from '../protocol/index.js';
 import type { ClusterStatusView, JoinRequest, JoinResult } from '../protocol/index.js';
+import type { PartitionReport } from '../replication/index.js';
 import type { Logger } from './logger.js';
 
 /** Where Raft's state goes before it is acted on (node/raft-storage.ts). */
@@ -105,6 +106,10 @@ export class ControlPlane {
   private snapshotIndex = 0;
   private joinWaiters: JoinWaiter[] = [];
   private processing = false;
+  /** Copies their primaries reported caught up (`partition/node/epoch`), for the controller. */
+  private readonly caughtUpReports = new Set<string>();
+  private laggingReports: { partition: number; node: string; epoch: number }[] = [];
+  private reportsVersion = 0;
   private readSeq = 0;
   private readonly readWaiters = new Map<string, { resolve: () => void; timer: NodeJS.Timeout }>();
   /** What the controller last decided on; deciding again on the same facts decides the same. */
@@ -177,6 +182,29 @@ export class ControlPlane {
     this.lastHeard.set(from, this.options.clock.now());
     this.raft.step(message);
     this.process();
+  }
+
+  /**
+   * Primaries' reports about their backups; only the leader acts on them. Reports are kept
+   * until the table moves past them, so a report that arrives between decisions is not lost.
+   */
+  report(caughtUp: readonly PartitionReport[], lagging: readonly PartitionReport[]): void {
+    for (const r of caughtUp) {
+      const key = `${r.partition}/${r.node}/${r.epoch}`;
+      if (!this.caughtUpReports.has(key)) {
+        this.caughtUpReports.add(key);
+        this.reportsVersion++;
+      }
+    }
+    if (lagging.length > 0) {
+      this.laggingReports = [...this.laggingReports, ...lagging];
+      this.reportsVersion++;
+    }
+  }
+
+  /** The current control-plane leader's member id, if known. */
+  get leaderId(): string | null {
+    return this.raft.status().leader;
   }
 
   /** The leader's side of a join: commit the member, answer once applied. */
@@ -349,7 +377,7 @@ export class ControlPlane {
         (m) => now - Math.max(this.lastHeard.get(m.id) ?? 0, this.leaderSince) < failureTimeoutMs,
       )
       .map((m) => m.id);
-    const facts = `${this.applied}|${raft.membership.voters}|${raft.membership.learners}|${alive}`;
+    const facts = `${this.applied}|${this.reportsVersion}|${raft.membership.voters}|${raft.membership.learners}|${alive}`;
     if (facts === this.lastDecidedOn) return;
     this.lastDecidedOn = facts;
     const decision = decide({
@@ -359,14 +387,23 @@ export class ControlPlane {
       now,
       lastHeard: this.lastHeard,
       leaderSince: this.leaderSince,
-      // Until replication lands (issue 4) there is no data to copy: a new copy is current
-      // the moment it is assigned. The replication layer will report real catch-up here.
-      caughtUp: () => true,
+      caughtUp: (partition, node, epoch) =>
+        this.caughtUpReports.has(`${partition}/${node}/${epoch}`),
+      lagging: this.laggingReports,
       options: {
         failureTimeoutMs: this.options.failureTimeoutMs,
         votersMax: this.options.votersMax,
       },
     });
+    // Reports of epochs the table has left behind can never apply again.
+    this.laggingReports = this.laggingReports.filter(
+      (r) => this.state.table[r.partition]?.epoch === r.epoch,
+    );
+    for (const key of this.caughtUpReports) {
+      const [partition, , epoch] = key.split('/');
+      if (this.state.table[Number(partition)]?.epoch !== Number(epoch))
+        this.caughtUpReports.delete(key);
+    }
     for (const command of decision.commands) {
       const result = this.raft.propose(command);
       if (!result.ok) {

@@ -163,14 +163,26 @@ export class PeerNetwork {
   }
 
   send<T>(message: Message<T>): void {
-    const address = this.addresses.get(message.to);
-    if (address === undefined) return; // unknown peer: Raft will retry once we learn it
+    this.sendTo(message.to, encodeRequest({ kind: 'raft', id: 0, message }));
+  }
+
+  sendReplication(to: string, message: unknown): void {
+    this.sendTo(to, encodeRequest({ kind: 'repl', id: 0, message }));
+  }
+
+  sendReport(to: string, report: unknown): void {
+    this.sendTo(to, encodeRequest({ kind: 'report', id: 0, report }));
+  }
+
+  private sendTo(memberId: string, body: Uint8Array): void {
+    const address = this.addresses.get(memberId);
+    if (address === undefined) return; // unknown peer: the sender retries once we learn it
     let link = this.links.get(address);
     if (link === undefined) {
       link = new PeerLink(address, this.identity, this.logger);
       this.links.set(address, link);
     }
-    link.send(encodeRequest({ kind: 'raft', id: 0, message }));
+    link.send(body);
   }
 
   close(): void {

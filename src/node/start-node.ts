@@ -18,7 +18,8 @@ import {
 } from '../core/limits.js';
 import type { Clock } from '../core/clock.js';
 import { SeededRandom } from '../core/random.js';
-import { DataPlane } from '../replication/index.js';
+import { DataPlane, type PartitionReport, type PlaneEffects } from '../replication/index.js';
+import { parseReplicationMessage } from '../protocol/replication-messages.js';
 import {
   replicationFactorDefault,
   replicationFactorMax,
@@ -27,7 +28,7 @@ import {
 import { encodeRequest, type JoinRequest, type JoinResult } from '../protocol/index.js';
 import { parseAddress } from '../core/address.js';
 import { requestOnce } from './request-once.js';
-import { ClientConnection, digestToken } from './client-connection.js';
+import { ClientConnection, digestToken, type DataAccess } from './client-connection.js';
 import { ControlPlane, type ClusterStatus } from './control-plane.js';
 import { PeerNetwork } from './peer-network.js';
 import {
@@ -96,7 +97,14 @@ export interface StateNode {
   readonly address: string;
   readonly port: number;
   /** Entries and bytes held now. */
-  stats(): { entries: number; bytes: number; memoryLimitBytes: number; connections: number };
+  /** Entries and bytes held now (copies of every role), entries of the partitions it leads, connections. */
+  stats(): {
+    entries: number;
+    bytes: number;
+    memoryLimitBytes: number;
+    primaryEntries: number;
+    connections: number;
+  };
   /** Members, leader, partition summary: what `statehouse status` prints. */
   status(): ClusterStatus;
   /** Stops accepting, answers what is pending, closes every connection. Idempotent. */
@@ -210,6 +218,10 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
     },
     logger,
   );
+  // Client requests waiting for the data plane's answer, by the plane's request id.
+  let nextRequestId = 1;
+  const waiting = new Map<number, { connection: ClientConnection; wireId: number }>();
+  let flushScheduled = false;
   let markReady: () => void = () => undefined;
   const ready = new Promise<void>((resolve) => (markReady = resolve));
   let metaWritten = meta !== null;
@@ -242,7 +254,14 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
         );
         return;
       }
-      plane.applyTable(state.tableVersion, state.table, (id) => state.member(id)?.address);
+      deliver(
+        plane.applyTable(
+          state.tableVersion,
+          state.table,
+          (id) => state.member(id)?.address,
+          clock.now(),
+        ),
+      );
       if (!metaWritten && state.clusterId !== null) {
         storage.writeMeta({ clusterId: state.clusterId, nodeId: memberId, incarnation: memberId });
         metaWritten = true;
@@ -251,9 +270,77 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
     },
   });
 
+  /**
+   * Carries out what the data plane decided: replies to the connections that asked, messages
+   * to the other replicas, reports to the control-plane leader.
+   */
+  function deliver(effects: PlaneEffects): void {
+    for (const { requestId, outcome } of effects.replies) {
+      const asker = waiting.get(requestId);
+      if (asker === undefined) continue;
+      waiting.delete(requestId);
+      asker.connection.answer(asker.wireId, outcome);
+    }
+    for (const { to, message } of effects.send) peers.sendReplication(to, message);
+    const { caughtUp, lagging } = effects.reports;
+    if (caughtUp.length > 0 || lagging.length > 0) {
+      const leader = control.leaderId;
+      if (leader === memberId) control.report(caughtUp, lagging);
+      else if (leader !== null) peers.sendReport(leader, { caughtUp, lagging });
+    }
+  }
+  // Writes of one turn leave for the backups together: one message per backup per turn.
+  function scheduleFlush(): void {
+    if (flushScheduled) return;
+    flushScheduled = true;
+    setImmediate(() => {
+      flushScheduled = false;
+      deliver(plane.flush());
+    });
+  }
+  const data: DataAccess = {
+    execute(connection, wireId, request, clientId) {
+      const requestId = nextRequestId++;
+      waiting.set(requestId, { connection, wireId });
+      const effects = plane.execute(requestId, request.command, clock.now(), {
+        ...(request.seq !== undefined && {
+          id: {
+            clientId,
+            seq: request.seq,
+            ...(request.ackedBelow !== undefined && { ackedBelow: request.ackedBelow }),
+          },
+        }),
+        ...(request.durability !== undefined && { durability: request.durability }),
+        ...(request.readFrom === 'any' && { anyReplica: true }),
+      });
+      deliver(effects);
+      scheduleFlush();
+    },
+    receive(raw, from) {
+      const message = parseReplicationMessage(raw);
+      if ('bad' in message) {
+        logger.warn(
+          { peer: from, reason: message.reason },
+          'dropped a malformed replication message',
+        );
+        return;
+      }
+      deliver(plane.receive(from, message, clock.now()));
+    },
+    report(raw, from) {
+      const report = parseReports(raw);
+      if (report === null) {
+        logger.warn({ peer: from }, 'dropped a malformed report');
+        return;
+      }
+      control.report(report.caughtUp, report.lagging);
+    },
+  };
+
   const connections = new Set<ClientConnection>();
   const context = {
     plane,
+    data,
     clock,
     logger,
     cluster: {
@@ -277,9 +364,13 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
   });
   server.on('error', (error) => logger.error({ err: error }, 'server error'));
 
-  const ticker = setInterval(() => control.tick(), tickMs);
+  const ticker = setInterval(() => {
+    control.tick();
+    deliver(plane.tick(clock.now()));
+  }, tickMs);
   const sweep = setInterval(() => {
-    plane.reclaimExpired(clock.now(), expirySweepEntriesMax);
+    deliver(plane.reclaimExpired(clock.now(), expirySweepEntriesMax));
+    scheduleFlush();
   }, expirySweepIntervalMs);
   sweep.unref();
 
@@ -353,6 +444,30 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
     status: () => control.status(),
     close,
   };
+}
+
+/** Reads a peer's report of caught-up and lagging backups; null when malformed. */
+function parseReports(
+  raw: unknown,
+): { caughtUp: PartitionReport[]; lagging: PartitionReport[] } | null {
+  if (typeof raw !== 'object' || raw === null) return null;
+  const fields = raw as Record<string, unknown>;
+  const list = (v: unknown): PartitionReport[] | null => {
+    if (!Array.isArray(v) || v.length > 100_000) return null;
+    const out: PartitionReport[] = [];
+    for (const item of v) {
+      if (typeof item !== 'object' || item === null) return null;
+      const { partition, node, epoch } = item as Record<string, unknown>;
+      if (!Number.isSafeInteger(partition) || (partition as number) < 0) return null;
+      if (!Number.isSafeInteger(epoch) || (epoch as number) < 0) return null;
+      if (typeof node !== 'string' || node.length === 0 || node.length > 256) return null;
+      out.push({ partition: partition as number, node, epoch: epoch as number });
+    }
+    return out;
+  };
+  const caughtUp = list(fields['caughtUp']);
+  const lagging = list(fields['lagging']);
+  return caughtUp === null || lagging === null ? null : { caughtUp, lagging };
 }
 
 function openStorage(dataDir: string | undefined): RaftStorage<ControlCommand> {

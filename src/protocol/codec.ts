@@ -272,6 +272,10 @@ export function decodeRequest(body: Uint8Array): Request | BadMessage {
       }
       case Op.raft:
         return { kind: 'raft', id, message: r.raw('message') };
+      case Op.repl:
+        return { kind: 'repl', id, message: r.raw('message') };
+      case Op.report:
+        return { kind: 'report', id, report: r.raw('report') };
       case Op.join: {
         const zone = r.optionalString('zone');
         return {
@@ -336,6 +340,8 @@ export function encodeRequest(request: Request): Uint8Array {
         : packr.pack([Op.status, request.id, { linearizable: request.linearizable }]);
     case 'peerHello':
     case 'raft':
+    case 'repl':
+    case 'report':
     case 'join': {
       const { kind, id, ...fields } = request;
       return packr.pack([Op[kind], id, fields]);

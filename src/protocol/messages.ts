@@ -34,6 +34,10 @@ export const Op = {
   raft: 20,
   /** A node asks to join the cluster. */
   join: 21,
+  /** A replication message between the replicas of a partition; one-way. */
+  repl: 22,
+  /** A node tells the control-plane leader which backups caught up or lag; one-way. */
+  report: 23,
   get: 10,
   set: 11,
   delete: 12,
@@ -115,6 +119,20 @@ export interface RaftRequest {
   readonly message: unknown;
 }
 
+export interface ReplRequest {
+  readonly kind: 'repl';
+  readonly id: number;
+  /** Validated by protocol/replication-messages.ts before it reaches a replica. */
+  readonly message: unknown;
+}
+
+export interface ReportRequest {
+  readonly kind: 'report';
+  readonly id: number;
+  /** `{ caughtUp, lagging }`, each a list of `{ partition, node, epoch }`; validated on receipt. */
+  readonly report: unknown;
+}
+
 export interface JoinRequest {
   readonly kind: 'join';
   readonly id: number;
@@ -134,6 +152,8 @@ export type Request =
   | PeerHelloRequest
   | StatusRequest
   | RaftRequest
+  | ReplRequest
+  | ReportRequest
   | JoinRequest;
 
 export interface JoinResult {

@@ -2,21 +2,30 @@
  * The data plane of one node: the partitions it holds, and how a client's request reaches
  * the right one.
  *
- * Every key belongs to one of a fixed number of partitions (core/keys.ts). The partition
- * table says which node is primary for each; a node serves a keyed request only for the
- * partitions it is primary of, and answers NOT_PRIMARY (with the partition, the table epoch
- * and the address it believes is primary) for the rest, so the client refreshes its table
- * and goes there. While a cluster has one node that node is primary of every partition, but
- * the routing, the epochs and the answers are already the cluster's.
+ * Every key belongs to one of a fixed number of partitions (core/keys.ts). The control
+ * plane's table says, per partition and epoch, which member is primary and which hold
+ * backups; the data plane keeps one PartitionReplica per partition and configures each from
+ * the table. A keyed request goes to its partition's replica: the primary executes it and
+ * replicates its mutations (partition-replica.ts); any other node answers NOT_PRIMARY with
+ * the partition, the epoch and the address it believes is primary, so the client refreshes
+ * its table and goes there. A read that allows any replica (`readFrom: 'any'`) is answered
+ * by a backup from its own copy, which may be behind.
  *
- * The data plane is pure: it takes requests and `now`, and returns replies and the
- * mutations the replication layer ships to backups. The node runtime feeds it.
+ * The data plane is pure: it takes requests, replication messages and `now`, and returns
+ * Effects (replies, messages to send, reports for the control plane). The runtime feeds it
+ * and carries out the effects.
  */
 import { ErrorCode } from '../core/errors.js';
 import { partitionOf } from '../core/keys.js';
 import { assert } from '../core/assert.js';
-import { MemoryBudget, PartitionStore } from '../store/index.js';
-import type { Command, Execution, IdempotencyId, Mutation } from '../store/index.js';
+import { MemoryBudget } from '../store/index.js';
+import type { Command, IdempotencyId } from '../store/index.js';
+import {
+  PartitionReplica,
+  type Durability,
+  type Effects,
+  type ReplicationMessage,
+} from './partition-replica.js';
 
 export interface DataPlaneOptions {
   readonly nodeId: string;
@@ -27,20 +36,16 @@ export interface DataPlaneOptions {
   readonly valueBytesMax: number;
   /** The node's memory limit for entries, in bytes; Infinity for none. */
   readonly memoryLimitBytes: number;
-}
-
-/** What the data plane knows of one partition's placement. */
-interface PartitionRole {
-  epoch: number;
-  /** The primary's member id; null while the partition has none (or the table is unknown). */
-  primary: string | null;
-  primaryAddress: string;
+  /** Replicas that must be in sync for a write to be accepted. Default 1. */
+  readonly minInSync?: number;
 }
 
 /** A partition's placement as the control plane's table gives it. */
 export interface PartitionPlacement {
   readonly epoch: number;
   readonly primary: string | null;
+  readonly backups: readonly string[];
+  readonly inSync: readonly string[];
 }
 
 export interface TableView {
@@ -50,10 +55,25 @@ export interface TableView {
   readonly primaries: readonly number[];
 }
 
+/** Effects, with each report naming its partition. */
+export interface PlaneEffects extends Effects {
+  reports: { caughtUp: PartitionReport[]; lagging: PartitionReport[] };
+}
+
+export interface PartitionReport {
+  readonly partition: number;
+  readonly node: string;
+  readonly epoch: number;
+}
+
 const writeOps: ReadonlySet<Command['op']> = new Set(['set', 'delete', 'touch', 'cas', 'patch']);
 
 export function isWrite(command: Command): boolean {
   return writeOps.has(command.op);
+}
+
+function noEffects(): PlaneEffects {
+  return { replies: [], send: [], reports: { caughtUp: [], lagging: [] } };
 }
 
 export class DataPlane {
@@ -61,10 +81,14 @@ export class DataPlane {
   readonly address: string;
   readonly partitionCount: number;
   readonly budget: MemoryBudget;
-  private readonly stores: PartitionStore[];
-  private readonly roles: PartitionRole[];
-  private tableEpoch = 0;
+  private readonly replicas: PartitionReplica[] = [];
+  private readonly primaryAddresses: string[] = [];
+  private readonly primaries: (string | null)[] = [];
+  private readonly epochs: number[] = [];
+  private tableVersion = 0;
   private sweepCursor = 0;
+  /** Partitions with writes not yet flushed to their backups. */
+  private readonly dirty = new Set<number>();
 
   constructor(options: DataPlaneOptions) {
     assert(
@@ -75,79 +99,28 @@ export class DataPlane {
     this.address = options.address;
     this.partitionCount = options.partitionCount;
     this.budget = new MemoryBudget(options.memoryLimitBytes);
-    this.stores = [];
-    this.roles = [];
     for (let p = 0; p < options.partitionCount; p++) {
-      this.stores.push(
-        new PartitionStore({
-          partition: p,
-          budget: this.budget,
-          keyBytesMax: options.keyBytesMax,
-          valueBytesMax: options.valueBytesMax,
+      this.replicas.push(
+        new PartitionReplica({
+          self: options.nodeId,
+          store: {
+            partition: p,
+            budget: this.budget,
+            keyBytesMax: options.keyBytesMax,
+            valueBytesMax: options.valueBytesMax,
+          },
+          ...(options.minInSync !== undefined && { minInSync: options.minInSync }),
         }),
       );
       // Nothing is served until the control plane's first table arrives.
-      this.roles.push({ epoch: 0, primary: null, primaryAddress: '' });
+      this.primaries.push(null);
+      this.primaryAddresses.push('');
+      this.epochs.push(0);
     }
   }
 
   get epoch(): number {
-    return this.tableEpoch;
-  }
-
-  /**
-   * Executes a client command on the partition of its key, if this node is its primary.
-   * `id` makes a write idempotent: a retry with the same id is answered, not re-applied.
-   */
-  execute(command: Command, now: number, id?: IdempotencyId): Execution {
-    const partition = partitionOf(command.key, this.partitionCount);
-    const role = this.roles[partition]!;
-    if (role.primary === null) {
-      return {
-        outcome: {
-          ok: false,
-          code: ErrorCode.UNAVAILABLE,
-          message: `partition ${partition} has no primary now`,
-          meta: { partition, epoch: role.epoch },
-        },
-        mutations: [],
-      };
-    }
-    if (role.primary !== this.nodeId) {
-      return {
-        outcome: {
-          ok: false,
-          code: ErrorCode.NOT_PRIMARY,
-          message: `node ${this.nodeId} is not the primary of partition ${partition}`,
-          meta: { partition, epoch: role.epoch, hint: role.primaryAddress },
-        },
-        mutations: [],
-      };
-    }
-    const store = this.stores[partition]!;
-    return isWrite(command) && id !== undefined
-      ? store.execute(command, now, id)
-      : store.execute(command, now);
-  }
-
-  /**
-   * Reclaims expired entries, at most `max` per call, visiting partitions round-robin so that
-   * one partition full of expired sessions cannot starve the others.
-   */
-  reclaimExpired(now: number, max: number): { partition: number; mutations: Mutation[] }[] {
-    const out: { partition: number; mutations: Mutation[] }[] = [];
-    let budget = max;
-    for (let visited = 0; visited < this.partitionCount && budget > 0; visited++) {
-      const p = this.sweepCursor;
-      this.sweepCursor = (this.sweepCursor + 1) % this.partitionCount;
-      if (this.roles[p]!.primary !== this.nodeId) continue;
-      const mutations = this.stores[p]!.reclaimExpired(now, budget);
-      if (mutations.length > 0) {
-        out.push({ partition: p, mutations });
-        budget -= mutations.length;
-      }
-    }
-    return out;
+    return this.tableVersion;
   }
 
   /**
@@ -158,51 +131,195 @@ export class DataPlane {
     version: number,
     table: readonly PartitionPlacement[],
     addressOf: (memberId: string) => string | undefined,
-  ): void {
+    now: number,
+  ): PlaneEffects {
     assert(
       table.length === this.partitionCount,
       () => `table has ${table.length} partitions, the node ${this.partitionCount}`,
     );
-    if (version < this.tableEpoch) return;
-    this.tableEpoch = version;
+    const effects = noEffects();
+    if (version < this.tableVersion) return effects;
+    this.tableVersion = version;
     table.forEach((placement, p) => {
       const address = placement.primary === null ? undefined : addressOf(placement.primary);
-      this.roles[p] = {
-        epoch: placement.epoch,
-        primary: address === undefined ? null : placement.primary,
-        primaryAddress: address ?? '',
-      };
+      this.primaries[p] = address === undefined ? null : placement.primary;
+      this.primaryAddresses[p] = address ?? '';
+      this.epochs[p] = placement.epoch;
+      const role =
+        placement.primary === this.nodeId
+          ? 'primary'
+          : placement.backups.includes(this.nodeId)
+            ? 'backup'
+            : 'none';
+      this.merge(
+        effects,
+        p,
+        this.replicas[p]!.configure(
+          {
+            epoch: placement.epoch,
+            role,
+            primary: placement.primary,
+            inSync: placement.inSync,
+            backups: placement.backups,
+          },
+          now,
+        ),
+      );
     });
+    return effects;
+  }
+
+  /**
+   * Executes a client command on the partition of its key. `id` makes a write idempotent:
+   * a retry with the same id is answered, not re-applied. The reply may come in these
+   * effects or, for a sync write, in the effects of a later acknowledgement.
+   */
+  execute(
+    requestId: number,
+    command: Command,
+    now: number,
+    options: { id?: IdempotencyId; durability?: Durability; anyReplica?: boolean } = {},
+  ): PlaneEffects {
+    const partition = partitionOf(command.key, this.partitionCount);
+    const replica = this.replicas[partition]!;
+    const effects = noEffects();
+    if (options.anyReplica === true && !isWrite(command) && replica.role === 'backup') {
+      // A backup's own copy: possibly behind the primary, which is what the caller allowed.
+      effects.replies.push({ requestId, outcome: replica.store.execute(command, now).outcome });
+      return effects;
+    }
+    if (this.primaries[partition] === null && replica.role !== 'primary') {
+      effects.replies.push({
+        requestId,
+        outcome: {
+          ok: false,
+          code: ErrorCode.UNAVAILABLE,
+          message: `partition ${partition} has no primary now`,
+          meta: { partition, epoch: this.epochs[partition]! },
+        },
+      });
+      return effects;
+    }
+    this.merge(
+      effects,
+      partition,
+      replica.execute(
+        requestId,
+        command,
+        now,
+        isWrite(command) ? options.id : undefined,
+        options.durability ?? 'sync',
+      ),
+    );
+    if (isWrite(command)) this.dirty.add(partition);
+    return effects;
+  }
+
+  /** A replication message from the peer authenticated as `from`. */
+  receive(from: string, message: ReplicationMessage, now: number): PlaneEffects {
+    const effects = noEffects();
+    const replica = this.replicas[message.partition];
+    if (replica === undefined) return effects;
+    this.merge(effects, message.partition, replica.receive(from, message, now));
+    return effects;
+  }
+
+  /** Sends what the writes since the last flush produced, one message per backup. */
+  flush(): PlaneEffects {
+    const effects = noEffects();
+    for (const p of this.dirty) this.merge(effects, p, this.replicas[p]!.flush());
+    this.dirty.clear();
+    return effects;
+  }
+
+  /** Resends, lag detection and catch-up reports. */
+  tick(now: number): PlaneEffects {
+    const effects = noEffects();
+    this.replicas.forEach((replica, p) => this.merge(effects, p, replica.tick(now)));
+    return effects;
+  }
+
+  /**
+   * Reclaims expired entries on the partitions this node leads, at most `max` per call,
+   * round-robin so that one partition full of expired sessions cannot starve the others.
+   * The deletes replicate like writes: backups never expire on their own clock.
+   */
+  reclaimExpired(now: number, max: number): PlaneEffects {
+    const effects = noEffects();
+    let budget = max;
+    for (let visited = 0; visited < this.partitionCount && budget > 0; visited++) {
+      const p = this.sweepCursor;
+      this.sweepCursor = (this.sweepCursor + 1) % this.partitionCount;
+      const replica = this.replicas[p]!;
+      if (replica.role !== 'primary') continue;
+      const before = replica.lastSeq;
+      this.merge(effects, p, replica.reclaimExpired(now, budget));
+      const reclaimed = replica.lastSeq - before;
+      if (reclaimed > 0) {
+        budget -= reclaimed;
+        this.dirty.add(p);
+      }
+    }
+    return effects;
   }
 
   table(): TableView {
     const addresses = new Map<string, number>();
     const nodes: { id: string; address: string }[] = [];
     const primaries: number[] = [];
-    for (const role of this.roles) {
-      if (role.primary === null) {
+    for (let p = 0; p < this.partitionCount; p++) {
+      const primary = this.primaries[p]!;
+      if (primary === null) {
         primaries.push(-1);
         continue;
       }
-      let index = addresses.get(role.primary);
+      let index = addresses.get(primary);
       if (index === undefined) {
         index = nodes.length;
-        addresses.set(role.primary, index);
-        nodes.push({ id: role.primary, address: role.primaryAddress });
+        addresses.set(primary, index);
+        nodes.push({ id: primary, address: this.primaryAddresses[p]! });
       }
       primaries.push(index);
     }
-    return { epoch: this.tableEpoch, partitionCount: this.partitionCount, nodes, primaries };
+    return { epoch: this.tableVersion, partitionCount: this.partitionCount, nodes, primaries };
   }
 
-  /** Entries and bytes held, for status and metrics. */
-  stats(): { entries: number; bytes: number; memoryLimitBytes: number } {
+  /** Entries and bytes held (primary and backup copies alike), for status and metrics. */
+  stats(): { entries: number; bytes: number; memoryLimitBytes: number; primaryEntries: number } {
     let entries = 0;
     let bytes = 0;
-    for (const store of this.stores) {
-      entries += store.size;
-      bytes += store.bytes;
+    let primaryEntries = 0;
+    for (const replica of this.replicas) {
+      entries += replica.store.size;
+      bytes += replica.store.bytes;
+      if (replica.role === 'primary') primaryEntries += replica.store.size;
     }
-    return { entries, bytes, memoryLimitBytes: this.budget.limitBytes };
+    return { entries, bytes, memoryLimitBytes: this.budget.limitBytes, primaryEntries };
+  }
+
+  /** Adds a replica's effects to `into`, naming the partition in its reports and hints. */
+  private merge(into: PlaneEffects, partition: number, effects: Effects): void {
+    for (const reply of effects.replies) {
+      const o = reply.outcome;
+      if (!o.ok && o.code === ErrorCode.NOT_PRIMARY && o.meta?.hint === undefined) {
+        const hint = this.primaryAddresses[partition];
+        into.replies.push(
+          hint
+            ? {
+                requestId: reply.requestId,
+                outcome: { ...o, meta: { ...o.meta, partition, hint } },
+              }
+            : reply,
+        );
+      } else {
+        into.replies.push(reply);
+      }
+    }
+    for (const send of effects.send) into.send.push(send);
+    for (const c of effects.caughtUp ?? []) {
+      into.reports.caughtUp.push({ partition, node: c.node, epoch: c.epoch });
+    }
+    const epoch = this.epochs[partition]!;
+    for (const node of effects.lagging ?? []) into.reports.lagging.push({ partition, node, epoch });
   }
 }

@@ -3,6 +3,8 @@ export {
   isWrite,
   type DataPlaneOptions,
   type PartitionPlacement,
+  type PartitionReport,
+  type PlaneEffects,
   type TableView,
 } from './data-plane.js';
 export {

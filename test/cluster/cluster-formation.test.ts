@@ -45,7 +45,7 @@ test('a client connected to one node reaches the primaries of every partition', 
   t.after(() => client.close());
   for (let i = 0; i < 200; i++) await client.set(`key:${i}`, i);
   for (let i = 0; i < 200; i++) assert.equal(await client.get(`key:${i}`), i);
-  const served = nodes.map((n) => n.stats().entries);
+  const served = nodes.map((n) => n.stats().primaryEntries);
   assert.ok(
     served.every((e) => e > 0),
     `entries per node: ${served}`,
@@ -53,6 +53,11 @@ test('a client connected to one node reaches the primaries of every partition', 
   assert.equal(
     served.reduce((a, b) => a + b, 0),
     200,
+  );
+  // Every write also reached its partition's backup (replication factor 2).
+  await eventually(
+    'every copy written',
+    () => nodes.reduce((sum, n) => sum + n.stats().entries, 0) === 400,
   );
 });
 

@@ -1,7 +1,8 @@
 /**
  * A deterministic simulation of a cluster's control plane: the real ControlPlane class of
  * every node (Raft, the cluster state, the controller, placement), wired to a simulated
- * network, a virtual clock, in-memory Raft storage and seeded randomness. One seed decides
+ * network, a virtual clock, in-memory Raft storage and seeded randomness. The data plane is
+ * left out: new copies are reported caught up at once (see reportCaughtUp). One seed decides
  * the whole run: which messages are lost or delayed, when links are cut, which node
  * crashes. Nothing here reads the wall clock or sleeps, so a run of minutes of cluster time
  * takes seconds, and the same seed replays exactly.
@@ -221,6 +222,27 @@ export class ClusterSim {
       to.plane.receive(message, message.from);
     }
     for (const n of this.nodes.values()) if (n.up) n.plane.tick();
+    this.reportCaughtUp();
+  }
+
+  /**
+   * Stands in for the data plane, which this simulation leaves out: every new copy is caught
+   * up at once, and its primary says so to the leader (what replication reports once a state
+   * transfer ends). Only live primaries report, as in the real cluster.
+   */
+  private reportCaughtUp(): void {
+    const leader = this.leader();
+    if (leader === undefined) return;
+    const state = leader.plane.state;
+    const reports: { partition: number; node: string; epoch: number }[] = [];
+    state.table.forEach((a, partition) => {
+      if (a.primary === null || !this.nodes.get(a.primary)?.up) return;
+      for (const node of a.backups) {
+        if (!a.inSync.includes(node) && this.nodes.get(node)?.up)
+          reports.push({ partition, node, epoch: a.epoch });
+      }
+    });
+    if (reports.length > 0) leader.plane.report(reports, []);
   }
 
   run(steps: number): void {

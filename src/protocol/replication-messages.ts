@@ -1,0 +1,494 @@
+/**
+ * Validation of replication messages (replication/partition-replica.ts) as they arrive from
+ * another node.
+ *
+ * Why here. A PartitionReplica trusts the shape of what `receive` is given, and its store
+ * asserts invariants (mutation seqs follow one another, a snapshot's versions lie in
+ * 1..seq, its keys and clients are not repeated) because inside one process a violation is a
+ * bug worth crashing for. A message from the network is not inside one process, so it passes
+ * through `parseReplicationMessage` first. Like `parseRaftMessage` (raft-messages.ts) it never
+ * throws on bad input: it returns `{ bad: true, reason }` with a reason naming the message
+ * type and the field, and the node drops the message. Dropping is always safe here: the
+ * primary resends appends and snapshot chunks on its tick.
+ *
+ * What is checked, per `type`:
+ *
+ * 1. The value is a plain map and `type` is one of append, ack, snapshot, snapshotAck.
+ * 2. partition, epoch, seq, fromSeq and chunk are non-negative safe integers; an ack's
+ *    lastEpoch and a snapshotAck's chunk may also be -1 ("unknown", "start over"); an ack's
+ *    lastEpoch is at most its epoch. Flags are booleans, optional ones absent or booleans.
+ * 3. An epoch history has at most `replicationHistoryMax` segments, epochs and start seqs
+ *    strictly increasing (as EpochHistory keeps them, and asserts), no epoch past the
+ *    message's own.
+ * 4. An append has fromSeq >= 1 and at most `replicationMutationsMax` mutations whose seqs
+ *    run fromSeq, fromSeq+1, ... without gaps (the backup computes the last seq as
+ *    fromSeq + length - 1, and its store asserts each seq follows the one before). Each
+ *    mutation is a put, expiry, delete or result with exactly its fields: keys are 1 to
+ *    `replicationKeyLengthMax` characters, values binary, expiries and clock readings
+ *    non-negative finite numbers, a result's idempotency id and outcome well formed.
+ * 5. An outcome is `{ ok: true, result }` with a result of a known op and its fields, or
+ *    `{ ok: false, code, message, meta? }` with a known ErrorCode.
+ * 6. A snapshot chunk carries at most `replicationChunkItemsMax` entries and as many
+ *    remembered clients. An entry is [key, value, version, expiresAt] with version in 1..seq;
+ *    keys and versions are not repeated within the chunk. A client has an id of 1 to
+ *    `replicationIdLengthMax` characters (not repeated within the chunk, least recently seen
+ *    first), forgottenUpTo >= -1, and 1 to `replicationResultsPerClientMax` results whose
+ *    seqs lie above forgottenUpTo without repeats.
+ *
+ * Binary values are copied out of the frame buffer (`new Uint8Array(view)`): the store keeps
+ * them. Only own properties are read, and every map in the result is a fresh object holding
+ * only the fields of its type.
+ *
+ * What is not checked: anything that needs the receiver's state, such as whether keys or
+ * clients repeat across the chunks of one transfer, or whether the epoch is current. That is
+ * the replica's business.
+ */
+import { isErrorCode, type ErrorMeta } from '../core/errors.js';
+import type { EpochStart } from '../replication/replication-log.js';
+import type { ReplicationMessage } from '../replication/partition-replica.js';
+import type {
+  EntryView,
+  IdempotencyId,
+  Mutation,
+  Outcome,
+  Result,
+  SnapshotClient,
+  SnapshotEntry,
+} from '../store/types.js';
+
+/** Client ids and error hints: names chosen by people or programs; 256 is generous. */
+export const replicationIdLengthMax = 256;
+
+/** Keys, in UTF-16 code units: 64 KiB, far above any configured key limit. */
+export const replicationKeyLengthMax = 64 * 1024;
+
+/** An error's message text, in characters. */
+export const replicationErrorMessageLengthMax = 64 * 1024;
+
+/** Mutations in one append; a primary sends at most `appendMutationsMax` (1,024 by default). */
+export const replicationMutationsMax = 100_000;
+
+/** Entries, and separately remembered clients, in one snapshot chunk (256 by default). */
+export const replicationChunkItemsMax = 100_000;
+
+/** Remembered results of one client in a snapshot (4,096 by default). */
+export const replicationResultsPerClientMax = 100_000;
+
+/** Segments of an epoch history; a replica remembers 64. */
+export const replicationHistoryMax = 1_024;
+
+/** Why a value is not a replication message. */
+export interface BadReplicationMessage {
+  readonly bad: true;
+  /** A sentence naming the message type and the field, e.g. "append: mutations[2].seq ...". */
+  readonly reason: string;
+}
+
+type Fields = Record<string, unknown>;
+
+class FieldError extends Error {}
+
+/** A map as MessagePack decodes one: a plain object, not an array, a Date or a class. */
+function isFields(value: unknown): value is Fields {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const proto: unknown = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+function isUint(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+}
+
+function isTime(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0;
+}
+
+function fail(context: string, path: string, expected: string): never {
+  throw new FieldError(`${context}: ${path} must be ${expected}`);
+}
+
+/** Reads one value at a path; `context` is the message type. */
+class Reader {
+  constructor(
+    readonly context: string,
+    readonly path: string,
+    readonly value: unknown,
+  ) {}
+
+  fail(expected: string): never {
+    return fail(this.context, this.path, expected);
+  }
+
+  uint(): number {
+    if (!isUint(this.value)) this.fail('a non-negative integer');
+    return this.value;
+  }
+
+  /** A safe integer from `min` (-1 or more) to `max`. */
+  int(min: number, max = Number.MAX_SAFE_INTEGER): number {
+    const v = this.value;
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) {
+      this.fail(
+        max === Number.MAX_SAFE_INTEGER
+          ? `an integer of at least ${min}`
+          : `an integer from ${min} to ${max}`,
+      );
+    }
+    return v;
+  }
+
+  /** A clock reading or an absolute expiry: milliseconds, 0 or more. */
+  time(): number {
+    if (!isTime(this.value)) this.fail('a non-negative finite number');
+    return this.value;
+  }
+
+  bool(): boolean {
+    if (typeof this.value !== 'boolean') this.fail('a boolean');
+    return this.value;
+  }
+
+  string(min: number, max: number): string {
+    const v = this.value;
+    if (typeof v !== 'string' || v.length < min || v.length > max) {
+      this.fail(
+        min === 0
+          ? `a string of at most ${max} characters`
+          : `a string of ${min} to ${max} characters`,
+      );
+    }
+    return v;
+  }
+
+  /** Binary, copied out of the frame buffer into a Uint8Array of its own. */
+  bytes(): Uint8Array {
+    if (!(this.value instanceof Uint8Array)) this.fail('binary (a Uint8Array)');
+    return new Uint8Array(this.value);
+  }
+
+  map(): MapReader {
+    if (!isFields(this.value)) this.fail('a map');
+    return new MapReader(this.context, this.path, this.value);
+  }
+
+  array(max: number): readonly unknown[] {
+    const v = this.value;
+    if (!Array.isArray(v)) this.fail('an array');
+    if (v.length > max) this.fail(`an array of at most ${max} items, not ${v.length}`);
+    return v as readonly unknown[];
+  }
+
+  /** Item `i` of an array read with `array()`. */
+  item(items: readonly unknown[], i: number): Reader {
+    return new Reader(this.context, `${this.path}[${i}]`, items[i]);
+  }
+}
+
+class MapReader {
+  constructor(
+    private readonly context: string,
+    private readonly path: string,
+    private readonly fields: Fields,
+  ) {}
+
+  /** Own properties only: an inherited field never counts as sent. */
+  has(name: string): boolean {
+    return Object.hasOwn(this.fields, name) && this.fields[name] !== undefined;
+  }
+
+  at(name: string): Reader {
+    const value = Object.hasOwn(this.fields, name) ? this.fields[name] : undefined;
+    return new Reader(this.context, this.path === '' ? name : `${this.path}.${name}`, value);
+  }
+
+  fail(name: string, expected: string): never {
+    return this.at(name).fail(expected);
+  }
+}
+
+// ---- shared parts ---------------------------------------------------------------------------
+
+function readKey(r: Reader): string {
+  return r.string(1, replicationKeyLengthMax);
+}
+
+function readHistory(m: MapReader, messageEpoch: number): EpochStart[] {
+  const r = m.at('history');
+  const raw = r.array(replicationHistoryMax);
+  const out: EpochStart[] = [];
+  for (let i = 0; i < raw.length; i++) {
+    const h = r.item(raw, i).map();
+    const epoch = h.at('epoch').int(0, messageEpoch);
+    const startSeq = h.at('startSeq').uint();
+    const before = out[i - 1];
+    if (before !== undefined) {
+      if (epoch <= before.epoch) h.fail('epoch', `greater than the one before, ${before.epoch}`);
+      if (startSeq <= before.startSeq) {
+        h.fail('startSeq', `greater than the one before, ${before.startSeq}`);
+      }
+    }
+    out.push({ epoch, startSeq });
+  }
+  return out;
+}
+
+function readEntryView(r: Reader): EntryView | null {
+  if (r.value === null) return null;
+  const m = r.map();
+  return {
+    value: m.at('value').bytes(),
+    version: m.at('version').uint(),
+    expiresAt: m.at('expiresAt').time(),
+  };
+}
+
+const resultOps = ['get', 'set', 'delete', 'touch', 'cas', 'patch', 'ttl'] as const;
+
+function readResult(m: MapReader): Result {
+  const op = m.at('op').value;
+  switch (op) {
+    case 'get':
+      return { op, entry: readEntryView(m.at('entry')) };
+    case 'set':
+    case 'cas':
+      return { op, version: m.at('version').uint() };
+    case 'delete':
+      return { op, deleted: m.at('deleted').bool() };
+    case 'touch':
+      return { op, found: m.at('found').bool(), expiresAt: m.at('expiresAt').time() };
+    case 'patch': {
+      const version = m.at('version').uint();
+      return m.has('value') ? { op, version, value: m.at('value').bytes() } : { op, version };
+    }
+    case 'ttl': {
+      const exists = m.at('exists').bool();
+      const t = m.at('ttlMs');
+      return { op, exists, ttlMs: t.value === null ? null : t.time() };
+    }
+    default:
+      return m.fail('op', `one of ${resultOps.join(', ')}`);
+  }
+}
+
+function readMeta(m: MapReader): ErrorMeta {
+  const meta: ErrorMeta = {};
+  if (m.has('partition')) meta.partition = m.at('partition').uint();
+  if (m.has('epoch')) meta.epoch = m.at('epoch').uint();
+  if (m.has('hint')) meta.hint = m.at('hint').string(0, replicationIdLengthMax);
+  if (m.has('currentVersion')) meta.currentVersion = m.at('currentVersion').uint();
+  if (m.has('limitBytes')) meta.limitBytes = m.at('limitBytes').uint();
+  return meta;
+}
+
+function readOutcome(r: Reader): Outcome {
+  const m: MapReader = r.map();
+  const ok = m.at('ok').bool();
+  if (ok) return { ok, result: readResult(m.at('result').map()) };
+  const code = m.at('code').value;
+  if (!isErrorCode(code)) m.fail('code', 'a known error code');
+  const message = m.at('message').string(0, replicationErrorMessageLengthMax);
+  return m.has('meta')
+    ? { ok, code, message, meta: readMeta(m.at('meta').map()) }
+    : { ok, code, message };
+}
+
+function readIdempotencyId(m: MapReader): IdempotencyId {
+  const clientId = m.at('clientId').string(1, replicationIdLengthMax);
+  const seq = m.at('seq').uint();
+  if (!m.has('ackedBelow')) return { clientId, seq };
+  return { clientId, seq, ackedBelow: m.at('ackedBelow').int(0, seq) };
+}
+
+function readMutation(m: MapReader, seq: number): Mutation {
+  const kind = m.at('kind').value;
+  switch (kind) {
+    case 'put':
+      return {
+        kind,
+        seq,
+        key: readKey(m.at('key')),
+        value: m.at('value').bytes(),
+        expiresAt: m.at('expiresAt').time(),
+      };
+    case 'expiry':
+      return { kind, seq, key: readKey(m.at('key')), expiresAt: m.at('expiresAt').time() };
+    case 'delete':
+      return { kind, seq, key: readKey(m.at('key')) };
+    case 'result':
+      return {
+        kind,
+        seq,
+        id: readIdempotencyId(m.at('id').map()),
+        outcome: readOutcome(m.at('outcome')),
+        at: m.at('at').time(),
+      };
+    default:
+      return m.fail('kind', 'one of put, expiry, delete, result');
+  }
+}
+
+function readMutations(m: MapReader, fromSeq: number): Mutation[] {
+  const r = m.at('mutations');
+  const raw = r.array(replicationMutationsMax);
+  const out: Mutation[] = [];
+  for (let i = 0; i < raw.length; i++) {
+    const item = r.item(raw, i).map();
+    const expected = fromSeq + i;
+    const seq = item.at('seq').uint();
+    if (seq !== expected) {
+      item.fail('seq', `${expected}: mutations follow fromSeq ${fromSeq} without gaps`);
+    }
+    out.push(readMutation(item, seq));
+  }
+  return out;
+}
+
+function readSnapshotEntries(m: MapReader, snapshotSeq: number): SnapshotEntry[] {
+  const r = m.at('entries');
+  const raw = r.array(replicationChunkItemsMax);
+  const out: SnapshotEntry[] = [];
+  const keys = new Set<string>();
+  const versions = new Set<number>();
+  for (let i = 0; i < raw.length; i++) {
+    const e = r.item(raw, i);
+    const fields = e.array(4);
+    if (fields.length !== 4) e.fail('an array [key, value, version, expiresAt]');
+    const key = readKey(e.item(fields, 0));
+    if (keys.has(key)) e.item(fields, 0).fail('a key not repeated in the chunk');
+    const value = e.item(fields, 1).bytes();
+    const version = e.item(fields, 2).int(1, snapshotSeq);
+    if (versions.has(version)) e.item(fields, 2).fail('a version not repeated in the chunk');
+    const expiresAt = e.item(fields, 3).time();
+    keys.add(key);
+    versions.add(version);
+    out.push([key, value, version, expiresAt]);
+  }
+  return out;
+}
+
+function readClient(m: MapReader): SnapshotClient {
+  const clientId = m.at('clientId').string(1, replicationIdLengthMax);
+  const lastSeenAt = m.at('lastSeenAt').time();
+  const forgottenUpTo = m.at('forgottenUpTo').int(-1);
+  const r = m.at('results');
+  const raw = r.array(replicationResultsPerClientMax);
+  if (raw.length === 0) r.fail('a non-empty array');
+  const results: (readonly [number, Outcome])[] = [];
+  const seqs = new Set<number>();
+  for (let i = 0; i < raw.length; i++) {
+    const pair = r.item(raw, i);
+    const fields = pair.array(2);
+    if (fields.length !== 2) pair.fail('an array [seq, outcome]');
+    const seqReader = pair.item(fields, 0);
+    const seq = seqReader.int(forgottenUpTo + 1);
+    if (seqs.has(seq)) seqReader.fail('a seq not repeated for this client');
+    seqs.add(seq);
+    results.push([seq, readOutcome(pair.item(fields, 1))]);
+  }
+  return { clientId, lastSeenAt, forgottenUpTo, results };
+}
+
+function readClients(m: MapReader): SnapshotClient[] {
+  const r = m.at('remembered');
+  const raw = r.array(replicationChunkItemsMax);
+  const out: SnapshotClient[] = [];
+  const ids = new Set<string>();
+  for (let i = 0; i < raw.length; i++) {
+    const item = r.item(raw, i).map();
+    const client = readClient(item);
+    if (ids.has(client.clientId)) item.fail('clientId', 'a client id not repeated in the chunk');
+    const before = out[i - 1];
+    if (before !== undefined && client.lastSeenAt < before.lastSeenAt) {
+      item.fail('lastSeenAt', `at least the one before, ${before.lastSeenAt} (oldest first)`);
+    }
+    ids.add(client.clientId);
+    out.push(client);
+  }
+  return out;
+}
+
+// ---- messages -------------------------------------------------------------------------------
+
+type MessageType = ReplicationMessage['type'];
+
+function optionalBool(m: MapReader, name: string): boolean | undefined {
+  return m.has(name) ? m.at(name).bool() : undefined;
+}
+
+/** One reader per message type; the Record makes the compiler insist on all of them. */
+const bodyReaders: Record<MessageType, (m: MapReader) => ReplicationMessage> = {
+  append: (m) => {
+    const partition = m.at('partition').uint();
+    const epoch = m.at('epoch').uint();
+    const fromSeq = m.at('fromSeq').int(1);
+    const history = readHistory(m, epoch);
+    const mutations = readMutations(m, fromSeq);
+    return { type: 'append', partition, epoch, fromSeq, history, mutations };
+  },
+  ack: (m) => {
+    const partition = m.at('partition').uint();
+    const epoch = m.at('epoch').uint();
+    const seq = m.at('seq').uint();
+    const lastEpoch = m.at('lastEpoch').int(-1, epoch);
+    const behind = optionalBool(m, 'behind');
+    const needSnapshot = optionalBool(m, 'needSnapshot');
+    return {
+      type: 'ack',
+      partition,
+      epoch,
+      seq,
+      lastEpoch,
+      ...(behind !== undefined && { behind }),
+      ...(needSnapshot !== undefined && { needSnapshot }),
+    };
+  },
+  snapshot: (m) => {
+    const partition = m.at('partition').uint();
+    const epoch = m.at('epoch').uint();
+    const seq = m.at('seq').uint();
+    const chunk = m.at('chunk').uint();
+    const last = m.at('last').bool();
+    const entries = readSnapshotEntries(m, seq);
+    const remembered = readClients(m);
+    const history = readHistory(m, epoch);
+    return { type: 'snapshot', partition, epoch, seq, chunk, last, entries, remembered, history };
+  },
+  snapshotAck: (m) => ({
+    type: 'snapshotAck',
+    partition: m.at('partition').uint(),
+    epoch: m.at('epoch').uint(),
+    seq: m.at('seq').uint(),
+    chunk: m.at('chunk').int(-1),
+  }),
+};
+
+const messageTypeNames = Object.keys(bodyReaders).join(', ');
+
+function isMessageType(value: unknown): value is MessageType {
+  return typeof value === 'string' && Object.hasOwn(bodyReaders, value);
+}
+
+/**
+ * Validates a decoded (MessagePack) value as a replication message. Never throws on bad
+ * input. Returns a fresh object holding only the fields of the message's type, with binary
+ * values copied.
+ */
+export function parseReplicationMessage(raw: unknown): ReplicationMessage | BadReplicationMessage {
+  if (!isFields(raw)) return { bad: true, reason: 'a replication message must be a map' };
+  const type = Object.hasOwn(raw, 'type') ? raw['type'] : undefined;
+  if (!isMessageType(type)) {
+    return { bad: true, reason: `message: type must be one of ${messageTypeNames}` };
+  }
+  try {
+    return bodyReaders[type](new MapReader(type, '', raw));
+  } catch (error) {
+    if (error instanceof FieldError) return { bad: true, reason: error.message };
+    throw error;
+  }
+}
+
+export function isBadReplicationMessage(
+  value: ReplicationMessage | BadReplicationMessage,
+): value is BadReplicationMessage {
+  return 'bad' in value;
+}

@@ -583,6 +583,12 @@ export class PartitionReplica {
 
   private appendLocal(mutations: readonly Mutation[], now: number): void {
     if (mutations.length === 0) return;
+    if (this.peers.size === 0) {
+      // No backup to feed: keeping a backlog would only hold overwritten values alive. A
+      // backup added later starts from a snapshot when the backlog does not reach back.
+      this.log.reset(mutations[mutations.length - 1]!.seq + 1);
+      return;
+    }
     // The few backups of a partition: a scan per write batch costs less than keeping a min.
     let keepFrom = Infinity;
     for (const peer of this.peers.values()) {
@@ -592,6 +598,19 @@ export class PartitionReplica {
       if (hold !== null && hold < keepFrom && this.log.holds(hold)) keepFrom = hold;
     }
     this.log.push(mutations, keepFrom);
+  }
+
+  /**
+   * The backlog exists to resend what a backup has not acknowledged; what every backup
+   * acknowledged can go, so a healthy partition keeps only its writes in flight.
+   */
+  private trimAcknowledged(): void {
+    let min = Infinity;
+    for (const peer of this.peers.values()) {
+      if (!peer.confirmed || peer.transfer !== null || peer.holdFrom !== null) return;
+      min = Math.min(min, peer.ackedSeq);
+    }
+    if (min !== Infinity) this.log.trimBefore(min + 1);
   }
 
   /** One append per backup with everything it has not been sent yet. */
@@ -812,6 +831,7 @@ export class PartitionReplica {
     if (peer.holdFrom !== null) {
       peer.holdFrom = peer.ackedSeq >= this.lastSeq ? null : peer.ackedSeq + 1;
     }
+    this.trimAcknowledged();
     this.release(effects);
     if (peer.sentSeq < this.lastSeq) this.sendAppend(peer, peer.sentSeq + 1, effects);
     this.reportCaughtUp(peer, effects);

@@ -209,6 +209,20 @@ export class MutationLog {
     }
   }
 
+  /** Forgets the mutations below `seq`: every peer holds them already. */
+  trimBefore(seq: number): void {
+    while (this.length > 0 && this.start < seq) {
+      this.bytes -= mutationBytes(this.items[this.head] as Mutation);
+      this.head++;
+      this.start++;
+    }
+    if (this.length === 0 && this.start < seq) this.start = seq;
+    if (this.head > 1_024 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+  }
+
   /** Whether the log still holds `seq` (or it is the next one to come). */
   holds(seq: number): boolean {
     return seq >= this.start;

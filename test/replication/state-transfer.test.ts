@@ -28,7 +28,9 @@ function primaryWithData(options: ConstructorParameters<typeof Cluster>[1] = {})
   return c;
 }
 
-test('a new backup that the backlog still covers catches up from the stream, without a snapshot', () => {
+test('a primary without backups keeps no backlog, so its first backup catches up from a snapshot', () => {
+  // Without a backup there is no one to resend to: a backlog would only keep overwritten
+  // values alive. The first backup then starts from the current state, not the history.
   const c = primaryWithData();
   c.configure({ epoch: 2, primary: 'A', inSync: ['A'], backups: ['C'] });
   const snapshots: number[] = [];
@@ -38,7 +40,7 @@ test('a new backup that the backlog still covers catches up from the stream, wit
     original(from, effects);
   };
   c.settle();
-  assert.deepEqual(snapshots, []);
+  assert.ok(snapshots.length > 0);
   assertSameState(c.replica('A'), c.replica('C'));
   assert.deepEqual(c.caughtUp, [{ node: 'C', epoch: 2 }]);
 });

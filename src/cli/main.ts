@@ -56,6 +56,7 @@ Options:
   --partitions N        partitions of a new cluster, fixed at creation (default ${partitionCountDefault})
   --replication-factor N copies of each partition in a new cluster (default 2)
   --failure-timeout DURATION  a node silent this long is declared dead (default 1500ms)
+  --min-in-sync N       copies that must be in sync to accept a write (default 1)
   --max-memory SIZE     memory limit for entries, e.g. 512mb (default: none)
   --max-key SIZE        largest key (default 1kb)
   --max-value SIZE      largest value (default 1mb)
@@ -96,6 +97,7 @@ const nodeOptions = {
   zone: { type: 'string' },
   'replication-factor': { type: 'string' },
   'failure-timeout': { type: 'string' },
+  'min-in-sync': { type: 'string' },
   partitions: { type: 'string' },
   'max-memory': { type: 'string' },
   'max-key': { type: 'string' },
@@ -223,6 +225,16 @@ async function runNode(args: string[]): Promise<number> {
     ...(values.zone !== undefined && { zone: values.zone }),
     ...(values.advertise !== undefined && { advertise: values.advertise }),
     ...(replicationFactor !== undefined && { replicationFactor }),
+    ...(values['min-in-sync'] !== undefined && {
+      minInSync: usageValue(() => {
+        const n = Number(values['min-in-sync']);
+        if (!Number.isInteger(n) || n < 1)
+          throw new Error(
+            `--min-in-sync must be a positive integer, got '${values['min-in-sync']}'`,
+          );
+        return n;
+      }),
+    }),
     ...(values['failure-timeout'] !== undefined && {
       failureTimeoutMs: usageValue(() => parseDuration(values['failure-timeout']!)),
     }),

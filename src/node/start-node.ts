@@ -86,6 +86,11 @@ export interface NodeOptions {
   tickMs?: number;
   /** How long to keep asking the seeds to join before giving up, in ms. Default 30000. */
   joinTimeoutMs?: number;
+  /**
+   * Copies (the primary included) that must be in sync for this node, as primary, to accept
+   * a write; fewer get UNAVAILABLE instead of a write with fewer copies. Default 1.
+   */
+  minInSync?: number;
 }
 
 export interface StateNode {
@@ -134,6 +139,8 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
   const votersMax = options.votersMax ?? 3;
   const tickMs = options.tickMs ?? 50;
   const seeds = options.seeds ?? [];
+  const minInSync = options.minInSync ?? 1;
+  checkPositiveInteger('minInSync', minInSync, replicationFactorMax);
   checkPositiveInteger('partitions', partitions, partitionCountMax);
   checkPositiveInteger('keyBytesMax', keyBytesMax, 64 * 1024);
   checkPositiveInteger('valueBytesMax', valueBytesMax, valueBytesMaxCeiling);
@@ -208,6 +215,7 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
     keyBytesMax,
     valueBytesMax,
     memoryLimitBytes: maxMemoryBytes,
+    minInSync,
   });
   const peers = new PeerNetwork(
     {

@@ -5,27 +5,18 @@
  */
 import type { ControlCommand, MemberRecord } from './cluster-state.js';
 import type { PlacementChange } from './placement.js';
-
-type Fields = Record<string, unknown>;
+import { isPlainMap, isUint } from '../core/shape.js';
 
 const memberStates = new Set(['active', 'joining', 'draining', 'dead']);
 const stringMax = 256;
-
-function isFields(v: unknown): v is Fields {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
-}
 
 function isId(v: unknown): v is string {
   return typeof v === 'string' && v.length > 0 && v.length <= stringMax;
 }
 
-function isUint(v: unknown): v is number {
-  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
-}
-
 function isMember(v: unknown): v is MemberRecord {
   return (
-    isFields(v) &&
+    isPlainMap(v) &&
     isId(v['id']) &&
     isId(v['name']) &&
     isId(v['address']) &&
@@ -36,7 +27,7 @@ function isMember(v: unknown): v is MemberRecord {
 }
 
 function isChange(v: unknown): v is PlacementChange {
-  if (!isFields(v) || !isUint(v['partition'])) return false;
+  if (!isPlainMap(v) || !isUint(v['partition'])) return false;
   switch (v['kind']) {
     case 'promote':
       return isId(v['newPrimary']);
@@ -51,14 +42,14 @@ function isChange(v: unknown): v is PlacementChange {
 }
 
 export function isControlCommand(v: unknown): v is ControlCommand {
-  if (!isFields(v)) return false;
+  if (!isPlainMap(v)) return false;
   switch (v['type']) {
     case 'bootstrap': {
       const s = v['settings'];
       return (
         isId(v['clusterId']) &&
         isMember(v['member']) &&
-        isFields(s) &&
+        isPlainMap(s) &&
         isUint(s['partitionCount']) &&
         (s['partitionCount'] as number) > 0 &&
         isUint(s['replicationFactor']) &&

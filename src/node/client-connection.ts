@@ -359,7 +359,17 @@ export class ClientConnection {
   /** A reply produced outside a read: queued and flushed on the next turn. */
   private replyLater(body: Uint8Array): void {
     this.outgoing.push(body);
-    if (this.outgoing.length === 1) setImmediate(() => this.flush());
+    this.scheduleFlush();
+  }
+
+  /** Replies made outside a read leave on the next turn, together; a read flushes its own. */
+  private scheduleFlush(): void {
+    if (this.reading || this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      this.flush();
+    });
   }
 
   private onCommand(request: CommandRequest): void {
@@ -385,13 +395,7 @@ export class ClientConnection {
       };
       this.outgoing.push(encodeError(wireId, error));
     }
-    if (!this.reading && !this.flushScheduled) {
-      this.flushScheduled = true;
-      setImmediate(() => {
-        this.flushScheduled = false;
-        this.flush();
-      });
-    }
+    this.scheduleFlush();
   }
 
   private reply(body: Uint8Array): void {

@@ -111,6 +111,7 @@ import {
   scanRecords,
   writeFully,
 } from './raft-storage-file.js';
+import { isPlainMap } from '../core/shape.js';
 
 export { RaftStorageError, type RaftStorageErrorCode } from './raft-storage-file.js';
 
@@ -263,17 +264,6 @@ function recordOf(value: unknown): Buffer {
   return encodeRecord(packr.pack(value));
 }
 
-type Fields = Record<string, unknown>;
-
-function isFields(value: unknown): value is Fields {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    !Array.isArray(value) &&
-    !(value instanceof Uint8Array)
-  );
-}
-
 function isCount(value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 }
@@ -283,17 +273,17 @@ function isStrings(value: unknown): value is string[] {
 }
 
 function asHardState(value: unknown): HardState | null {
-  if (!isFields(value) || !isCount(value.term) || !isCount(value.commit)) return null;
+  if (!isPlainMap(value) || !isCount(value.term) || !isCount(value.commit)) return null;
   if (value.vote !== null && typeof value.vote !== 'string') return null;
   return { term: value.term, vote: value.vote, commit: value.commit };
 }
 
 function isMembership(value: unknown): value is Membership {
-  return isFields(value) && isStrings(value.voters) && isStrings(value.learners);
+  return isPlainMap(value) && isStrings(value.voters) && isStrings(value.learners);
 }
 
 function asSnapshot(value: unknown): Snapshot | null {
-  if (!isFields(value) || !(value.data instanceof Uint8Array) || !isFields(value.meta)) {
+  if (!isPlainMap(value) || !(value.data instanceof Uint8Array) || !isPlainMap(value.meta)) {
     return null;
   }
   const meta = value.meta;
@@ -305,7 +295,7 @@ function asSnapshot(value: unknown): Snapshot | null {
 }
 
 function asMeta(value: unknown): NodeMeta | null {
-  if (!isFields(value)) return null;
+  if (!isPlainMap(value)) return null;
   const { clusterId, nodeId, incarnation } = value;
   if (typeof clusterId !== 'string' || typeof nodeId !== 'string') return null;
   if (typeof incarnation !== 'string') return null;
@@ -314,14 +304,14 @@ function asMeta(value: unknown): NodeMeta | null {
 
 /** The decoded entry itself (payloads are the application's), once its frame is checked. */
 function asEntry<T>(value: unknown): Entry<T> | null {
-  if (!isFields(value) || !isCount(value.index) || value.index < 1 || !isCount(value.term)) {
+  if (!isPlainMap(value) || !isCount(value.index) || value.index < 1 || !isCount(value.term)) {
     return null;
   }
   switch (value.kind) {
     case 'normal':
       return 'data' in value ? (value as unknown as Entry<T>) : null;
     case 'config':
-      return isFields(value.change) && isMembership(value.membership)
+      return isPlainMap(value.change) && isMembership(value.membership)
         ? (value as unknown as Entry<T>)
         : null;
     case 'noop':

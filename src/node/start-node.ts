@@ -18,8 +18,12 @@ import {
 } from '../core/limits.js';
 import type { Clock } from '../core/clock.js';
 import { SeededRandom } from '../core/random.js';
-import { DataPlane, type PartitionReport, type PlaneEffects } from '../replication/index.js';
-import { parseReplicationMessage } from '../protocol/replication-messages.js';
+import { DataPlane, type PlaneEffects } from '../replication/index.js';
+import {
+  isBadReplicationMessage,
+  parseReplicationMessage,
+  parseReplicationReport,
+} from '../protocol/replication-messages.js';
 import {
   replicationFactorDefault,
   replicationFactorMax,
@@ -326,7 +330,7 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
     },
     receive(raw, from) {
       const message = parseReplicationMessage(raw);
-      if ('bad' in message) {
+      if (isBadReplicationMessage(message)) {
         logger.warn(
           { peer: from, reason: message.reason },
           'dropped a malformed replication message',
@@ -336,7 +340,7 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
       deliver(plane.receive(from, message, clock.now()));
     },
     report(raw, from) {
-      const report = parseReports(raw);
+      const report = parseReplicationReport(raw);
       if (report === null) {
         logger.warn({ peer: from }, 'dropped a malformed report');
         return;
@@ -452,30 +456,6 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
     status: () => control.status(),
     close,
   };
-}
-
-/** Reads a peer's report of caught-up and lagging backups; null when malformed. */
-function parseReports(
-  raw: unknown,
-): { caughtUp: PartitionReport[]; lagging: PartitionReport[] } | null {
-  if (typeof raw !== 'object' || raw === null) return null;
-  const fields = raw as Record<string, unknown>;
-  const list = (v: unknown): PartitionReport[] | null => {
-    if (!Array.isArray(v) || v.length > 100_000) return null;
-    const out: PartitionReport[] = [];
-    for (const item of v) {
-      if (typeof item !== 'object' || item === null) return null;
-      const { partition, node, epoch } = item as Record<string, unknown>;
-      if (!Number.isSafeInteger(partition) || (partition as number) < 0) return null;
-      if (!Number.isSafeInteger(epoch) || (epoch as number) < 0) return null;
-      if (typeof node !== 'string' || node.length === 0 || node.length > 256) return null;
-      out.push({ partition: partition as number, node, epoch: epoch as number });
-    }
-    return out;
-  };
-  const caughtUp = list(fields['caughtUp']);
-  const lagging = list(fields['lagging']);
-  return caughtUp === null || lagging === null ? null : { caughtUp, lagging };
 }
 
 function openStorage(dataDir: string | undefined): RaftStorage<ControlCommand> {

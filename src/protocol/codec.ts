@@ -22,6 +22,7 @@ import {
   type Request,
   type WireError,
 } from './messages.js';
+import { isPlainMap, isUint, type Fields } from '../core/shape.js';
 
 const packr = createPackr();
 
@@ -32,22 +33,7 @@ export interface BadMessage {
   readonly message: string;
 }
 
-type Fields = Record<string, unknown>;
-
 const requestIdMax = 0xffffffff;
-
-function isFields(value: unknown): value is Fields {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    !Array.isArray(value) &&
-    !(value instanceof Uint8Array)
-  );
-}
-
-function isUint(value: unknown, max = Number.MAX_SAFE_INTEGER): value is number {
-  return typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= max;
-}
 
 class FieldError extends Error {}
 
@@ -130,7 +116,7 @@ class FieldReader {
 }
 
 function readPatchOp(raw: unknown, where: string): PatchOp {
-  if (!isFields(raw)) throw new FieldError(`${where} must be a map`);
+  if (!isPlainMap(raw)) throw new FieldError(`${where} must be a map`);
   const path = raw['path'];
   if (typeof path !== 'string') throw new FieldError(`${where}.path must be a string`);
   switch (raw['op']) {
@@ -235,7 +221,7 @@ export function decodeRequest(body: Uint8Array): Request | BadMessage {
   if (!isUint(op, 0xff)) return { bad: true, id, message: 'op must be a small unsigned integer' };
   const name = opNames.get(op);
   if (name === undefined) return { bad: true, id, message: `unknown operation ${op}` };
-  if (!isFields(fields)) return { bad: true, id, message: `${name}: body must be a map` };
+  if (!isPlainMap(fields)) return { bad: true, id, message: `${name}: body must be a map` };
   const r = new FieldReader(fields, name);
   try {
     switch (op) {
@@ -387,9 +373,13 @@ export function decodeReply(body: Uint8Array): Reply | BadMessage {
   if (!isUint(id, requestIdMax))
     return { bad: true, id: null, message: 'reply id is not a request id' };
   if (status === ReplyStatus.ok) return { id, ok: true, result: payload };
-  if (status === ReplyStatus.error && isFields(payload) && typeof payload['message'] === 'string') {
+  if (
+    status === ReplyStatus.error &&
+    isPlainMap(payload) &&
+    typeof payload['message'] === 'string'
+  ) {
     const code = isErrorCode(payload['code']) ? payload['code'] : ErrorCode.INTERNAL;
-    const meta = isFields(payload['meta']) ? (payload['meta'] as ErrorMeta) : undefined;
+    const meta = isPlainMap(payload['meta']) ? (payload['meta'] as ErrorMeta) : undefined;
     return { id, ok: false, error: { code, message: payload['message'], ...(meta && { meta }) } };
   }
   return { bad: true, id, message: 'reply status must be 0 or 1 with an error body' };

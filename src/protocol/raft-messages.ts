@@ -55,6 +55,7 @@ import type {
   NodeId,
   Snapshot,
 } from '../raft/types.js';
+import { isPlainMap, isUint, type Fields } from '../core/shape.js';
 
 /** Node ids are names chosen by operators ("node-7", a host name): 256 is generous. */
 export const raftNodeIdLengthMax = 256;
@@ -88,20 +89,9 @@ export type DataGuard<T> = (value: unknown) => value is T;
 
 const packr = createPackr();
 
-type Fields = Record<string, unknown>;
-
 class FieldError extends Error {}
 
 /** A map as MessagePack decodes one: a plain object, not an array, a Date or a class. */
-function isFields(value: unknown): value is Fields {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
-  const proto: unknown = Object.getPrototypeOf(value);
-  return proto === Object.prototype || proto === null;
-}
-
-function isUint(value: unknown): value is number {
-  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
-}
 
 function isNodeId(value: unknown): value is NodeId {
   return typeof value === 'string' && value.length > 0 && value.length <= raftNodeIdLengthMax;
@@ -123,7 +113,7 @@ class Reader {
   ) {}
 
   static of(value: unknown, context: string, path: string): Reader {
-    if (!isFields(value)) throw new FieldError(`${context}: ${path} must be a map`);
+    if (!isPlainMap(value)) throw new FieldError(`${context}: ${path} must be a map`);
     return new Reader(value, context, `${path}.`);
   }
 
@@ -400,7 +390,7 @@ export function parseRaftMessage<T>(
   raw: unknown,
   isData: DataGuard<T>,
 ): Message<T> | BadRaftMessage {
-  if (!isFields(raw)) return { bad: true, reason: 'a Raft message must be a map' };
+  if (!isPlainMap(raw)) return { bad: true, reason: 'a Raft message must be a map' };
   const type = Object.hasOwn(raw, 'type') ? raw['type'] : undefined;
   if (!isMessageType(type)) {
     return { bad: true, reason: `message: type must be one of ${messageTypeNames}` };

@@ -55,6 +55,7 @@ import type {
   SnapshotClient,
   SnapshotEntry,
 } from '../store/types.js';
+import { isPlainMap, isUint, type Fields } from '../core/shape.js';
 
 /** Client ids and error hints: names chosen by people or programs; 256 is generous. */
 export const replicationIdLengthMax = 256;
@@ -84,20 +85,9 @@ export interface BadReplicationMessage {
   readonly reason: string;
 }
 
-type Fields = Record<string, unknown>;
-
 class FieldError extends Error {}
 
 /** A map as MessagePack decodes one: a plain object, not an array, a Date or a class. */
-function isFields(value: unknown): value is Fields {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
-  const proto: unknown = Object.getPrototypeOf(value);
-  return proto === Object.prototype || proto === null;
-}
-
-function isUint(value: unknown): value is number {
-  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
-}
 
 function isTime(value: unknown): value is number {
   return typeof value === 'number' && Number.isFinite(value) && value >= 0;
@@ -167,7 +157,7 @@ class Reader {
   }
 
   map(): MapReader {
-    if (!isFields(this.value)) this.fail('a map');
+    if (!isPlainMap(this.value)) this.fail('a map');
     return new MapReader(this.context, this.path, this.value);
   }
 
@@ -474,7 +464,7 @@ function isMessageType(value: unknown): value is MessageType {
  * values copied.
  */
 export function parseReplicationMessage(raw: unknown): ReplicationMessage | BadReplicationMessage {
-  if (!isFields(raw)) return { bad: true, reason: 'a replication message must be a map' };
+  if (!isPlainMap(raw)) return { bad: true, reason: 'a replication message must be a map' };
   const type = Object.hasOwn(raw, 'type') ? raw['type'] : undefined;
   if (!isMessageType(type)) {
     return { bad: true, reason: `message: type must be one of ${messageTypeNames}` };
@@ -491,4 +481,38 @@ export function isBadReplicationMessage(
   value: ReplicationMessage | BadReplicationMessage,
 ): value is BadReplicationMessage {
   return 'bad' in value;
+}
+
+/** A report item: a partition's backup and the epoch it was seen in. */
+export interface ReportItem {
+  readonly partition: number;
+  readonly node: string;
+  readonly epoch: number;
+}
+
+/**
+ * Reads a primary's report to the control-plane leader (which backups caught up, which
+ * lag); null when it is malformed. Fresh objects only, like every parser here.
+ */
+export function parseReplicationReport(
+  raw: unknown,
+): { caughtUp: ReportItem[]; lagging: ReportItem[] } | null {
+  if (!isPlainMap(raw)) return null;
+  const list = (v: unknown): ReportItem[] | null => {
+    if (!Array.isArray(v) || v.length > replicationChunkItemsMax) return null;
+    const out: ReportItem[] = [];
+    for (const item of v) {
+      if (!isPlainMap(item)) return null;
+      const { partition, node, epoch } = item;
+      if (!isUint(partition) || !isUint(epoch)) return null;
+      if (typeof node !== 'string' || node.length === 0 || node.length > replicationIdLengthMax) {
+        return null;
+      }
+      out.push({ partition, node, epoch });
+    }
+    return out;
+  };
+  const caughtUp = list(raw['caughtUp']);
+  const lagging = list(raw['lagging']);
+  return caughtUp === null || lagging === null ? null : { caughtUp, lagging };
 }

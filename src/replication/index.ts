@@ -1,6 +1,5 @@
 export {
   DataPlane,
-  isWrite,
   type DataPlaneOptions,
   type PartitionPlacement,
   type PartitionReport,

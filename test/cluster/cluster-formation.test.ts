@@ -82,7 +82,8 @@ test('a client with a stale table is redirected by NOT_PRIMARY and still succeed
   );
   // The client's table predates the join; writes to partitions that moved get redirected.
   for (let i = 0; i < 100; i++) await client.set(`after:${i}`, i);
-  assert.ok(joiner.stats().entries > 0);
+  // Some of those writes landed on partitions the joiner now leads: the redirects worked.
+  assert.ok(joiner.stats().primaryEntries > 0);
 });
 
 test('a linearizable status from a follower includes everything committed before it was asked', async (t) => {

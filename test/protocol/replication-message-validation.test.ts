@@ -725,3 +725,22 @@ test('property: a mutated valid message is refused or still structurally valid',
     { numRuns: 1_000 },
   );
 });
+
+test('a report of caught-up and lagging backups is read into fresh objects, anything else refused', async () => {
+  const { parseReplicationReport } = await import('../../src/protocol/replication-messages.js');
+  const good = { caughtUp: [{ partition: 3, node: 'b~1', epoch: 7, extra: 1 }], lagging: [] };
+  assert.deepEqual(parseReplicationReport(good), {
+    caughtUp: [{ partition: 3, node: 'b~1', epoch: 7 }],
+    lagging: [],
+  });
+  for (const bad of [
+    null,
+    [],
+    { caughtUp: [] },
+    { caughtUp: [{ partition: -1, node: 'b', epoch: 1 }], lagging: [] },
+    { caughtUp: [], lagging: [{ partition: 1, node: '', epoch: 1 }] },
+    { caughtUp: [], lagging: [{ partition: 1, node: 'b', epoch: 1.5 }] },
+  ]) {
+    assert.equal(parseReplicationReport(bad), null, JSON.stringify(bad));
+  }
+});

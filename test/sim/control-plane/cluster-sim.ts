@@ -114,10 +114,11 @@ export class ClusterSim {
     return plane;
   }
 
-  /** Founds the cluster with one node. */
-  bootstrap(name: string): SimNode {
+  /** Starts a node with empty storage; `bootstrap` founds a cluster, otherwise it waits to join. */
+  private addNode(name: string, bootstrap: boolean): SimNode {
     const id = `${name}~0`;
     const storage = new MemoryRaftStorage<ControlCommand>();
+    // The plane's callbacks look the node up by id, so it is registered before the plane exists.
     const node: SimNode = {
       name,
       id,
@@ -126,23 +127,19 @@ export class ClusterSim {
       plane: undefined as unknown as ControlPlane,
     };
     this.nodes.set(id, node);
-    node.plane = this.makePlane(name, id, storage, true);
+    node.plane = this.makePlane(name, id, storage, bootstrap);
     return node;
+  }
+
+  /** Founds the cluster with one node. */
+  bootstrap(name: string): SimNode {
+    return this.addNode(name, true);
   }
 
   /** A new node asks the current leader to admit it; resolves once admitted. */
   async join(name: string): Promise<SimNode> {
-    const id = `${name}~0`;
-    const storage = new MemoryRaftStorage<ControlCommand>();
-    const node: SimNode = {
-      name,
-      id,
-      storage,
-      up: true,
-      plane: undefined as unknown as ControlPlane,
-    };
-    this.nodes.set(id, node);
-    node.plane = this.makePlane(name, id, storage, false);
+    const node = this.addNode(name, false);
+    const id = node.id;
     for (let attempt = 0; attempt < 200; attempt++) {
       const leader = this.leader();
       if (leader !== undefined) {

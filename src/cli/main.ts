@@ -55,7 +55,9 @@ Options:
   --zone ZONE           failure domain: copies of a partition avoid sharing one
   --partitions N        partitions of a new cluster, fixed at creation (default ${partitionCountDefault})
   --replication-factor N copies of each partition in a new cluster (default 2)
-  --failure-timeout DURATION  a node silent this long is declared dead (default 1500ms)
+  --failure-timeout DURATION  a node silent this long is declared dead (default 600ms)
+  --lease DURATION      a primary serves this long after its copies last vouched for it
+                        (default 400ms; at most the failure timeout / 1.2)
   --min-in-sync N       copies that must be in sync to accept a write (default 1)
   --max-memory SIZE     memory limit for entries, e.g. 512mb (default: none)
   --max-key SIZE        largest key (default 1kb)
@@ -97,6 +99,7 @@ const nodeOptions = {
   zone: { type: 'string' },
   'replication-factor': { type: 'string' },
   'failure-timeout': { type: 'string' },
+  lease: { type: 'string' },
   'min-in-sync': { type: 'string' },
   partitions: { type: 'string' },
   'max-memory': { type: 'string' },
@@ -237,6 +240,9 @@ async function runNode(args: string[]): Promise<number> {
     }),
     ...(values['failure-timeout'] !== undefined && {
       failureTimeoutMs: usageValue(() => parseDuration(values['failure-timeout']!)),
+    }),
+    ...(values.lease !== undefined && {
+      leaseMs: usageValue(() => parseDuration(values.lease!)),
     }),
     ...(partitions !== undefined && { partitions }),
     ...(values['max-memory'] !== undefined && {

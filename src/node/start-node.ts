@@ -18,7 +18,12 @@ import {
 } from '../core/limits.js';
 import type { Clock } from '../core/clock.js';
 import { SeededRandom } from '../core/random.js';
-import { DataPlane, type PlaneEffects } from '../replication/index.js';
+import {
+  DataPlane,
+  clockDriftFactor,
+  leaseMsDefault,
+  type PlaneEffects,
+} from '../replication/index.js';
 import {
   isBadReplicationMessage,
   parseReplicationMessage,
@@ -82,8 +87,17 @@ export interface NodeOptions {
   zone?: string;
   /** Copies of each partition, primary included, for a new cluster. Default 2. */
   replicationFactor?: number;
-  /** A member silent this long is declared dead, in ms. Default 1500. */
+  /**
+   * A member silent this long is declared dead, in ms. Default 600: a failover completes in
+   * well under a second; raise it where GC pauses or a loaded network make nodes look dead.
+   */
   failureTimeoutMs?: number;
+  /**
+   * How long a primary serves after its copies last vouched for it, in ms (see
+   * replication/leases.ts). Default 400. At most the failure timeout divided by the allowed
+   * clock drift (1.2), so that a failover never waits for a lease.
+   */
+  leaseMs?: number;
   /** Control-plane voters wanted (1, 3 or 5). Default 3. */
   votersMax?: number;
   /** Milliseconds per Raft tick; elections time out after 10 ticks. Default 50. */
@@ -120,7 +134,14 @@ export interface StateNode {
   close(): Promise<void>;
 }
 
-const wallClock: Clock = { now: () => Date.now() };
+/**
+ * The wall clock as it read when the process started, advanced by the monotonic clock. Expiry
+ * times are wall-clock instants shared between nodes, so the reading must stay near the wall
+ * clock; leases and failure detection measure intervals, so it must never jump. Anchoring once
+ * gives both: an operator's `date -s` or an NTP step does not move a running node's time.
+ */
+const wallAtStart = Date.now() - performance.now();
+const monotonicWallClock: Clock = { now: () => wallAtStart + performance.now() };
 
 function checkPositiveInteger(name: string, value: number, max: number): void {
   if (!Number.isInteger(value) || value <= 0 || value > max) {
@@ -139,7 +160,9 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
   const valueBytesMax = options.valueBytesMax ?? valueBytesMaxDefault;
   const maxMemoryBytes = options.maxMemoryBytes ?? Infinity;
   const replicationFactor = options.replicationFactor ?? replicationFactorDefault;
-  const failureTimeoutMs = options.failureTimeoutMs ?? 1_500;
+  const failureTimeoutMs = options.failureTimeoutMs ?? 600;
+  const leaseMs =
+    options.leaseMs ?? Math.min(leaseMsDefault, Math.floor(failureTimeoutMs / clockDriftFactor));
   const votersMax = options.votersMax ?? 3;
   const tickMs = options.tickMs ?? 50;
   const seeds = options.seeds ?? [];
@@ -151,6 +174,15 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
   checkPositiveInteger('replicationFactor', replicationFactor, replicationFactorMax);
   checkPositiveInteger('failureTimeoutMs', failureTimeoutMs, 3_600_000);
   checkPositiveInteger('tickMs', tickMs, 10_000);
+  checkPositiveInteger('leaseMs', leaseMs, 3_600_000);
+  if (leaseMs < 2 * tickMs || leaseMs * clockDriftFactor > failureTimeoutMs) {
+    throw new StatehouseError(
+      ErrorCode.BAD_REQUEST,
+      `leaseMs (${leaseMs}) must be at least two ticks (${2 * tickMs} ms), so one lost ping does ` +
+        `not stop a primary, and at most failureTimeoutMs / ${clockDriftFactor} ` +
+        `(${Math.floor(failureTimeoutMs / clockDriftFactor)} ms), so a failover never waits for it`,
+    );
+  }
   if (![1, 3, 5].includes(votersMax)) {
     throw new StatehouseError(
       ErrorCode.BAD_REQUEST,
@@ -193,7 +225,7 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
     typeof options.logger === 'string'
       ? createLogger(options.logger, { node: name })
       : (options.logger?.child({ node: name }) ?? silentLogger);
-  const clock = options.clock ?? wallClock;
+  const clock = options.clock ?? monotonicWallClock;
 
   // The data dir is locked before the port is taken, so a second process on it fails fast.
   const storage = openStorage(options.dataDir);
@@ -220,6 +252,7 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
     valueBytesMax,
     memoryLimitBytes: maxMemoryBytes,
     minInSync,
+    leaseMs,
   });
   const peers = new PeerNetwork(
     {

@@ -13,7 +13,8 @@
  *
  * What is checked, per `type`:
  *
- * 1. The value is a plain map and `type` is one of append, ack, snapshot, snapshotAck.
+ * 1. The value is a plain map and `type` is one of append, ack, snapshot, snapshotAck,
+ *    leasePing, leaseEcho (the last two: a clock reading `sentAt` and a table `version`).
  * 2. partition, epoch, seq, fromSeq and chunk are non-negative safe integers; an ack's
  *    lastEpoch and a snapshotAck's chunk may also be -1 ("unknown", "start over"); an ack's
  *    lastEpoch is at most its epoch. Flags are booleans, optional ones absent or booleans.
@@ -46,6 +47,10 @@
 import { isErrorCode, type ErrorMeta } from '../core/errors.js';
 import type { EpochStart } from '../replication/replication-log.js';
 import type { ReplicationMessage } from '../replication/partition-replica.js';
+import type { LeaseMessage } from '../replication/leases.js';
+
+/** What one data plane sends another: a partition's replication stream, or lease traffic. */
+export type PeerDataMessage = ReplicationMessage | LeaseMessage;
 import type {
   EntryView,
   IdempotencyId,
@@ -399,14 +404,14 @@ function readClients(m: MapReader): SnapshotClient[] {
 
 // ---- messages -------------------------------------------------------------------------------
 
-type MessageType = ReplicationMessage['type'];
+type MessageType = PeerDataMessage['type'];
 
 function optionalBool(m: MapReader, name: string): boolean | undefined {
   return m.has(name) ? m.at(name).bool() : undefined;
 }
 
 /** One reader per message type; the Record makes the compiler insist on all of them. */
-const bodyReaders: Record<MessageType, (m: MapReader) => ReplicationMessage> = {
+const bodyReaders: Record<MessageType, (m: MapReader) => PeerDataMessage> = {
   append: (m) => {
     const partition = m.at('partition').uint();
     const epoch = m.at('epoch').uint();
@@ -450,6 +455,16 @@ const bodyReaders: Record<MessageType, (m: MapReader) => ReplicationMessage> = {
     seq: m.at('seq').uint(),
     chunk: m.at('chunk').int(-1),
   }),
+  leasePing: (m) => ({
+    type: 'leasePing',
+    sentAt: m.at('sentAt').time(),
+    version: m.at('version').uint(),
+  }),
+  leaseEcho: (m) => ({
+    type: 'leaseEcho',
+    sentAt: m.at('sentAt').time(),
+    version: m.at('version').uint(),
+  }),
 };
 
 const messageTypeNames = Object.keys(bodyReaders).join(', ');
@@ -463,7 +478,7 @@ function isMessageType(value: unknown): value is MessageType {
  * input. Returns a fresh object holding only the fields of the message's type, with binary
  * values copied.
  */
-export function parseReplicationMessage(raw: unknown): ReplicationMessage | BadReplicationMessage {
+export function parseReplicationMessage(raw: unknown): PeerDataMessage | BadReplicationMessage {
   if (!isPlainMap(raw)) return { bad: true, reason: 'a replication message must be a map' };
   const type = Object.hasOwn(raw, 'type') ? raw['type'] : undefined;
   if (!isMessageType(type)) {
@@ -478,7 +493,7 @@ export function parseReplicationMessage(raw: unknown): ReplicationMessage | BadR
 }
 
 export function isBadReplicationMessage(
-  value: ReplicationMessage | BadReplicationMessage,
+  value: PeerDataMessage | BadReplicationMessage,
 ): value is BadReplicationMessage {
   return 'bad' in value;
 }

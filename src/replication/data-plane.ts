@@ -11,9 +11,13 @@
  * its table and goes there. A read that allows any replica (`readFrom: 'any'`) is answered
  * by a backup from its own copy, which may be behind.
  *
- * The data plane is pure: it takes requests, replication messages and `now`, and returns
- * Effects (replies, messages to send, reports for the control plane). The runtime feeds it
- * and carries out the effects.
+ * A primary serves only while it holds a lease from every other holder of a copy, and a new
+ * primary serves only once no node can still hold a grant from it made before the change
+ * (leases.ts): that is what keeps a deposed primary from answering from its old copy.
+ *
+ * The data plane is pure: it takes requests, replication messages and `now` (a monotonic
+ * reading of the wall clock), and returns Effects (replies, messages to send, reports for
+ * the control plane). The runtime feeds it and carries out the effects.
  */
 import { ErrorCode } from '../core/errors.js';
 import { partitionOf } from '../core/keys.js';
@@ -24,8 +28,18 @@ import {
   PartitionReplica,
   type Durability,
   type Effects,
-  type ReplicationMessage,
+  type MemberId,
 } from './partition-replica.js';
+import { LeaseTable, leaseOptions } from './leases.js';
+import type { PeerDataMessage } from '../protocol/replication-messages.js';
+
+/**
+ * A primary's lease, in ms: the longest it serves after its copies last vouched for it.
+ * Eight of the default 50 ms ticks, so a few lost pings or a GC pause do not interrupt
+ * service, and short enough to end well inside the default 600 ms failure timeout, so a
+ * failover never waits for it.
+ */
+export const leaseMsDefault = 400;
 
 export interface DataPlaneOptions {
   readonly nodeId: string;
@@ -38,6 +52,8 @@ export interface DataPlaneOptions {
   readonly memoryLimitBytes: number;
   /** Replicas that must be in sync for a write to be accepted. Default 1. */
   readonly minInSync?: number;
+  /** A primary's lease in ms (leases.ts). Default leaseMsDefault. */
+  readonly leaseMs?: number;
 }
 
 /** A partition's placement as the control plane's table gives it. */
@@ -55,8 +71,9 @@ export interface TableView {
   readonly primaries: readonly number[];
 }
 
-/** Effects, with each report naming its partition. */
-export interface PlaneEffects extends Effects {
+/** Effects, with each report naming its partition, and lease traffic among the messages. */
+export interface PlaneEffects extends Omit<Effects, 'send' | 'caughtUp' | 'lagging'> {
+  send: { to: MemberId; message: PeerDataMessage }[];
   reports: { caughtUp: PartitionReport[]; lagging: PartitionReport[] };
 }
 
@@ -85,6 +102,11 @@ export class DataPlane {
   private readonly primaryAddresses: string[] = [];
   private readonly primaries: (string | null)[] = [];
   private readonly epochs: number[] = [];
+  /** Per partition: the other members holding a copy, whose grants a primary needs. */
+  private readonly copyPeers: MemberId[][] = [];
+  /** Per partition: the table version that made this node primary, until that settles. */
+  private readonly unsettledSince: number[] = [];
+  private readonly leases: LeaseTable;
   private tableVersion = 0;
   private sweepCursor = 0;
   /** Partitions with writes not yet flushed to their backups. */
@@ -99,6 +121,7 @@ export class DataPlane {
     this.address = options.address;
     this.partitionCount = options.partitionCount;
     this.budget = new MemoryBudget(options.memoryLimitBytes);
+    this.leases = new LeaseTable(leaseOptions(options.leaseMs ?? leaseMsDefault));
     for (let p = 0; p < options.partitionCount; p++) {
       this.replicas.push(
         new PartitionReplica({
@@ -116,6 +139,8 @@ export class DataPlane {
       this.primaries.push(null);
       this.primaryAddresses.push('');
       this.epochs.push(0);
+      this.copyPeers.push([]);
+      this.unsettledSince.push(0);
     }
   }
 
@@ -140,6 +165,7 @@ export class DataPlane {
     const effects = noEffects();
     if (version < this.tableVersion) return effects;
     this.tableVersion = version;
+    const peers = new Set<MemberId>();
     table.forEach((placement, p) => {
       const address = placement.primary === null ? undefined : addressOf(placement.primary);
       this.primaries[p] = address === undefined ? null : placement.primary;
@@ -151,6 +177,19 @@ export class DataPlane {
           : placement.backups.includes(this.nodeId)
             ? 'backup'
             : 'none';
+      const replica = this.replicas[p]!;
+      if (role === 'primary' && (replica.role !== 'primary' || replica.epoch !== placement.epoch)) {
+        this.unsettledSince[p] = version;
+      }
+      const others = new Set([...placement.backups, ...placement.inSync]);
+      others.delete(this.nodeId);
+      this.copyPeers[p] = [...others];
+      if (role !== 'none') {
+        for (const peer of others) peers.add(peer);
+        if (placement.primary !== null && placement.primary !== this.nodeId) {
+          peers.add(placement.primary);
+        }
+      }
       this.merge(
         effects,
         p,
@@ -166,7 +205,21 @@ export class DataPlane {
         ),
       );
     });
+    this.leases.setPeers(peers, now);
     return effects;
+  }
+
+  /**
+   * Whether this node, as primary of `partition`, may serve it now: it holds a grant from
+   * every other copy, and no node can still hold a grant from it older than its promotion.
+   */
+  private leaseHeld(partition: number, now: number): boolean {
+    const since = this.unsettledSince[partition]!;
+    if (since !== 0) {
+      if (!this.leases.settled(since, now)) return false;
+      this.unsettledSince[partition] = 0;
+    }
+    return this.leases.heldFromAll(this.copyPeers[partition]!, now);
   }
 
   /**
@@ -200,6 +253,20 @@ export class DataPlane {
       });
       return effects;
     }
+    if (replica.role === 'primary' && !this.leaseHeld(partition, now)) {
+      effects.replies.push({
+        requestId,
+        outcome: {
+          ok: false,
+          code: ErrorCode.UNAVAILABLE,
+          message:
+            `partition ${partition}: ${this.nodeId} is primary but holds no current lease ` +
+            'from its copies (they have not confirmed it recently, or a hand-off is settling)',
+          meta: { partition, epoch: this.epochs[partition]! },
+        },
+      });
+      return effects;
+    }
     this.merge(
       effects,
       partition,
@@ -215,9 +282,14 @@ export class DataPlane {
     return effects;
   }
 
-  /** A replication message from the peer authenticated as `from`. */
-  receive(from: string, message: ReplicationMessage, now: number): PlaneEffects {
+  /** A message from the peer authenticated as `from`. */
+  receive(from: string, message: PeerDataMessage, now: number): PlaneEffects {
     const effects = noEffects();
+    if (message.type === 'leasePing' || message.type === 'leaseEcho') {
+      const echo = this.leases.receive(from, message, this.tableVersion, now);
+      if (echo !== null) effects.send.push({ to: from, message: echo });
+      return effects;
+    }
     const replica = this.replicas[message.partition];
     if (replica === undefined) return effects;
     this.merge(effects, message.partition, replica.receive(from, message, now));
@@ -232,9 +304,10 @@ export class DataPlane {
     return effects;
   }
 
-  /** Resends, lag detection and catch-up reports. */
+  /** Lease pings, resends, lag detection and catch-up reports. */
   tick(now: number): PlaneEffects {
     const effects = noEffects();
+    for (const ping of this.leases.pings(this.tableVersion, now)) effects.send.push(ping);
     this.replicas.forEach((replica, p) => this.merge(effects, p, replica.tick(now)));
     return effects;
   }

@@ -3,6 +3,7 @@ export {
   type DataPlaneOptions,
   type PartitionPlacement,
   type PartitionReport,
+  leaseMsDefault,
   type PlaneEffects,
   type TableView,
 } from './data-plane.js';
@@ -13,3 +14,4 @@ export {
   type ReplicaConfig,
   type ReplicationMessage,
 } from './partition-replica.js';
+export { LeaseTable, leaseOptions, clockDriftFactor, type LeaseMessage } from './leases.js';

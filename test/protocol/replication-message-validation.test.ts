@@ -11,6 +11,7 @@ import {
   replicationIdLengthMax,
   replicationKeyLengthMax,
   replicationMutationsMax,
+  type PeerDataMessage,
 } from '../../src/protocol/replication-messages.js';
 import type { Effects, ReplicationMessage } from '../../src/replication/partition-replica.js';
 import { assertSameState, Cluster, enc, setCmd } from '../replication/harness.js';
@@ -34,7 +35,7 @@ function normalize(value: unknown): unknown {
   return value;
 }
 
-function accept(raw: unknown): ReplicationMessage {
+function accept(raw: unknown): PeerDataMessage {
   const result = parseReplicationMessage(raw);
   assert.ok(!isBadReplicationMessage(result), `expected a message, got: ${JSON.stringify(result)}`);
   return result;
@@ -52,7 +53,7 @@ function refuse(raw: unknown, names: RegExp): string {
 }
 
 /** Asserts the message survives the wire and validation unchanged. */
-function roundTrips(message: ReplicationMessage): ReplicationMessage {
+function roundTrips(message: PeerDataMessage): PeerDataMessage {
   const parsed = accept(overTheWire(message));
   assert.deepStrictEqual(normalize(parsed), normalize(message));
   return parsed;
@@ -262,7 +263,7 @@ class WireCluster extends Cluster {
   override collect(from: string, effects: Effects): void {
     const send = effects.send.map((s) => {
       this.seen.add(s.message.type);
-      return { to: s.to, message: roundTrips(s.message) };
+      return { to: s.to, message: roundTrips(s.message) as ReplicationMessage };
     });
     super.collect(from, { ...effects, send });
   }
@@ -316,7 +317,12 @@ const long = (n: number): string => 'x'.repeat(n);
 /** [message, path, bad value, expected reason]. */
 const malformations: readonly [ReplicationMessage, Path, unknown, RegExp][] = [
   // the envelope
-  [ack, ['type'], 'nack', /message: type must be one of append, ack, snapshot, snapshotAck/],
+  [
+    ack,
+    ['type'],
+    'nack',
+    /message: type must be one of append, ack, snapshot, snapshotAck, leasePing, leaseEcho/,
+  ],
   [ack, ['type'], DELETE, /message: type/],
   [ack, ['partition'], -1, /ack: partition must be a non-negative integer/],
   [ack, ['partition'], 1.5, /ack: partition /],
@@ -743,4 +749,13 @@ test('a report of caught-up and lagging backups is read into fresh objects, anyt
   ]) {
     assert.equal(parseReplicationReport(bad), null, JSON.stringify(bad));
   }
+});
+
+test('lease pings and echoes survive the wire; a bad clock reading or version is refused', () => {
+  roundTrips({ type: 'leasePing', sentAt: 1_764_000_000_123.5, version: 42 });
+  roundTrips({ type: 'leaseEcho', sentAt: 0, version: 0 });
+  refuse({ type: 'leasePing', sentAt: -1, version: 1 }, /leasePing: sentAt/);
+  refuse({ type: 'leaseEcho', sentAt: Infinity, version: 1 }, /leaseEcho: sentAt/);
+  refuse({ type: 'leaseEcho', sentAt: 5, version: 1.5 }, /leaseEcho: version/);
+  refuse({ type: 'leasePing', sentAt: 5 }, /leasePing: version/);
 });

@@ -1,0 +1,161 @@
+/**
+ * Primary leases: why a deposed primary never answers from its old copy.
+ *
+ * The problem
+ * -----------
+ * The control plane moves a partition's primary role by committing a new epoch (failover,
+ * hand-off on a drain, rebalancing). Every node learns it by applying the Raft log, each at
+ * its own moment. A primary that is paused (SIGSTOP, a long GC), cut off, or merely slow to
+ * apply still believes it leads its old epoch. Its sync writes cannot complete (the backups
+ * refuse its epoch), but without more it would answer reads, and accept async writes, from a
+ * copy that the new primary has already moved past. That is a stale read.
+ *
+ * The rule (PacificA's lease, granted by the copies)
+ * --------------------------------------------------
+ * A primary serves a partition only while every other holder of a copy of it (backups, in
+ * sync or catching up) has vouched for it recently. Node A proves it is alive to node B with a
+ * ping carrying A's clock reading `sentAt`; B echoes it. When the echo returns, A holds a
+ * grant from B until `sentAt + leaseMs` on A's own clock: B received the ping after A sent
+ * it, so the grant ends no later, in real time, than `leaseMs` after B last heard A (up to
+ * clock-rate drift, which `grantWaitMs` covers).
+ *
+ * A node that becomes primary waits, before it serves, until no other node can still hold a
+ * grant from it that predates the change: for every node it echoed, either that node's
+ * latest ping says it has applied the new table (so it knows it is no longer primary), or
+ * `grantWaitMs` has passed since the last echo. On a failover the old primary has been silent
+ * for the failure timeout, longer than the lease, so there is nothing to wait for; on a
+ * planned hand-off the old primary applies the change within a heartbeat and says so in its
+ * next ping, so the pause is about one tick, for that partition only.
+ *
+ * One gap remains: an echo that B sends *after* it became primary must not renew A's old
+ * role. So pings and echoes carry the sender's applied table version, and A counts an echo
+ * only if A has applied at least the version B had when it echoed. If B had applied the
+ * change, so has A, and A no longer treats itself as primary.
+ *
+ * Grants are per node pair, not per partition: one ping per peer per tick covers every
+ * partition the two share. Only nodes that share a partition are pinged (and, for a while
+ * after they stop sharing one, so that the news of an applied change still reaches them).
+ *
+ * This module is pure: the data plane feeds it `now` (a monotonic clock reading) and sends
+ * what it returns.
+ */
+import type { MemberId } from './partition-replica.js';
+
+export type LeaseMessage =
+  | {
+      readonly type: 'leasePing';
+      /** The pinger's clock when it sent the ping; echoed unchanged. */
+      readonly sentAt: number;
+      /** The table version the pinger has applied. */
+      readonly version: number;
+    }
+  | {
+      readonly type: 'leaseEcho';
+      /** The `sentAt` of the ping this answers. */
+      readonly sentAt: number;
+      /** The table version the echoing node had applied when it echoed. */
+      readonly version: number;
+    };
+
+export interface LeaseOptions {
+  /** How long one echo lets a primary serve, in ms of its own clock. */
+  readonly leaseMs: number;
+  /**
+   * How long a new primary waits after its last echo to a node that has not confirmed the
+   * change. Longer than leaseMs by the clock-rate drift we allow between two nodes.
+   */
+  readonly grantWaitMs: number;
+}
+
+/** Clock rates of two nodes may differ by this factor; NTP keeps real ones far closer. */
+export const clockDriftFactor = 1.2;
+
+export function leaseOptions(leaseMs: number): LeaseOptions {
+  return { leaseMs, grantWaitMs: Math.ceil(leaseMs * clockDriftFactor) };
+}
+
+interface Given {
+  /** When this node last echoed the peer's ping. */
+  echoedAt: number;
+  /** The highest table version the peer's pings reported. */
+  version: number;
+}
+
+export class LeaseTable {
+  /** Grants this node holds: peer -> the end of the grant on this node's clock. */
+  private readonly heldUntil = new Map<MemberId, number>();
+  /** Grants this node gave. */
+  private readonly given = new Map<MemberId, Given>();
+  /** Peers to ping, and until when (they stay a while after they stop sharing a partition). */
+  private readonly pingUntil = new Map<MemberId, number>();
+
+  constructor(readonly options: LeaseOptions) {}
+
+  /** The peers this node shares partitions with now; they are pinged for 2 leases more. */
+  setPeers(peers: Iterable<MemberId>, now: number): void {
+    const until = now + 2 * this.options.leaseMs;
+    for (const peer of peers) this.pingUntil.set(peer, until);
+  }
+
+  /** One ping per peer; called once per tick. */
+  pings(version: number, now: number): { to: MemberId; message: LeaseMessage }[] {
+    const out: { to: MemberId; message: LeaseMessage }[] = [];
+    for (const [peer, until] of this.pingUntil) {
+      if (until <= now) {
+        this.pingUntil.delete(peer);
+        continue;
+      }
+      out.push({ to: peer, message: { type: 'leasePing', sentAt: now, version } });
+    }
+    return out;
+  }
+
+  /** A lease message from `from`; returns the echo to send, if any. */
+  receive(
+    from: MemberId,
+    message: LeaseMessage,
+    version: number,
+    now: number,
+  ): LeaseMessage | null {
+    if (message.type === 'leasePing') {
+      const given = this.given.get(from);
+      if (given === undefined) this.given.set(from, { echoedAt: now, version: message.version });
+      else {
+        given.echoedAt = now;
+        given.version = Math.max(given.version, message.version);
+      }
+      return { type: 'leaseEcho', sentAt: message.sentAt, version };
+    }
+    // An echo of a ping from the future is forged or from a previous run of this node.
+    if (message.sentAt > now || version < message.version) return null;
+    const until = message.sentAt + this.options.leaseMs;
+    if (until > (this.heldUntil.get(from) ?? -Infinity)) this.heldUntil.set(from, until);
+    return null;
+  }
+
+  /** Whether every one of `peers` vouches for this node now. */
+  heldFromAll(peers: readonly MemberId[], now: number): boolean {
+    for (const peer of peers) {
+      if ((this.heldUntil.get(peer) ?? -Infinity) <= now) return false;
+    }
+    return true;
+  }
+
+  /**
+   * Whether no other node can still hold a grant from this one that it got before it
+   * applied table `version`: each has confirmed `version`, or its grant has run out.
+   */
+  settled(version: number, now: number): boolean {
+    for (const given of this.given.values()) {
+      if (given.version < version && given.echoedAt + this.options.grantWaitMs > now) return false;
+    }
+    return true;
+  }
+
+  /** Drops what is known of a member that left the cluster. */
+  forget(member: MemberId): void {
+    this.heldUntil.delete(member);
+    this.given.delete(member);
+    this.pingUntil.delete(member);
+  }
+}

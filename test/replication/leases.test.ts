@@ -1,0 +1,79 @@
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { LeaseTable, leaseOptions } from '../../src/replication/leases.js';
+
+const leaseMs = 400;
+
+/** A holds grants from B after pinging it at `at`, B having applied `bVersion`. */
+function pingAndEcho(a: LeaseTable, b: LeaseTable, at: number, aVersion = 1, bVersion = 1): void {
+  const ping = a.pings(aVersion, at).find((p) => p.to === 'B');
+  assert.ok(ping, 'A pings B');
+  const echo = b.receive('A', ping.message, bVersion, at + 1);
+  assert.ok(echo);
+  a.receive('B', echo, aVersion, at + 2);
+}
+
+test('a primary holds a lease from a copy until leaseMs after the ping that copy echoed', () => {
+  const a = new LeaseTable(leaseOptions(leaseMs));
+  const b = new LeaseTable(leaseOptions(leaseMs));
+  a.setPeers(['B'], 0);
+  assert.equal(a.heldFromAll(['B'], 0), false, 'no grant before any echo');
+  pingAndEcho(a, b, 100);
+  assert.equal(a.heldFromAll(['B'], 100 + leaseMs - 1), true);
+  assert.equal(a.heldFromAll(['B'], 100 + leaseMs), false, 'the grant runs from the send time');
+});
+
+test('a lease needs a grant from every copy, not just one', () => {
+  const a = new LeaseTable(leaseOptions(leaseMs));
+  const b = new LeaseTable(leaseOptions(leaseMs));
+  a.setPeers(['B', 'C'], 0);
+  pingAndEcho(a, b, 100);
+  assert.equal(a.heldFromAll(['B'], 150), true);
+  assert.equal(a.heldFromAll(['B', 'C'], 150), false);
+});
+
+test('an echo from a node that applied a newer table than this one renews nothing', () => {
+  const a = new LeaseTable(leaseOptions(leaseMs));
+  const b = new LeaseTable(leaseOptions(leaseMs));
+  a.setPeers(['B'], 0);
+  pingAndEcho(a, b, 100, 1, 2);
+  assert.equal(a.heldFromAll(['B'], 150), false, 'B may have become primary in table 2');
+  pingAndEcho(a, b, 200, 2, 2);
+  assert.equal(a.heldFromAll(['B'], 250), true, 'once A applied table 2 too, it counts');
+});
+
+test('an echo of a ping from the future is ignored', () => {
+  const a = new LeaseTable(leaseOptions(leaseMs));
+  a.receive('B', { type: 'leaseEcho', sentAt: 10_000, version: 0 }, 1, 100);
+  assert.equal(a.heldFromAll(['B'], 200), false);
+});
+
+test('a new primary waits until nodes it vouched for confirm the change or their grants end', () => {
+  const options = leaseOptions(leaseMs);
+  const b = new LeaseTable(options);
+  // B echoed A's ping (A at table 1) at time 1000, then applied table 2, which made B primary.
+  b.receive('A', { type: 'leasePing', sentAt: 990, version: 1 }, 1, 1_000);
+  assert.equal(b.settled(2, 1_001), false, 'A may still believe it leads');
+  assert.equal(b.settled(2, 1_000 + options.grantWaitMs - 1), false);
+  assert.equal(b.settled(2, 1_000 + options.grantWaitMs), true, 'A’s grant has run out');
+  // Or A says it applied table 2: no need to wait.
+  const c = new LeaseTable(options);
+  c.receive('A', { type: 'leasePing', sentAt: 990, version: 1 }, 1, 1_000);
+  c.receive('A', { type: 'leasePing', sentAt: 1_040, version: 2 }, 2, 1_050);
+  assert.equal(c.settled(2, 1_051), true);
+});
+
+test('the wait for a grant covers clock-rate drift between two nodes', () => {
+  const options = leaseOptions(leaseMs);
+  assert.ok(options.grantWaitMs >= leaseMs * 1.2);
+});
+
+test('peers stop being pinged two leases after they stop sharing a partition', () => {
+  const a = new LeaseTable(leaseOptions(leaseMs));
+  a.setPeers(['B'], 0);
+  assert.deepEqual(
+    a.pings(1, 2 * leaseMs - 1).map((p) => p.to),
+    ['B'],
+  );
+  assert.deepEqual(a.pings(1, 2 * leaseMs), []);
+});

@@ -33,6 +33,7 @@ Usage:
   statehouse touch KEY DURATION                  extend a key's expiry
   statehouse ping                                check that a node answers
   statehouse status [--json]                     members, leader, partitions, health
+  statehouse drain NODE                          move a node's data away; it then stops
 
 Options for every client command:
   --seeds HOST:PORT,...   nodes to contact (env STATEHOUSE_SEEDS; default 127.0.0.1:7400)
@@ -66,6 +67,8 @@ Options:
   --log-level LEVEL     fatal, error, warn, info, debug, trace or silent (default info)`;
 
 const clientHelp: Record<string, string> = {
+  drain:
+    'Usage: statehouse drain NODE [--seeds ...]\n\nDrains NODE (its name or member id): the cluster hands its primaries to in-sync\nbackups and copies its data to other nodes, while serving every request; then NODE\nleaves the cluster and its process stops. Waits up to a minute for the drain to finish.\nSending the node SIGTERM does the same.',
   get: 'Usage: statehouse get KEY [--any] [--seeds ...]\n\nPrints the value as JSON; exits 1 when the key is absent.\n  --any   read from any replica (may be stale)',
   set: 'Usage: statehouse set KEY VALUE [--ttl DURATION] [--if-absent] [--async] [--seeds ...]\n\nVALUE is JSON (a bare word that is not JSON is taken as a string).\n  --ttl DURATION   expire after e.g. 30s, 20m, 1h\n  --if-absent      write only if the key does not exist\n  --async          answer once the primary applied it',
   del: 'Usage: statehouse del KEY [--seeds ...]\n\nDeletes a key; prints 1 if it existed, 0 otherwise.',
@@ -256,14 +259,28 @@ async function runNode(args: string[]): Promise<number> {
     }),
     ...(token !== undefined && { token }),
   });
+  // SIGTERM (what orchestrators send) drains: the node's partitions move away first, so no
+  // client request fails. SIGINT (Ctrl-C) stops at once; a second signal of either kind too.
   await new Promise<void>((resolve) => {
-    const stop = (): void => {
-      process.off('SIGTERM', stop);
-      process.off('SIGINT', stop);
+    const stopNow = (): void => {
+      process.off('SIGTERM', drain);
+      process.off('SIGINT', stopNow);
+      process.off('SIGTERM', stopNow);
       void node.close().then(resolve);
     };
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
+    const drain = (): void => {
+      process.off('SIGTERM', drain);
+      process.on('SIGTERM', stopNow);
+      void node.drain().then(resolve);
+    };
+    process.on('SIGTERM', drain);
+    process.on('SIGINT', stopNow);
+    // Drained by `statehouse drain`: the node closes itself, and the process ends.
+    void node.closed.then(() => {
+      process.off('SIGTERM', drain);
+      process.off('SIGINT', stopNow);
+      resolve();
+    });
   });
   return 0;
 }
@@ -275,6 +292,9 @@ function parseValue(text: string): unknown {
     return text;
   }
 }
+
+/** How long `statehouse drain` waits for the data to move before it reports and exits. */
+const drainWaitMs = 60_000;
 
 async function runClient(command: string, args: string[]): Promise<number> {
   const { values, positionals } = parse(args, clientOptions);
@@ -290,6 +310,7 @@ async function runClient(command: string, args: string[]): Promise<number> {
     touch: 2,
     ping: 0,
     status: 0,
+    drain: 1,
   };
   const expected = arity[command]!;
   if (positionals.length !== expected) {
@@ -370,6 +391,22 @@ async function runClient(command: string, args: string[]): Promise<number> {
         );
         console.log(values.json ? JSON.stringify(status, null, 2) : formatStatus(status));
         return status.health === 'ok' ? 0 : 1;
+      }
+      case 'drain': {
+        const memberId = await client.drain(key);
+        console.log(`draining ${memberId}`);
+        const deadline = Date.now() + drainWaitMs;
+        for (;;) {
+          const member = (await client.clusterStatus()).members.find((m) => m.id === memberId);
+          if (member === undefined || member.copies === 0) break;
+          if (Date.now() > deadline) {
+            console.error(`${memberId} still holds ${member.copies} copies; the drain goes on`);
+            return 1;
+          }
+          await new Promise((r) => setTimeout(r, 200));
+        }
+        console.log(`drained ${memberId}`);
+        return 0;
       }
       default:
         throw new UsageError(`unknown command '${command}'`);

@@ -300,6 +300,46 @@ export class Client {
       : new StatehouseError(ErrorCode.UNAVAILABLE, 'no node answered the status request');
   }
 
+  /**
+   * Asks the cluster to drain a member (by name or member id): its primaries are handed to
+   * in-sync backups, its copies move to other nodes, then it leaves the cluster and its
+   * process stops. Resolves with the member id once the drain is committed, not finished;
+   * `clusterStatus()` shows the member's copies going to zero.
+   */
+  async drain(node: string, options: CallOptions = {}): Promise<string> {
+    const deadline = Date.now() + (options.timeoutMs ?? this.timeoutMs);
+    let candidates = [...new Set([...this.seeds, ...this.router.addresses()])];
+    let lastError: unknown = null;
+    while (Date.now() < deadline && !this.closed) {
+      for (const address of candidates) {
+        try {
+          const reply = await this.connection(address).send(
+            (id) => encodeRequest({ kind: 'drain', id, memberId: node }),
+            deadline,
+          );
+          const result = asRecord(this.unwrap(reply), 'drain');
+          if (typeof result['memberId'] !== 'string') throw badResult('drain');
+          return result['memberId'];
+        } catch (error) {
+          lastError = error;
+          if (!(error instanceof StatehouseError)) continue;
+          if (error.code === ErrorCode.BAD_REQUEST || error.code === ErrorCode.UNAUTHORIZED) {
+            throw error;
+          }
+          const hint = error.meta?.hint;
+          if (error.code === ErrorCode.NOT_LEADER && hint !== undefined && hint !== address) {
+            candidates = [hint, ...candidates.filter((c) => c !== hint)];
+            break;
+          }
+        }
+      }
+      await sleep(retryBackoffMsMin * 5);
+    }
+    throw lastError instanceof StatehouseError
+      ? lastError
+      : new StatehouseError(ErrorCode.UNAVAILABLE, 'no node accepted the drain request');
+  }
+
   /** The limits the cluster enforces, as learned in the handshake. */
   get limits(): { keyBytesMax: number; valueBytesMax: number; partitionCount: number } {
     return {

@@ -21,6 +21,9 @@
  *    replaced by promoting a learner first and removing the lost one after, so the group never
  *    shrinks below its size while a member is missing. Every other member is a learner: it
  *    follows the log (and so the partition table) without voting.
+ *    A draining member counts as lost for the vote, but stays in Raft (following the table)
+ *    until it holds no copy; then it is removed from Raft and from the cluster, after the
+ *    leader, if it is the one draining, has handed leadership to another voter.
  * 3. Copies that caught up with their primary join the in-sync set.
  * 4. Placement: control/placement.ts plans failovers, repairs and rebalancing.
  */
@@ -58,6 +61,8 @@ export interface Decision {
   readonly commands: readonly ControlCommand[];
   /** At most one: Raft changes membership one server at a time. */
   readonly configChange: ConfigChange | null;
+  /** The leader is leaving (draining): hand leadership to this voter. */
+  readonly transferLeadershipTo?: string;
 }
 
 function byId(a: string, b: string): number {
@@ -89,17 +94,26 @@ export function decide(input: ControllerInput): Decision {
     }
   }
   for (const m of state.members) {
-    if (!isReplaced(state, m.id)) continue;
-    const holds = state.table.some((a) => a.primary === m.id || a.backups.includes(m.id));
+    if (!isReplaced(state, m.id) && !(m.state === 'draining' && !holdsCopies(state, m.id))) {
+      continue;
+    }
     const inRaft =
       input.membership.voters.includes(m.id) || input.membership.learners.includes(m.id);
-    if (!holds && !inRaft) commands.push({ type: 'remove', id: m.id });
+    if (!holdsCopies(state, m.id) && !inRaft) commands.push({ type: 'remove', id: m.id });
   }
   // Decide the rest on the state as it will be once these are applied.
   if (commands.length > 0) return { commands, configChange: null };
 
-  // 2. Raft membership.
+  // 2. Raft membership. A leader that drained hands over, so that the next leader removes it.
   const configChange = nextConfigChange(input, isAlive);
+  if (configChange === null && drained(state, input.self)) {
+    const successor = input.membership.voters
+      .filter((id) => id !== input.self && state.member(id)?.state === 'active' && isAlive(id))
+      .sort(byId)[0];
+    if (successor !== undefined) {
+      return { commands: [], configChange: null, transferLeadershipTo: successor };
+    }
+  }
 
   // 3. In-sync reports: lagging copies leave the in-sync set, caught-up copies join it.
   for (const report of input.lagging ?? []) {
@@ -135,6 +149,15 @@ export function decide(input: ControllerInput): Decision {
   return { commands, configChange };
 }
 
+function holdsCopies(state: ClusterState, id: string): boolean {
+  return state.table.some((a) => a.primary === id || a.backups.includes(id));
+}
+
+/** A member that asked to leave and holds nothing any more: Raft may let it go. */
+function drained(state: ClusterState, id: string): boolean {
+  return state.member(id)?.state === 'draining' && !holdsCopies(state, id);
+}
+
 /** A dead incarnation whose name a live, newer incarnation now carries: it never comes back. */
 function isReplaced(state: ClusterState, id: string): boolean {
   const m = state.member(id);
@@ -152,13 +175,19 @@ function nextConfigChange(
   const { state, membership, options } = input;
   const voters = new Set(membership.voters);
   const learners = new Set(membership.learners);
+  // A draining member is not healthy: it is leaving, so its vote is handed to a learner
+  // first, as a lost voter's would be; it leaves Raft only once it holds nothing, because
+  // until then it must keep following the table.
   const healthy = (id: string): boolean => {
     const m = state.member(id);
-    return m !== undefined && m.state !== 'dead' && isAlive(id);
+    return m !== undefined && m.state !== 'dead' && m.state !== 'draining' && isAlive(id);
   };
   // The voter count follows the membership, dead members included: a member that is down
-  // may come back, and shrinking the group for it would only add churn.
-  const members = state.members.filter((m) => !isReplaced(state, m.id)).length;
+  // may come back, and shrinking the group for it would only add churn. A draining one will
+  // not come back.
+  const members = state.members.filter(
+    (m) => !isReplaced(state, m.id) && m.state !== 'draining',
+  ).length;
   let target = Math.max(1, Math.min(options.votersMax, members));
   if (target % 2 === 0) target--;
   const healthyVoters = membership.voters.filter(healthy);
@@ -172,9 +201,16 @@ function nextConfigChange(
   // replacement available it stays: it still counts toward the quorum size it set, and it
   // may come back.
   if (healthyVoters.length >= target) {
-    const lost = membership.voters.find((id) => !healthy(id) && id !== input.self);
+    const lost = membership.voters.find(
+      (id) =>
+        !healthy(id) &&
+        id !== input.self &&
+        (state.member(id)?.state !== 'draining' || drained(state, id)),
+    );
     if (lost !== undefined) return { type: 'removeNode', node: lost };
   }
+  const leaving = membership.learners.find((id) => drained(state, id));
+  if (leaving !== undefined) return { type: 'removeNode', node: leaving };
   const missing = state.members.find(
     (m) => !voters.has(m.id) && !learners.has(m.id) && !isReplaced(state, m.id),
   );

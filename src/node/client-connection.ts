@@ -30,6 +30,7 @@ import {
   protocolVersion,
   type CommandRequest,
   type HelloRequest,
+  type DrainResult,
   type JoinRequest,
   type JoinResult,
   type PeerHelloRequest,
@@ -48,6 +49,8 @@ export interface ClusterAccess {
   /** Peers tell us where they listen when they dial. */
   learnPeer(memberId: string, address: string): void;
   admit(request: JoinRequest): Promise<JoinResult>;
+  /** Starts draining `memberId` (the leader's side); resolves once that is committed. */
+  drain(memberId: string): Promise<DrainResult>;
   status(): unknown;
   linearizableStatus(): Promise<unknown>;
 }
@@ -241,6 +244,12 @@ export class ClientConnection {
         return;
       case 'join':
         this.onJoin(request);
+        return;
+      case 'drain':
+        this.answerLater(
+          request.id,
+          this.ctx.cluster.drain(request.memberId ?? this.ctx.plane.nodeId),
+        );
         return;
       case 'command':
         this.onCommand(request);

@@ -39,7 +39,7 @@ import {
   type MemberRecord,
 } from '../control/index.js';
 import { isBadRaftMessage, parseRaftMessage } from '../protocol/index.js';
-import type { ClusterStatusView, JoinRequest, JoinResult } from '../protocol/index.js';
+import type { ClusterStatusView, DrainResult, JoinRequest, JoinResult } from '../protocol/index.js';
 import type { PartitionReport } from '../replication/index.js';
 import type { Logger } from './logger.js';
 
@@ -209,18 +209,7 @@ export class ControlPlane {
 
   /** The leader's side of a join: commit the member, answer once applied. */
   async admit(request: JoinRequest): Promise<JoinResult> {
-    const status = this.raft.status();
-    if (status.role !== 'leader' || this.state.clusterId === null) {
-      const hint =
-        status.leader === null ? undefined : this.options.transport.addressOf(status.leader);
-      throw new StatehouseError(
-        ErrorCode.NOT_LEADER,
-        `${this.memberId} does not lead the cluster`,
-        {
-          ...(hint !== undefined && { meta: { hint } }),
-        },
-      );
-    }
+    const clusterId = this.requireLeader();
     if (request.clusterId !== null && request.clusterId !== this.state.clusterId) {
       throw new StatehouseError(
         ErrorCode.CLUSTER_MISMATCH,
@@ -262,10 +251,46 @@ export class ControlPlane {
       await this.waitApplied(proposed.index);
     }
     return {
-      clusterId: this.state.clusterId,
+      clusterId,
       leaderId: this.memberId,
       leaderAddress: this.options.self.address,
     };
+  }
+
+  /**
+   * The leader's side of a drain: commit that `memberId` is draining. Placement then hands
+   * its primaries over and moves its copies away, and the controller lets it leave once it
+   * holds nothing (controller.ts). Draining a member that drains already is not an error.
+   */
+  async drain(memberId: string): Promise<DrainResult> {
+    this.requireLeader();
+    const member = this.state.member(memberId) ?? this.state.memberByName(memberId);
+    if (member === undefined || member.state === 'dead') {
+      throw new StatehouseError(ErrorCode.BAD_REQUEST, `no live member ${memberId} to drain`);
+    }
+    if (member.state !== 'draining') {
+      const proposed = this.raft.propose({ type: 'setState', id: member.id, state: 'draining' });
+      if (!proposed.ok) {
+        throw new StatehouseError(
+          ErrorCode.UNAVAILABLE,
+          `cannot propose the drain now (${proposed.reason})`,
+        );
+      }
+      this.process();
+      await this.waitApplied(proposed.index);
+    }
+    return { memberId: member.id };
+  }
+
+  /** The cluster's id, when this node leads it; NOT_LEADER with a hint otherwise. */
+  private requireLeader(): string {
+    const status = this.raft.status();
+    if (status.role === 'leader' && this.state.clusterId !== null) return this.state.clusterId;
+    const hint =
+      status.leader === null ? undefined : this.options.transport.addressOf(status.leader);
+    throw new StatehouseError(ErrorCode.NOT_LEADER, `${this.memberId} does not lead the cluster`, {
+      ...(hint !== undefined && { meta: { hint } }),
+    });
   }
 
   /**
@@ -352,7 +377,7 @@ export class ControlPlane {
       const timer = setTimeout(() => {
         this.joinWaiters = this.joinWaiters.filter((w) => w.timer !== timer);
         reject(
-          new StatehouseError(ErrorCode.TIMEOUT, 'the join was not committed in time; ask again'),
+          new StatehouseError(ErrorCode.TIMEOUT, 'the change was not committed in time; ask again'),
         );
       }, joinCommitTimeoutMs);
       timer.unref();
@@ -414,6 +439,16 @@ export class ControlPlane {
       // Membership news is worth a line; the table's routine churn is not.
       const level = command.type === 'inSync' || command.type === 'placement' ? 'debug' : 'info';
       this.options.logger[level]({ command: describe(command) }, 'proposed');
+    }
+    if (decision.transferLeadershipTo !== undefined) {
+      const result = this.raft.transferLeadership(decision.transferLeadershipTo);
+      this.options.logger.info(
+        { to: decision.transferLeadershipTo, ok: result.ok },
+        'drained: handing control-plane leadership over',
+      );
+      // Deciding again after the transfer's timeout retries it if it failed.
+      this.lastDecidedOn = '';
+      this.process();
     }
     if (decision.configChange !== null) {
       const result = this.raft.proposeConfigChange(decision.configChange);

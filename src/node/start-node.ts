@@ -130,8 +130,18 @@ export interface StateNode {
   };
   /** Members, leader, partition summary: what `statehouse status` prints. */
   status(): ClusterStatus;
+  /**
+   * Leaves the cluster gracefully: the control plane hands this node's primaries to in-sync
+   * backups and copies its data elsewhere, then removes it; then the node closes. Clients
+   * see no failed request (a write caught in a hand-off is retried by the client with its
+   * idempotency id). Resolves once closed. When no other active member can take the data, or
+   * after `timeoutMs` (default 30 s), it closes anyway, and says so in the log.
+   */
+  drain(options?: { timeoutMs?: number }): Promise<void>;
   /** Stops accepting, answers what is pending, closes every connection. Idempotent. */
   close(): Promise<void>;
+  /** Settles once the node has closed, whether by close(), a drain, or a failed start. */
+  readonly closed: Promise<void>;
 }
 
 /**
@@ -270,6 +280,8 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
   let markReady: () => void = () => undefined;
   const ready = new Promise<void>((resolve) => (markReady = resolve));
   let metaWritten = meta !== null;
+  // Set below, once drain() exists; the control plane may apply entries before that.
+  let startDrain: () => void = () => undefined;
   const control: ControlPlane = new ControlPlane({
     self: {
       id: memberId,
@@ -311,7 +323,10 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
         storage.writeMeta({ clusterId: state.clusterId, nodeId: memberId, incarnation: memberId });
         metaWritten = true;
       }
-      if (state.member(memberId) !== undefined) markReady();
+      const self = state.member(memberId);
+      if (self !== undefined) markReady();
+      // Drained by `statehouse drain` or another node's request: leave as SIGTERM would.
+      if (self?.state === 'draining') startDrain();
     },
   });
 
@@ -393,6 +408,7 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
       receive: (message: unknown, from: string) => control.receive(message, from),
       learnPeer: (id: string, peerAddress: string) => peers.learn(id, peerAddress),
       admit: (request: JoinRequest) => control.admit(request),
+      drain: (id: string) => control.drain(id),
       status: () => control.status(),
       linearizableStatus: () => control.linearizableStatus(),
     },
@@ -419,6 +435,8 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
   }, expirySweepIntervalMs);
   sweep.unref();
 
+  let markClosed: () => void = () => undefined;
+  const closedPromise = new Promise<void>((resolve) => (markClosed = resolve));
   let closed: Promise<void> | null = null;
   const close = (): Promise<void> => {
     closed ??= new Promise<void>((resolve) => {
@@ -429,6 +447,7 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
       server.close(() => {
         storage.close();
         resolve();
+        markClosed();
       });
       for (const connection of connections) connection.end();
       // A peer that never reads its replies must not hold the shutdown forever.
@@ -480,6 +499,21 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
     'node listening',
   );
 
+  let draining: Promise<void> | null = null;
+  const drain = (drainOptions: { timeoutMs?: number } = {}): Promise<void> => {
+    draining ??= drainThenClose({
+      control,
+      memberId,
+      peers,
+      token: options.token,
+      logger,
+      timeoutMs: drainOptions.timeoutMs ?? drainTimeoutMsDefault,
+    }).finally(close);
+    return draining;
+  };
+  startDrain = () => void drain();
+  if (control.state.member(memberId)?.state === 'draining') startDrain();
+
   return {
     id: name,
     memberId,
@@ -487,8 +521,98 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
     port: actualPort,
     stats: () => ({ ...plane.stats(), connections: connections.size }),
     status: () => control.status(),
+    drain,
     close,
+    closed: closedPromise,
   };
+}
+
+/** How long a drain may take before the node stops anyway: Kubernetes' default grace. */
+const drainTimeoutMsDefault = 30_000;
+
+/**
+ * Asks the control-plane leader to drain this node, then waits until the cluster has moved
+ * everything away and removed it. Gives up early when no other active member is left to
+ * take the data (every node is stopping), so that stopping a whole cluster stays quick.
+ */
+async function drainThenClose(args: {
+  control: ControlPlane;
+  memberId: string;
+  peers: PeerNetwork;
+  token: string | undefined;
+  logger: Logger;
+  timeoutMs: number;
+}): Promise<void> {
+  const { control, memberId, logger } = args;
+  const deadline = Date.now() + args.timeoutMs;
+  const othersCanTakeOver = (): boolean =>
+    control.state.members.some((m) => m.id !== memberId && m.state === 'active');
+  // Done once the applied table gives this node nothing and it no longer leads: it may not see
+  // its own removal, because Raft stops sending it the log once it is out of the group.
+  const removed = (): boolean => {
+    const self = control.state.member(memberId);
+    if (self === undefined) return true;
+    return (
+      self.state === 'draining' &&
+      !control.isLeader &&
+      control.state.table.every((a) => a.primary !== memberId && !a.backups.includes(memberId))
+    );
+  };
+  const pause = (): Promise<void> => new Promise((r) => setTimeout(r, 50));
+  logger.info('draining: handing partitions over before stopping');
+  while (control.state.member(memberId)?.state !== 'draining' && !removed()) {
+    if (!othersCanTakeOver()) {
+      logger.warn('no other active member can take the data; stopping without a drain');
+      return;
+    }
+    if (Date.now() > deadline) {
+      logger.warn('the drain was not accepted in time; stopping anyway');
+      return;
+    }
+    try {
+      await askLeaderToDrain(args);
+    } catch (error) {
+      logger.debug({ err: (error as Error).message }, 'drain request not accepted yet');
+      await pause();
+    }
+  }
+  while (!removed()) {
+    if (!othersCanTakeOver()) {
+      logger.warn('every other member is leaving too; stopping before the drain finished');
+      return;
+    }
+    if (Date.now() > deadline) {
+      logger.warn('the drain did not finish in time; stopping anyway');
+      return;
+    }
+    await pause();
+  }
+  logger.info('drained: every partition has moved away');
+}
+
+async function askLeaderToDrain(args: {
+  control: ControlPlane;
+  memberId: string;
+  peers: PeerNetwork;
+  token: string | undefined;
+}): Promise<void> {
+  const leader = args.control.leaderId;
+  if (leader === null) throw new StatehouseError(ErrorCode.UNAVAILABLE, 'no leader known');
+  if (leader === args.memberId) {
+    await args.control.drain(args.memberId);
+    return;
+  }
+  const address = args.peers.addressOf(leader);
+  if (address === undefined) throw new StatehouseError(ErrorCode.UNAVAILABLE, 'leader unknown');
+  const reply = await requestOnce({
+    address,
+    clientName: `statehouse-node ${args.memberId}`,
+    clientId: args.memberId,
+    timeoutMs: 5_000,
+    ...(args.token !== undefined && { token: args.token }),
+    encode: (id) => encodeRequest({ kind: 'drain', id, memberId: args.memberId }),
+  });
+  if (!reply.ok) throw new StatehouseError(reply.error.code, reply.error.message);
 }
 
 function openStorage(dataDir: string | undefined): RaftStorage<ControlCommand> {

@@ -262,6 +262,10 @@ export function decodeRequest(body: Uint8Array): Request | BadMessage {
         return { kind: 'repl', id, message: r.raw('message') };
       case Op.report:
         return { kind: 'report', id, report: r.raw('report') };
+      case Op.drain: {
+        const memberId = r.optionalString('memberId');
+        return { kind: 'drain', id, ...(memberId !== undefined && { memberId }) };
+      }
       case Op.join: {
         const zone = r.optionalString('zone');
         return {
@@ -328,6 +332,7 @@ export function encodeRequest(request: Request): Uint8Array {
     case 'raft':
     case 'repl':
     case 'report':
+    case 'drain':
     case 'join': {
       const { kind, id, ...fields } = request;
       return packr.pack([Op[kind], id, fields]);

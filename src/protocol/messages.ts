@@ -38,6 +38,8 @@ export const Op = {
   repl: 22,
   /** A node tells the control-plane leader which backups caught up or lag; one-way. */
   report: 23,
+  /** Ask the control-plane leader to empty a member and let it leave (`statehouse drain`). */
+  drain: 24,
   get: 10,
   set: 11,
   delete: 12,
@@ -144,7 +146,20 @@ export interface JoinRequest {
   readonly clusterId: string | null;
 }
 
+/** Drain `memberId`, or the node that receives the request when it is absent. */
+export interface DrainRequest {
+  readonly kind: 'drain';
+  readonly id: number;
+  readonly memberId?: string;
+}
+
+export interface DrainResult {
+  /** The member that is now draining. */
+  readonly memberId: string;
+}
+
 export type Request =
+  | DrainRequest
   | HelloRequest
   | PingRequest
   | TableRequest

@@ -86,26 +86,34 @@ export class LeaseTable {
   private readonly heldUntil = new Map<MemberId, number>();
   /** Grants this node gave. */
   private readonly given = new Map<MemberId, Given>();
-  /** Peers to ping, and until when (they stay a while after they stop sharing a partition). */
-  private readonly pingUntil = new Map<MemberId, number>();
+  /** The peers this node shares a partition with now. */
+  private current: ReadonlySet<MemberId> = new Set();
+  /** Peers that stopped sharing one, pinged until then so they learn what this node applied. */
+  private readonly lingerUntil = new Map<MemberId, number>();
 
   constructor(readonly options: LeaseOptions) {}
 
-  /** The peers this node shares partitions with now; they are pinged for 2 leases more. */
-  setPeers(peers: Iterable<MemberId>, now: number): void {
+  /**
+   * The peers this node shares partitions with now. One that no longer does is still pinged
+   * for two leases, so that it hears which table this node applied (a hand-off settles on it).
+   */
+  setPeers(peers: ReadonlySet<MemberId>, now: number): void {
     const until = now + 2 * this.options.leaseMs;
-    for (const peer of peers) this.pingUntil.set(peer, until);
+    for (const peer of this.current) if (!peers.has(peer)) this.lingerUntil.set(peer, until);
+    for (const peer of peers) this.lingerUntil.delete(peer);
+    this.current = peers;
   }
 
   /** One ping per peer; called once per tick. */
   pings(version: number, now: number): { to: MemberId; message: LeaseMessage }[] {
-    const out: { to: MemberId; message: LeaseMessage }[] = [];
-    for (const [peer, until] of this.pingUntil) {
-      if (until <= now) {
-        this.pingUntil.delete(peer);
-        continue;
-      }
-      out.push({ to: peer, message: { type: 'leasePing', sentAt: now, version } });
+    const ping = (to: MemberId) => ({
+      to,
+      message: { type: 'leasePing', sentAt: now, version } as const,
+    });
+    const out = [...this.current].map(ping);
+    for (const [peer, until] of this.lingerUntil) {
+      if (until <= now) this.lingerUntil.delete(peer);
+      else out.push(ping(peer));
     }
     return out;
   }
@@ -156,6 +164,6 @@ export class LeaseTable {
   forget(member: MemberId): void {
     this.heldUntil.delete(member);
     this.given.delete(member);
-    this.pingUntil.delete(member);
+    this.lingerUntil.delete(member);
   }
 }

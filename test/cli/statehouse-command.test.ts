@@ -60,7 +60,7 @@ test('set, get, ttl, touch and del work against a node started by the command', 
   const missing = await run(['get', 'greeting', ...seeds]);
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /not found/);
-  assert.equal(await stop(node), 0, 'SIGTERM stops the node cleanly');
+  assert.equal(await stopProcess(node, 'SIGTERM'), 0, 'SIGTERM stops a lone node cleanly');
 });
 
 test('a node that requires a token refuses the command without it', async (t) => {

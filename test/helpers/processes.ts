@@ -39,7 +39,7 @@ export async function spawnNode(args: string[], startTimeoutMs = 20_000): Promis
 /** Stops a process by its pid with `signal` and resolves with its exit code. */
 export async function stopProcess(
   child: ChildProcess,
-  signal: NodeJS.Signals = 'SIGTERM',
+  signal: NodeJS.Signals = 'SIGINT',
 ): Promise<number | null> {
   if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
   child.kill(signal);

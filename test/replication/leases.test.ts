@@ -16,7 +16,7 @@ function pingAndEcho(a: LeaseTable, b: LeaseTable, at: number, aVersion = 1, bVe
 test('a primary holds a lease from a copy until leaseMs after the ping that copy echoed', () => {
   const a = new LeaseTable(leaseOptions(leaseMs));
   const b = new LeaseTable(leaseOptions(leaseMs));
-  a.setPeers(['B'], 0);
+  a.setPeers(new Set(['B']), 0);
   assert.equal(a.heldFromAll(['B'], 0), false, 'no grant before any echo');
   pingAndEcho(a, b, 100);
   assert.equal(a.heldFromAll(['B'], 100 + leaseMs - 1), true);
@@ -26,7 +26,7 @@ test('a primary holds a lease from a copy until leaseMs after the ping that copy
 test('a lease needs a grant from every copy, not just one', () => {
   const a = new LeaseTable(leaseOptions(leaseMs));
   const b = new LeaseTable(leaseOptions(leaseMs));
-  a.setPeers(['B', 'C'], 0);
+  a.setPeers(new Set(['B', 'C']), 0);
   pingAndEcho(a, b, 100);
   assert.equal(a.heldFromAll(['B'], 150), true);
   assert.equal(a.heldFromAll(['B', 'C'], 150), false);
@@ -35,7 +35,7 @@ test('a lease needs a grant from every copy, not just one', () => {
 test('an echo from a node that applied a newer table than this one renews nothing', () => {
   const a = new LeaseTable(leaseOptions(leaseMs));
   const b = new LeaseTable(leaseOptions(leaseMs));
-  a.setPeers(['B'], 0);
+  a.setPeers(new Set(['B']), 0);
   pingAndEcho(a, b, 100, 1, 2);
   assert.equal(a.heldFromAll(['B'], 150), false, 'B may have become primary in table 2');
   pingAndEcho(a, b, 200, 2, 2);
@@ -68,12 +68,24 @@ test('the wait for a grant covers clock-rate drift between two nodes', () => {
   assert.ok(options.grantWaitMs >= leaseMs * 1.2);
 });
 
-test('peers stop being pinged two leases after they stop sharing a partition', () => {
+test('peers are pinged for as long as they share a partition, and two leases after', () => {
   const a = new LeaseTable(leaseOptions(leaseMs));
-  a.setPeers(['B'], 0);
+  a.setPeers(new Set(['B', 'C']), 0);
   assert.deepEqual(
-    a.pings(1, 2 * leaseMs - 1).map((p) => p.to),
-    ['B'],
+    a.pings(1, 60_000).map((p) => p.to),
+    ['B', 'C'],
+    'no table change for a minute: still pinged',
   );
-  assert.deepEqual(a.pings(1, 2 * leaseMs), []);
+  a.setPeers(new Set(['C']), 60_000);
+  assert.deepEqual(
+    a
+      .pings(1, 60_000 + 2 * leaseMs - 1)
+      .map((p) => p.to)
+      .sort(),
+    ['B', 'C'],
+  );
+  assert.deepEqual(
+    a.pings(1, 60_000 + 2 * leaseMs).map((p) => p.to),
+    ['C'],
+  );
 });

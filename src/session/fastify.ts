@@ -83,8 +83,15 @@ export class FastifySessionStore extends EventEmitter {
     return this.engine.isConnected;
   }
 
-  get(sessionId: string, callback?: Callback<Doc | null>): Promise<Doc | null | undefined> {
-    return settle(this.load(sessionId), callback);
+  /**
+   * The callback's value is typed `never` only so that @fastify/session's `SessionStore` type
+   * (whose callback wants its own Session type) accepts this store; it is the stored data.
+   */
+  get(
+    sessionId: string,
+    callback?: (error: unknown, session?: never) => void,
+  ): Promise<Doc | null | undefined> {
+    return settle(this.load(sessionId), callback as Callback<Doc | null> | undefined);
   }
 
   private async load(sessionId: string): Promise<Doc | null> {

@@ -34,7 +34,7 @@
  * Events: `connect` and `disconnect` (engine.ts), and `dropped` (id) when a save found its
  * session destroyed and wrote nothing: a logout won.
  */
-import { EventEmitter } from 'node:events';
+import type { EventEmitter } from 'node:events';
 import { settle, type Callback } from './callbacks.js';
 import { SessionEngine, type Loaded, type SessionStoreOptions } from './engine.js';
 import type { Doc } from './merge.js';

@@ -143,6 +143,39 @@ export default tseslint.config(
     },
   },
   {
+    // Session stores sit on the client: they reach the cluster only through it, never through
+    // the runtime or the pure parts (the client's index re-exports the types they need).
+    files: ['src/session/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: [
+                '**/node/*',
+                '**/protocol/*',
+                '**/store/*',
+                '**/raft/*',
+                '**/control/*',
+                '**/replication/*',
+                '**/cli/*',
+                '**/admin/*',
+              ],
+              message: 'Layers point one way: session stores use only the client and core.',
+            },
+            {
+              group: ['express', 'express-session', 'fastify', '@fastify/*', 'connect-redis'],
+              allowTypeImports: true,
+              message:
+                "The stores must not need the application's web framework at run time: take it as an argument, or import types only.",
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['**/*.mjs', '**/*.js'],
     ...tseslint.configs.disableTypeChecked,
   },

@@ -1,0 +1,182 @@
+/**
+ * A store for @fastify/session (`statehouse/fastify`) that never loses an update.
+ *
+ *   import fastifyCookie from '@fastify/cookie';
+ *   import fastifySession from '@fastify/session';
+ *   import { connect } from 'statehouse';
+ *   import { createFastifyStore } from 'statehouse/fastify';
+ *
+ *   const client = await connect({ seeds: ['10.0.0.1:7400'] });
+ *   await app.register(fastifyCookie);
+ *   await app.register(fastifySession, { secret, store: createFastifyStore({ client }),
+ *                                        cookie: { maxAge: 30 * 60_000 } });
+ *
+ * @fastify/session asks a store for three methods with callbacks: get, set, destroy. It never
+ * calls touch, and with `rolling: false` it saves only modified sessions, so this store keeps
+ * the expiry sliding itself: a `get` that finds `touchAfter` of the TTL gone refreshes it
+ * (one touch, rarely). TTL: the time left until `cookie.expires`, else `cookie.originalMaxAge`,
+ * else `ttlMs`.
+ *
+ * How a save finds what its request loaded (merge.ts needs it). @fastify/session builds its
+ * `Session` from what `get` returned by copying every enumerable field (`for ... in`), and
+ * later passes that Session to `set`; there is no hook in between (it offers no
+ * createSession). So the data `get` returns carries one more field, `__statehouseLoaded`,
+ * whose value is an opaque token: it is copied into the Session with the rest, and `set`
+ * looks the token up in a WeakMap to find the document that request loaded. The token's
+ * `toJSON` returns undefined, so it is left out of JSON, of @fastify/session's hash that
+ * decides whether the session was modified, and of what is stored; the store also drops it
+ * before calling a custom serializer. An application that lists the session's keys sees it;
+ * nothing else does. A Session without a token (new, or regenerated) is written with
+ * ifAbsent.
+ *
+ * The lock (`lock: true`) is released by the request's save or destroy. @fastify/session
+ * saves every request under `rolling: true` (its default); with `rolling: false` an
+ * unmodified session is not saved, so call `store.unlock(request.session.sessionId)` in an
+ * `onResponse` hook, or the lock lasts until its TTL.
+ */
+import { EventEmitter } from 'node:events';
+import { settle, type Callback } from './callbacks.js';
+import { SessionEngine, type Loaded, type SessionStoreOptions } from './engine.js';
+import { isPlainObject, type Doc } from './merge.js';
+
+export type { SessionStoreOptions, Serializer, LockOptions } from './engine.js';
+export { SessionLockTimeoutError } from './engine.js';
+
+/** The field that carries the load token from `get` into the framework's Session. */
+export const loadedField = '__statehouseLoaded';
+
+/** An opaque token: invisible to JSON, unique per load. */
+class LoadToken {
+  toJSON(): undefined {
+    return undefined;
+  }
+}
+
+interface CookieLike {
+  expires?: unknown;
+  originalMaxAge?: unknown;
+}
+
+function ttlOf(cookie: CookieLike | undefined, ttlMsDefault: number): number {
+  const expires = cookie?.expires;
+  if (expires instanceof Date || typeof expires === 'string') {
+    const at = new Date(expires).getTime();
+    if (Number.isFinite(at)) return at - Date.now();
+  }
+  const maxAge = cookie?.originalMaxAge;
+  if (typeof maxAge === 'number' && maxAge > 0) return maxAge;
+  return ttlMsDefault;
+}
+
+export class FastifySessionStore extends EventEmitter {
+  readonly engine: SessionEngine;
+  private readonly tokens = new WeakMap<LoadToken, Loaded>();
+  private readonly saved = new WeakMap<object, Loaded>();
+
+  constructor(options: SessionStoreOptions) {
+    super();
+    this.engine = new SessionEngine(options, this);
+  }
+
+  /** Whether the last call reached the cluster. */
+  get connected(): boolean {
+    return this.engine.isConnected;
+  }
+
+  /**
+   * The callback's value is typed `never` only so that @fastify/session's `SessionStore` type
+   * (whose callback wants its own Session type) accepts this store; it is the stored data.
+   */
+  get(
+    sessionId: string,
+    callback?: (error: unknown, session?: never) => void,
+  ): Promise<Doc | null | undefined> {
+    return settle(this.load(sessionId), callback as Callback<Doc | null> | undefined);
+  }
+
+  private async load(sessionId: string): Promise<Doc | null> {
+    const found = await this.engine.load(sessionId);
+    if (found === null) return null;
+    const cookie = found.data['cookie'];
+    const loaded = await this.engine.slide(
+      sessionId,
+      found.loaded,
+      ttlOf(
+        isPlainObject(cookie) ? { originalMaxAge: cookie['originalMaxAge'] } : undefined,
+        this.engine.ttlMs,
+      ),
+    );
+    const token = new LoadToken();
+    this.tokens.set(token, loaded);
+    found.data[loadedField] = token;
+    return found.data;
+  }
+
+  set(sessionId: string, session: object, callback?: Callback<void>): Promise<void> {
+    return settle(this.save(sessionId, session), callback) as Promise<void>;
+  }
+
+  private async save(sessionId: string, session: object): Promise<void> {
+    const fields = session as Record<string, unknown>;
+    const token = fields[loadedField];
+    const loaded =
+      this.saved.get(session) ?? (token instanceof LoadToken ? this.tokens.get(token) : undefined);
+    const plain: Doc = {};
+    for (const key of Object.keys(fields)) {
+      if (key !== loadedField) plain[key] = fields[key];
+    }
+    const outcome = await this.engine.save(
+      sessionId,
+      plain,
+      loaded,
+      ttlOf(fields['cookie'] as CookieLike | undefined, this.engine.ttlMs),
+    );
+    if (outcome.saved) this.saved.set(session, outcome.loaded);
+    else this.saved.delete(session);
+  }
+
+  destroy(sessionId: string, callback?: Callback<void>): Promise<void> {
+    return settle(this.engine.destroy(sessionId), callback) as Promise<void>;
+  }
+
+  /** Every live session with its id (needs `index: true`). */
+  all(callback?: Callback<Doc[]>): Promise<Doc[] | undefined> {
+    return settle(
+      this.engine.all().then((found) => found.map(({ id, data }) => ({ ...data, id }))),
+      callback,
+    );
+  }
+
+  /** The ids of every live session (needs `index: true`). */
+  ids(callback?: Callback<string[]>): Promise<string[] | undefined> {
+    return settle(this.engine.ids(), callback);
+  }
+
+  /** How many live sessions there are (needs `index: true`). */
+  length(callback?: Callback<number>): Promise<number | undefined> {
+    return settle(
+      this.engine.ids().then((ids) => ids.length),
+      callback,
+    );
+  }
+
+  /** Deletes every session (needs `index: true`). */
+  clear(callback?: Callback<void>): Promise<void> {
+    return settle(this.engine.clear(), callback) as Promise<void>;
+  }
+
+  /** Releases this process's lock of a session, if it holds one. */
+  unlock(sessionId: string): Promise<void> {
+    return this.engine.unlock(sessionId);
+  }
+
+  /** Stops the reachability probe; the client stays open. */
+  close(): void {
+    this.engine.close();
+  }
+}
+
+/** A Statehouse store for @fastify/session. */
+export function createFastifyStore(options: SessionStoreOptions): FastifySessionStore {
+  return new FastifySessionStore(options);
+}

@@ -1,0 +1,112 @@
+/**
+ * lock: true serialises the requests of one session across web servers, and a lock left by a
+ * web server that crashed expires.
+ */
+import test, { after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import express from 'express';
+import session from 'express-session';
+import { connect, type Client } from '../../src/client/index.js';
+import { createExpressStore } from '../../src/session/express.js';
+import type { SessionStoreOptions } from '../../src/session/engine.js';
+import { startCluster } from '../helpers/cluster.js';
+import { Browser, FileScope, Gate, listen, sleep } from './helpers.js';
+
+declare module 'express-session' {
+  interface SessionData {
+    count: number;
+  }
+}
+
+const scope = new FileScope();
+let client: Client;
+
+before(async () => {
+  const nodes = await startCluster(scope, 3, { partitions: 16 });
+  client = await connect({ seeds: nodes.map((n) => n.address) });
+  scope.after(() => client.close());
+});
+after(() => scope.close());
+
+function app(
+  options: Partial<SessionStoreOptions>,
+  log: string[] = [],
+  gates = new Map<string, Gate>(),
+  store = createExpressStore(session, { client, ...options }),
+): express.Express {
+  const server = express();
+  server.use(
+    session({
+      store,
+      secret: 'lock secret',
+      resave: false,
+      saveUninitialized: false,
+      cookie: { maxAge: 60_000 },
+    }),
+  );
+  server.post('/step/:name', async (req, res) => {
+    const { name } = req.params;
+    log.push(`${name} starts, count ${req.session.count ?? 0}`);
+    await gates.get(name)?.pass();
+    req.session.count = (req.session.count ?? 0) + 1;
+    log.push(`${name} ends`);
+    res.json({ ok: true });
+  });
+  server.use(
+    (error: { code?: string }, _req: express.Request, res: express.Response, _next: unknown) => {
+      res.status(500).json({ code: error.code });
+    },
+  );
+  return server;
+}
+
+test('with lock: true, two concurrent requests of one session run one after the other', async (t) => {
+  const log: string[] = [];
+  const gates = new Map([['a', new Gate()]]);
+  const options = { prefix: 'lock-serial:', lock: true };
+  const browser = new Browser([
+    await listen(t, app(options, log, gates)),
+    await listen(t, app(options, log, gates)),
+  ]);
+  await browser.request('POST', '/step/login');
+  log.length = 0;
+  const a = browser.request('POST', '/step/a');
+  await gates.get('a')!.arrived;
+  const b = browser.request('POST', '/step/b');
+  // Give b every chance to overtake a, were it not waiting for the lock.
+  await sleep(100);
+  gates.get('a')!.release();
+  await Promise.all([a, b]);
+  assert.deepEqual(log, ['a starts, count 1', 'a ends', 'b starts, count 2', 'b ends']);
+});
+
+test('a lock abandoned by a crashed web server expires, and the next request proceeds', async (t) => {
+  const options = { prefix: 'lock-crash:', lock: { ttlMs: 300 } };
+  const browser = new Browser([await listen(t, app(options))]);
+  await browser.request('POST', '/step/login');
+  const id = browser.sessionId!;
+  // Another web server loads the session (taking the lock) and dies before it saves.
+  const crashed = createExpressStore(session, { client, ...options });
+  assert.notEqual(await crashed.get(id), null);
+  assert.notEqual(await client.get(`lock-crash:!lock:${id}`), null, 'the lock is taken');
+  const reply = await browser.request('POST', '/step/after-crash');
+  assert.equal(reply.status, 200);
+  assert.equal((await client.get<{ count: number }>(`lock-crash:${id}`))?.count, 2);
+});
+
+test('a request that cannot get the lock within lock.waitMs fails instead of running unlocked', async (t) => {
+  const options = { prefix: 'lock-wait:', lock: { ttlMs: 30_000, waitMs: 100 } };
+  const store = createExpressStore(session, { client, ...options });
+  const browser = new Browser([await listen(t, app(options, [], new Map(), store))]);
+  await browser.request('POST', '/step/login');
+  const crashed = createExpressStore(session, { client, ...options });
+  await crashed.get(browser.sessionId!);
+  assert.deepEqual(await browser.request('POST', '/step/blocked'), {
+    status: 500,
+    body: { code: 'TIMEOUT' },
+    setCookie: null,
+  });
+  assert.equal(store.connected, true, 'a taken lock is not a lost cluster');
+  await crashed.unlock(browser.sessionId!);
+  assert.equal((await browser.request('POST', '/step/unblocked')).status, 200);
+});

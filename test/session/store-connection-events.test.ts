@@ -1,0 +1,36 @@
+/**
+ * express-session stops using a store that emitted `disconnect` and starts again on
+ * `connect`. The store emits them truthfully: `disconnect` when a call failed because no node
+ * could be reached, `connect` when a node answers again.
+ */
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import session from 'express-session';
+import { connect } from '../../src/client/index.js';
+import { startNode } from '../../src/node/index.js';
+import { createExpressStore } from '../../src/session/express.js';
+
+test('the store emits disconnect when the cluster is out of reach and connect when it is back', async (t) => {
+  const node = await startNode({ port: 0, id: 'only' });
+  const client = await connect({ seeds: node.address, timeoutMs: 300, connectTimeoutMs: 200 });
+  const store = createExpressStore(session, { client, probeIntervalMs: 50 });
+  t.after(async () => {
+    store.close();
+    await client.close();
+  });
+  assert.equal(await store.get('nobody'), null);
+  assert.equal(store.connected, true);
+
+  await node.close();
+  const disconnected = once(store, 'disconnect');
+  await assert.rejects(store.get('nobody'), { code: 'TIMEOUT' });
+  await disconnected;
+  assert.equal(store.connected, false);
+
+  const connected = once(store, 'connect');
+  const back = await startNode({ port: node.port, id: 'back' });
+  t.after(() => back.close());
+  await connected;
+  assert.equal(store.connected, true);
+});

@@ -1,0 +1,58 @@
+/**
+ * all(), ids(), length() and clear() need a list of sessions, and the cluster has no key scan:
+ * with `index: true` the store keeps one; without it they fail with a message that says so.
+ */
+import test, { after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import session from 'express-session';
+import { connect, type Client } from '../../src/client/index.js';
+import { createExpressStore } from '../../src/session/express.js';
+import { startCluster } from '../helpers/cluster.js';
+import { FileScope } from './helpers.js';
+
+const scope = new FileScope();
+let client: Client;
+
+before(async () => {
+  const nodes = await startCluster(scope, 3, { partitions: 16 });
+  client = await connect({ seeds: nodes.map((n) => n.address) });
+  scope.after(() => client.close());
+});
+after(() => scope.close());
+
+const cookie = { originalMaxAge: 60_000, expires: null, path: '/' };
+
+test('with index: true, all, ids, length and clear see the sessions the store created', async () => {
+  const store = createExpressStore(session, { client, prefix: 'indexed:', index: true });
+  for (const id of ['s1', 's2', 's3']) await store.set(id, { cookie, user: id });
+  assert.equal(await store.length(), 3);
+  assert.deepEqual(await store.ids(), ['s1', 's2', 's3']);
+  const all = (await store.all()) as { id: string; user: string }[];
+  assert.deepEqual(all.map((s) => [s.id, s.user]).sort(), [
+    ['s1', 's1'],
+    ['s2', 's2'],
+    ['s3', 's3'],
+  ]);
+  await store.destroy('s2');
+  assert.deepEqual(await store.ids(), ['s1', 's3']);
+  await store.clear();
+  assert.equal(await store.length(), 0);
+  assert.equal(await client.get('indexed:s1'), null);
+});
+
+test('a session that expired drops out of the index', async () => {
+  const store = createExpressStore(session, { client, prefix: 'pruned:', index: true });
+  await store.set('stays', { cookie, user: 'a' });
+  await store.set('goes', { cookie, user: 'b' });
+  await client.delete('pruned:goes'); // as expiry would
+  assert.deepEqual(await store.ids(), ['stays']);
+});
+
+test('without the index, length() fails and names the option', async () => {
+  const store = createExpressStore(session, { client, prefix: 'plain:' });
+  await assert.rejects(store.length(), /index: true/);
+  const viaCallback = await new Promise<unknown>((resolve) =>
+    store.length((error) => resolve(error)),
+  );
+  assert.match(String(viaCallback), /index: true/);
+});

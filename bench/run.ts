@@ -5,12 +5,15 @@
  * 2. Load N keys into each (measuring memory before and after); then for each phase (100% get,
  *    100% set, 90/10 mix) and each system in turn, warm up, then run C closed-loop callers for
  *    a fixed time. Redis is measured twice: one auto-pipelined ioredis connection, and a pool.
- * 3. Write bench/results/latest.{md,json} and print the markdown.
+ *    Stop both servers.
+ * 3. The replicated section (replicated.ts): three Statehouse nodes with RF=2 and sync writes
+ *    against a Redis primary and replica with SET + WAIT 1, the set and mix phases the same way.
+ * 4. Write bench/results/latest.{md,json} and print the markdown.
  *
  * Flags: --seconds S (per phase, default 5), --concurrency C (default 64), --keys N (default
  * 100000), --value-bytes B (default 1024), --warmup S (default 1), --durability sync|async,
  * --quick (2000 keys, 1 s phases, 16 callers, for a smoke run), --out DIR, --redis-server PATH,
- * --node-flags "FLAGS" (given to the node process, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
+ * --node-flags "FLAGS" (given to every node process, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
  */
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -21,6 +24,7 @@ import { encodeValue } from '../src/core/value-codec.js';
 import { spawnNodeProcess } from './node-process.js';
 import { stopAll } from './processes.js';
 import { startRedis } from './redis-server.js';
+import { runReplicatedSection } from './replicated.js';
 import {
   connectRedis,
   infoNumber,
@@ -248,7 +252,7 @@ async function main(): Promise<void> {
   const keys = Array.from({ length: settings.keys }, (_, i) => `key:${i}`);
 
   const closers: Closers = [];
-  let report: BenchReport;
+  let single: Omit<BenchReport, 'replicated'>;
   try {
     const statehouse = await openStatehouse(settings, keys, valueOf, closers);
     const redis = await openRedis(settings, keys, valueOf, closers);
@@ -276,7 +280,7 @@ async function main(): Promise<void> {
 
     const middle = Math.floor(keys.length / 2);
     const keyBytes = Buffer.byteLength(keys[middle]!);
-    report = {
+    single = {
       generatedAt: new Date().toISOString(),
       machine: {
         cpu: cpus()[0]?.model ?? 'unknown',
@@ -315,6 +319,10 @@ async function main(): Promise<void> {
   } finally {
     for (const close of closers.reverse()) await close().catch(() => undefined);
   }
+  // Only now, with the single node and its Redis stopped: the two sections never share the
+  // machine's two cores.
+  const replicated = await runReplicatedSection(settings, keys, valueOf, () => loadavg()[0] ?? 0);
+  const report: BenchReport = { ...single, replicated };
   const markdown = await writeReport(settings.outDir, report);
   console.log(markdown);
   progress(`wrote ${settings.outDir}/latest.md and latest.json`);

@@ -328,14 +328,22 @@ async function main(): Promise<void> {
   progress(`wrote ${settings.outDir}/latest.md and latest.json`);
 }
 
+/** Set once a signal arrived: from then on its handler, not a failing phase, ends the run. */
+let interrupted = false;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
+  // `on`, not `once`: a second Ctrl-C while the servers stop must not kill the bench with its
+  // default action, which would skip the stops (and the exit handler) and orphan redis-server.
+  process.on(signal, () => {
+    if (interrupted) return;
+    interrupted = true;
     progress(`${signal}: stopping the servers`);
     void stopAll().finally(() => process.exit(130));
   });
 }
 
 main().catch(async (error: unknown) => {
+  // Servers stopped by a signal make the calls in flight fail; that is not an error to report.
+  if (interrupted) return;
   console.error(error);
   await stopAll();
   process.exit(1);

@@ -3,8 +3,9 @@
  * generator do not share one event loop (redis-server is a separate process too).
  *
  * Both ends of the conversation are in this file. The bench calls `spawnNodeProcess()`, which
- * runs this file as `node --expose-gc --import tsx bench/node-process.ts [PORT]`; the child
- * starts a node and talks over the IPC channel:
+ * runs this file as `node --expose-gc --import tsx bench/node-process.ts OPTIONS`, OPTIONS the
+ * node's options as JSON (its id, its seeds, the replication factor; port 0, so a free one);
+ * the child starts a node and talks over the IPC channel:
  *   child -> { type: 'ready', address }          once the node listens;
  *   bench -> { type: 'sample', gc }              child -> { type: 'sample', sample }, after two full
  *                                                GCs when `gc` (for memory, not for CPU figures);
@@ -19,6 +20,8 @@ import { spawnTracked, stopChild } from './processes.js';
 /** The node's own figures and its process's, at one moment. Bytes and microseconds. */
 export interface NodeSample {
   readonly entries: number;
+  /** Entries of the partitions this node is primary for (all of them, on a one-node cluster). */
+  readonly primaryEntries: number;
   /** What the store accounts for its entries (stats().bytes). */
   readonly storeBytes: number;
   readonly rss: number;
@@ -27,6 +30,16 @@ export interface NodeSample {
   readonly external: number;
   /** CPU time the node process used since it started, user + system. */
   readonly cpuMicros: number;
+}
+
+/** What a bench node is started with; everything else is the node's default. */
+export interface NodeProcessOptions {
+  /** The node's name (its `--id`). Default: a random one. */
+  readonly id?: string;
+  /** Nodes of the cluster to join; none founds a new cluster. */
+  readonly seeds?: readonly string[];
+  /** Copies of each partition for a new cluster (the founder's setting counts). */
+  readonly replicationFactor?: number;
 }
 
 export interface NodeProcess {
@@ -50,8 +63,11 @@ function isFromChild(message: unknown): message is FromChild {
 }
 
 /** Starts a node process; `nodeFlags` go to node itself (e.g. `--cpu-prof`). */
-export async function spawnNodeProcess(nodeFlags: readonly string[] = []): Promise<NodeProcess> {
-  const args = ['--expose-gc', ...nodeFlags, '--import', 'tsx', thisFile, '0'];
+export async function spawnNodeProcess(
+  nodeFlags: readonly string[] = [],
+  options: NodeProcessOptions = {},
+): Promise<NodeProcess> {
+  const args = ['--expose-gc', ...nodeFlags, '--import', 'tsx', thisFile, JSON.stringify(options)];
   const child = spawnTracked(process.execPath, args, {
     cwd: repoRoot,
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -125,7 +141,16 @@ async function main(): Promise<void> {
   const send = (message: FromChild): void => {
     process.send?.(message);
   };
-  const node = await startNode({ port: Number(process.argv[2] ?? 0), logger: 'silent' });
+  const options = JSON.parse(process.argv[2] ?? '{}') as NodeProcessOptions;
+  const node = await startNode({
+    port: 0,
+    logger: 'silent',
+    ...(options.id !== undefined && { id: options.id }),
+    ...(options.seeds !== undefined && { seeds: options.seeds }),
+    ...(options.replicationFactor !== undefined && {
+      replicationFactor: options.replicationFactor,
+    }),
+  });
   process.on('disconnect', () => process.exit(0));
   process.on('message', (message: ToChild) => {
     if (message.type === 'sample') {
@@ -137,6 +162,7 @@ async function main(): Promise<void> {
         type: 'sample',
         sample: {
           entries: stats.entries,
+          primaryEntries: stats.primaryEntries,
           storeBytes: stats.bytes,
           rss: memory.rss,
           heapUsed: memory.heapUsed,

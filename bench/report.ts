@@ -14,6 +14,15 @@ export const phaseLabels: Record<PhaseName, string> = {
   mix: '90% get / 10% set',
 };
 
+/** The phases of the replicated section: the ones that write (a replicated read is a read). */
+export const replicatedPhaseNames = ['set', 'mix'] as const satisfies readonly PhaseName[];
+export type ReplicatedPhaseName = (typeof replicatedPhaseNames)[number];
+
+/** The issue's targets for the replicated section: throughput at least 2x Redis's, p99 no worse. */
+export const targetThroughputRatioMin = 2;
+export const targetP99RatioMax = 1;
+
+/** In each section: Statehouse, and Redis through one auto-pipelined connection or a pool. */
 export type SystemId = 'statehouse' | 'redis-auto' | 'redis-pool';
 
 export interface MeasuredPhase extends PhaseResult {
@@ -60,6 +69,49 @@ export interface Ratio {
   readonly p99: number;
 }
 
+export interface ReplicatedSystemResult {
+  readonly id: SystemId;
+  readonly label: string;
+  /** Server processes behind it: the cluster's nodes, or the Redis primary and its replicas. */
+  readonly serverProcesses: number;
+  /** Loading the N keys with replicated writes (SET + WAIT for Redis). */
+  readonly preload: { readonly seconds: number; readonly opsPerSec: number };
+  /** serverCpuUsPerOp counts every server process: all nodes, or primary plus replica. */
+  readonly phases: Record<ReplicatedPhaseName, MeasuredPhase>;
+}
+
+export interface TargetCheck extends Ratio {
+  /** throughput >= targetThroughputRatioMin. */
+  readonly throughputMet: boolean;
+  /** p99 <= targetP99RatioMax. */
+  readonly p99Met: boolean;
+}
+
+/** Statehouse nodes with RF=2 and sync writes against Redis with a replica and WAIT. */
+export interface ReplicatedReport {
+  /** The 1-minute load average when this section started. */
+  readonly loadAverage1m: number;
+  readonly settings: {
+    readonly nodes: number;
+    readonly replicationFactor: number;
+    readonly partitions: number;
+    readonly statehouseDurability: string;
+    readonly redisReplicas: number;
+    /** The timeout of each WAIT; an answer below redisReplicas counts as an error. */
+    readonly redisWaitTimeoutMs: number;
+    readonly redisPoolConnections: number;
+  };
+  readonly systems: readonly ReplicatedSystemResult[];
+  readonly targets: {
+    readonly throughputRatioMin: number;
+    readonly p99RatioMax: number;
+    /** One per phase and Redis setup. */
+    readonly checks: readonly TargetCheck[];
+    /** Both targets met in every phase against every Redis setup. */
+    readonly metEverywhere: boolean;
+  };
+}
+
 export interface BenchReport {
   readonly generatedAt: string;
   readonly machine: {
@@ -83,13 +135,18 @@ export interface BenchReport {
   readonly systems: readonly SystemResult[];
   readonly ratios: readonly Ratio[];
   readonly memory: MemoryResult;
+  readonly replicated: ReplicatedReport;
 }
 
-export function ratios(systems: readonly SystemResult[]): Ratio[] {
+/** Statehouse against each Redis setup, phase by phase. */
+function ratiosOver<P extends PhaseName>(
+  systems: readonly { readonly id: SystemId; readonly phases: Record<P, MeasuredPhase> }[],
+  phases: readonly P[],
+): Ratio[] {
   const sh = systems.find((s) => s.id === 'statehouse');
   if (sh === undefined) return [];
   const out: Ratio[] = [];
-  for (const phase of phaseNames) {
+  for (const phase of phases) {
     for (const redis of systems) {
       if (redis.id === 'statehouse') continue;
       out.push({
@@ -101,6 +158,18 @@ export function ratios(systems: readonly SystemResult[]): Ratio[] {
     }
   }
   return out;
+}
+
+export function ratios(systems: readonly SystemResult[]): Ratio[] {
+  return ratiosOver(systems, phaseNames);
+}
+
+export function targetChecks(systems: readonly ReplicatedSystemResult[]): TargetCheck[] {
+  return ratiosOver(systems, replicatedPhaseNames).map((r) => ({
+    ...r,
+    throughputMet: r.throughput >= targetThroughputRatioMin,
+    p99Met: r.p99 <= targetP99RatioMax,
+  }));
 }
 
 const int = (n: number): string => Math.round(n).toLocaleString('en-US');
@@ -119,14 +188,12 @@ function table(
   return [line(header), line(rule), ...rows.map(line)].join('\n');
 }
 
-export function renderMarkdown(report: BenchReport): string {
-  const { machine: m, settings: s, memory } = report;
-  const labelOf = (id: SystemId): string => report.systems.find((x) => x.id === id)?.label ?? id;
-  const pool =
-    s.redisPoolConnections < s.concurrency
-      ? `${s.redisPoolConnections} connections (capped; ${s.concurrency} callers share them round-robin)`
-      : `${s.redisPoolConnections} connections, one per caller`;
-  const results = table(
+/** Each phase's figures for every system, phase by phase. */
+function resultsTable<P extends PhaseName>(
+  systems: readonly { readonly label: string; readonly phases: Record<P, MeasuredPhase> }[],
+  phases: readonly P[],
+): string {
+  return table(
     [
       'phase',
       'system',
@@ -137,8 +204,8 @@ export function renderMarkdown(report: BenchReport): string {
       'client CPU µs/op',
       'server CPU µs/op',
     ],
-    phaseNames.flatMap((phase) =>
-      report.systems.map((sys) => {
+    phases.flatMap((phase) =>
+      systems.map((sys) => {
         const p = sys.phases[phase];
         return [
           phaseLabels[phase],
@@ -154,6 +221,94 @@ export function renderMarkdown(report: BenchReport): string {
     ),
     2,
   );
+}
+
+const poolText = (connections: number, callers: number): string =>
+  connections < callers
+    ? `${connections} connections (capped; ${callers} callers share them round-robin)`
+    : `${connections} connections, one per caller`;
+
+/** The replicated section: its settings, figures, and the issue's targets checked. */
+function renderReplicated(r: ReplicatedReport, callers: number): string[] {
+  const s = r.settings;
+  const labelOf = (id: SystemId): string => r.systems.find((x) => x.id === id)?.label ?? id;
+  const yesNo = (met: boolean): string => (met ? 'yes' : '**no**');
+  const { checks } = r.targets;
+  const targetTable = table(
+    [
+      'phase',
+      'versus',
+      'throughput ratio',
+      `at least ${times(r.targets.throughputRatioMin)}?`,
+      'p99 ratio',
+      `at most ${times(r.targets.p99RatioMax)}?`,
+    ],
+    checks.map((c) => [
+      phaseLabels[c.phase],
+      labelOf(c.versus),
+      times(c.throughput),
+      yesNo(c.throughputMet),
+      times(c.p99),
+      yesNo(c.p99Met),
+    ]),
+    2,
+  );
+  const count = (met: (c: TargetCheck) => boolean): string =>
+    `${checks.filter(met).length} of ${checks.length}`;
+  const async =
+    s.statehouseDurability === 'sync'
+      ? ''
+      : ` (the targets are for sync writes; this run's Statehouse writes were \`${s.statehouseDurability}\`)`;
+  return [
+    `## Replicated: ${s.nodes} Statehouse nodes (RF=${s.replicationFactor}) vs Redis with ` +
+      `${s.redisReplicas === 1 ? 'a replica' : `${s.redisReplicas} replicas`} (SET + WAIT ${s.redisReplicas})`,
+    '',
+    `Load average ${r.loadAverage1m.toFixed(2)} when this section started, after the ` +
+      `single-node section's processes had stopped. Same keys, values, callers, warm-up and ` +
+      `phase length as above.`,
+    '',
+    `Statehouse: ${s.nodes} nodes, each in a process of its own, one cluster of ` +
+      `${int(s.partitions)} partitions with ${s.replicationFactor} copies each (a primary and ` +
+      `${s.replicationFactor - 1 === 1 ? 'a backup' : `${s.replicationFactor - 1} backups`}, ` +
+      `spread over the nodes), measured once every partition had a primary and ` +
+      `${s.replicationFactor} in-sync copies; durability \`${s.statehouseDurability}\` ` +
+      `(a sync write is answered once every in-sync copy applied it); one client, which sends ` +
+      `each key to its partition's primary (one pipelined connection per node). ` +
+      `Redis: a primary and ${s.redisReplicas} replica (\`--replicaof\`, ` +
+      `\`--save '' --appendonly no\`), measured once the replica's link was up; each caller ` +
+      `sends SET, then \`WAIT ${s.redisReplicas} ${s.redisWaitTimeoutMs}\` on the same ` +
+      `connection, and a WAIT answered with fewer than ${s.redisReplicas} counts as an error; ` +
+      `ioredis with one auto-pipelined connection, or a pool of ` +
+      `${poolText(s.redisPoolConnections, callers)}. Server CPU counts every server process ` +
+      `(the ${s.nodes} nodes; the Redis primary and its replica).`,
+    '',
+    resultsTable(r.systems, replicatedPhaseNames),
+    '',
+    `The issue's targets, Statehouse / Redis: throughput at least ` +
+      `${times(r.targets.throughputRatioMin)}, p99 no worse (at most ` +
+      `${times(r.targets.p99RatioMax)})${async}:`,
+    '',
+    targetTable,
+    '',
+    `Targets ${r.targets.metEverywhere ? 'met' : '**not met**'} in every phase against every ` +
+      `Redis setup: throughput in ${count((c) => c.throughputMet)}, p99 in ` +
+      `${count((c) => c.p99Met)}.`,
+    '',
+    table(
+      ['system', 'preload seconds', 'preload replicated sets/s'],
+      r.systems
+        .filter((sys) => sys.id !== 'redis-pool')
+        .map((sys) => [sys.label, sys.preload.seconds.toFixed(2), int(sys.preload.opsPerSec)]),
+    ),
+    '',
+  ];
+}
+
+export function renderMarkdown(report: BenchReport): string {
+  const { machine: m, settings: s, memory } = report;
+  const labelOf = (id: SystemId): string => report.systems.find((x) => x.id === id)?.label ?? id;
+  const pool = poolText(s.redisPoolConnections, s.concurrency);
+  const results = resultsTable(report.systems, phaseNames);
   const versus = [...new Set(report.ratios.map((r) => r.versus))];
   const ratioTable = table(
     ['phase', ...versus.flatMap((v) => [`throughput vs ${labelOf(v)}`, `p99 vs ${labelOf(v)}`])],
@@ -229,6 +384,7 @@ export function renderMarkdown(report: BenchReport): string {
     '',
     preload,
     '',
+    ...renderReplicated(report.replicated, s.concurrency),
   ].join('\n');
 }
 

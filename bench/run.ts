@@ -5,24 +5,42 @@
  * 2. Load N keys into each (measuring memory before and after); then for each phase (100% get,
  *    100% set, 90/10 mix) and each system in turn, warm up, then run C closed-loop callers for
  *    a fixed time. Redis is measured twice: one auto-pipelined ioredis connection, and a pool.
- * 3. Write bench/results/latest.{md,json} and print the markdown.
+ *    Stop both servers.
+ * 3. The replicated section (replicated.ts): three Statehouse nodes with RF=2 and sync writes
+ *    against a Redis primary and replica with SET + WAIT 1, the set and mix phases the same way.
+ * 4. Write bench/results/latest.{md,json} and print the markdown.
  *
  * Flags: --seconds S (per phase, default 5), --concurrency C (default 64), --keys N (default
  * 100000), --value-bytes B (default 1024), --warmup S (default 1), --durability sync|async,
  * --quick (2000 keys, 1 s phases, 16 callers, for a smoke run), --out DIR, --redis-server PATH,
- * --node-flags "FLAGS" (given to the node process, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
+ * --node-flags "FLAGS" (given to every node process, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
  */
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { connect } from '../src/client/index.js';
 import { encodeValue } from '../src/core/value-codec.js';
 import { spawnNodeProcess } from './node-process.js';
 import { stopAll } from './processes.js';
 import { startRedis } from './redis-server.js';
+import { runReplicatedSection } from './replicated.js';
 import {
-  phaseLabels,
+  connectRedis,
+  infoNumber,
+  measurePhase,
+  missing,
+  progress,
+  redisCpuMicros,
+  redisInfo,
+  redisPoolConnectionsMax,
+  type Closers,
+  type Doc,
+  type OpenSystem,
+  type Settings,
+  type Target,
+} from './harness.js';
+import {
   phaseNames,
   ratios,
   writeReport,
@@ -33,37 +51,8 @@ import {
   type SystemId,
   type SystemResult,
 } from './report.js';
-import { runEach, runPhase, type Operation } from './workload.js';
+import { runEach } from './workload.js';
 
-interface Settings {
-  keys: number;
-  valueBytes: number;
-  concurrency: number;
-  seconds: number;
-  warmupSeconds: number;
-  durability: 'sync' | 'async';
-  outDir: string;
-  redisBinary: string;
-  nodeFlags: string[];
-}
-
-/** A session as the bench writes it: an id and one string field of `valueBytes` characters. */
-interface Doc {
-  id: number;
-  data: string;
-}
-
-/** What each phase does to a system: a read that must find the key, and a write. */
-interface Target {
-  get(caller: number, key: string): Promise<unknown>;
-  set(caller: number, key: string, value: Doc): Promise<unknown>;
-}
-
-/** Redis connections a pool may open, at most: more callers share them round-robin. */
-const redisPoolConnectionsMax = 64;
-/** The share of sets in the mixed phase: a session is read on most requests, saved on some. */
-const mixSetShare = 0.1;
-const loopback = '127.0.0.1';
 /** Two and a half periods of Redis's default cron (hz 10), which refreshes its RSS figure. */
 const redisCronWaitMs = 250;
 
@@ -113,10 +102,6 @@ function readSettings(): Settings {
   };
 }
 
-function progress(message: string): void {
-  process.stderr.write(`${message}\n`);
-}
-
 /** A printable string of `length` characters for every value: neither system compresses. */
 function makePayload(length: number): string {
   const alphabet = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
@@ -124,61 +109,6 @@ function makePayload(length: number): string {
   for (let i = 0; i < length; i++) s += alphabet[(i * 7 + 3) % alphabet.length];
   return s;
 }
-
-function missing(key: string): Error {
-  return new Error(`${key} is missing: the preload should have written it`);
-}
-
-/** One system under test, loaded and ready for the phases. */
-interface OpenSystem {
-  readonly id: SystemId;
-  readonly label: string;
-  readonly target: Target;
-  readonly preload: SystemResult['preload'];
-  /** The server process's CPU time so far, in microseconds. */
-  serverCpuMicros(): Promise<number>;
-}
-
-/** Warms up, then measures one phase against one system. */
-async function measurePhase(
-  system: OpenSystem,
-  phase: PhaseName,
-  keys: readonly string[],
-  valueOf: (i: number) => Doc,
-  settings: Settings,
-): Promise<MeasuredPhase> {
-  const { target } = system;
-  const pick = (r: { below(n: number): number }): number => r.below(keys.length);
-  const get: Operation = (caller, r) => target.get(caller, keys[pick(r)]!);
-  const set: Operation = (caller, r) => {
-    const i = pick(r);
-    return target.set(caller, keys[i]!, valueOf(i));
-  };
-  const ops: Record<PhaseName, Operation> = {
-    get,
-    set,
-    mix: (caller, r) => (r.next() < mixSetShare ? set(caller, r) : get(caller, r)),
-  };
-  const { concurrency } = settings;
-  if (settings.warmupSeconds > 0) {
-    await runPhase(ops[phase], { concurrency, seconds: settings.warmupSeconds, seed: 2 });
-  }
-  const cpuBefore = await system.serverCpuMicros();
-  const result = await runPhase(ops[phase], { concurrency, seconds: settings.seconds, seed: 1 });
-  const serverCpu = (await system.serverCpuMicros()) - cpuBefore;
-  const name = `${system.label}, ${phaseLabels[phase]}`;
-  if (result.ops === 0) throw new Error(`${name}: no call succeeded (${result.firstError})`);
-  if (result.errors > 0)
-    progress(`  warning: ${result.errors} errors, first: ${result.firstError}`);
-  progress(
-    `  ${name}: ${Math.round(result.opsPerSec)} ops/s, ` +
-      `p50 ${result.p50Ms.toFixed(3)} ms, p99 ${result.p99Ms.toFixed(3)} ms`,
-  );
-  return { ...result, serverCpuUsPerOp: serverCpu / result.ops };
-}
-
-/** Things to close at the end, last opened first closed. */
-type Closers = (() => Promise<void>)[];
 
 async function openStatehouse(
   settings: Settings,
@@ -236,22 +166,6 @@ async function openStatehouse(
   return { system, memory, rssGrowthPerEntry };
 }
 
-/** INFO output as a map of field to value. */
-function parseInfo(text: string): Map<string, string> {
-  const fields = new Map<string, string>();
-  for (const line of text.split('\r\n')) {
-    const colon = line.indexOf(':');
-    if (colon > 0 && !line.startsWith('#')) fields.set(line.slice(0, colon), line.slice(colon + 1));
-  }
-  return fields;
-}
-
-function infoNumber(fields: Map<string, string>, name: string): number {
-  const n = Number(fields.get(name));
-  if (!Number.isFinite(n)) throw new Error(`redis INFO has no number ${name}`);
-  return n;
-}
-
 async function openRedis(
   settings: Settings,
   keys: readonly string[],
@@ -266,27 +180,12 @@ async function openRedis(
 }> {
   const server = await startRedis(settings.redisBinary);
   closers.push(() => server.stop());
-  const open = async (options: { enableAutoPipelining: boolean }): Promise<Redis> => {
-    const redis = new Redis({
-      host: loopback,
-      port: server.port,
-      maxRetriesPerRequest: 1,
-      ...options,
-    });
-    // Commands reject with the error themselves; this keeps ioredis from also logging it.
-    redis.on('error', () => undefined);
-    closers.push(async () => redis.disconnect());
-    await redis.ping();
-    return redis;
-  };
+  const open = (options: { enableAutoPipelining: boolean }): Promise<Redis> =>
+    connectRedis(server.port, options, closers);
   progress(`redis: port ${server.port} (pid ${server.pid}), loading ${keys.length} keys`);
   const admin = await open({ enableAutoPipelining: false });
-  const info = async (section: string): Promise<Map<string, string>> =>
-    parseInfo(await admin.info(section));
-  const serverCpuMicros = async (): Promise<number> => {
-    const cpu = await info('cpu');
-    return (infoNumber(cpu, 'used_cpu_user') + infoNumber(cpu, 'used_cpu_sys')) * 1e6;
-  };
+  const info = (section: string): Promise<Map<string, string>> => redisInfo(admin, section);
+  const serverCpuMicros = (): Promise<number> => redisCpuMicros(admin);
   // Redis refreshes used_memory_rss in its cron (10 times a second by default): wait for it.
   const memoryInfo = async (): Promise<Map<string, string>> => {
     await new Promise((resolve) => setTimeout(resolve, redisCronWaitMs));
@@ -353,7 +252,7 @@ async function main(): Promise<void> {
   const keys = Array.from({ length: settings.keys }, (_, i) => `key:${i}`);
 
   const closers: Closers = [];
-  let report: BenchReport;
+  let single: Omit<BenchReport, 'replicated'>;
   try {
     const statehouse = await openStatehouse(settings, keys, valueOf, closers);
     const redis = await openRedis(settings, keys, valueOf, closers);
@@ -381,7 +280,7 @@ async function main(): Promise<void> {
 
     const middle = Math.floor(keys.length / 2);
     const keyBytes = Buffer.byteLength(keys[middle]!);
-    report = {
+    single = {
       generatedAt: new Date().toISOString(),
       machine: {
         cpu: cpus()[0]?.model ?? 'unknown',
@@ -420,19 +319,31 @@ async function main(): Promise<void> {
   } finally {
     for (const close of closers.reverse()) await close().catch(() => undefined);
   }
+  // Only now, with the single node and its Redis stopped: the two sections never share the
+  // machine's two cores.
+  const replicated = await runReplicatedSection(settings, keys, valueOf, () => loadavg()[0] ?? 0);
+  const report: BenchReport = { ...single, replicated };
   const markdown = await writeReport(settings.outDir, report);
   console.log(markdown);
   progress(`wrote ${settings.outDir}/latest.md and latest.json`);
 }
 
+/** Set once a signal arrived: from then on its handler, not a failing phase, ends the run. */
+let interrupted = false;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
+  // `on`, not `once`: a second Ctrl-C while the servers stop must not kill the bench with its
+  // default action, which would skip the stops (and the exit handler) and orphan redis-server.
+  process.on(signal, () => {
+    if (interrupted) return;
+    interrupted = true;
     progress(`${signal}: stopping the servers`);
     void stopAll().finally(() => process.exit(130));
   });
 }
 
 main().catch(async (error: unknown) => {
+  // Servers stopped by a signal make the calls in flight fail; that is not an error to report.
+  if (interrupted) return;
   console.error(error);
   await stopAll();
   process.exit(1);

@@ -1,0 +1,142 @@
+/**
+ * What both sections of the bench share (the single-node one in run.ts and the replicated one
+ * in replicated.ts): the settings, the systems under test as the phases see them, measuring
+ * one phase against one system, and Redis connections and INFO.
+ */
+import { Redis } from 'ioredis';
+import { phaseLabels, type MeasuredPhase, type PhaseName, type SystemId } from './report.js';
+import { runPhase, type Operation } from './workload.js';
+
+export interface Settings {
+  keys: number;
+  valueBytes: number;
+  concurrency: number;
+  seconds: number;
+  warmupSeconds: number;
+  durability: 'sync' | 'async';
+  outDir: string;
+  redisBinary: string;
+  nodeFlags: string[];
+}
+
+/** A session as the bench writes it: an id and one string field of `valueBytes` characters. */
+export interface Doc {
+  id: number;
+  data: string;
+}
+
+/** What each phase does to a system: a read that must find the key, and a write. */
+export interface Target {
+  get(caller: number, key: string): Promise<unknown>;
+  set(caller: number, key: string, value: Doc): Promise<unknown>;
+}
+
+/** One system under test, loaded and ready for the phases. */
+export interface OpenSystem {
+  readonly id: SystemId;
+  readonly label: string;
+  readonly target: Target;
+  readonly preload: { readonly seconds: number; readonly opsPerSec: number };
+  /** The server processes' CPU time so far (all of them, for a replicated system), in µs. */
+  serverCpuMicros(): Promise<number>;
+}
+
+/** Things to close at the end, last opened first closed. */
+export type Closers = (() => Promise<void>)[];
+
+export const loopback = '127.0.0.1';
+/** Redis connections a pool may open, at most: more callers share them round-robin. */
+export const redisPoolConnectionsMax = 64;
+/** The share of sets in the mixed phase: a session is read on most requests, saved on some. */
+const mixSetShare = 0.1;
+
+export function progress(message: string): void {
+  process.stderr.write(`${message}\n`);
+}
+
+export function missing(key: string): Error {
+  return new Error(`${key} is missing: the preload should have written it`);
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Warms up, then measures one phase against one system. */
+export async function measurePhase(
+  system: OpenSystem,
+  phase: PhaseName,
+  keys: readonly string[],
+  valueOf: (i: number) => Doc,
+  settings: Settings,
+): Promise<MeasuredPhase> {
+  const { target } = system;
+  const pick = (r: { below(n: number): number }): number => r.below(keys.length);
+  const get: Operation = (caller, r) => target.get(caller, keys[pick(r)]!);
+  const set: Operation = (caller, r) => {
+    const i = pick(r);
+    return target.set(caller, keys[i]!, valueOf(i));
+  };
+  const ops: Record<PhaseName, Operation> = {
+    get,
+    set,
+    mix: (caller, r) => (r.next() < mixSetShare ? set(caller, r) : get(caller, r)),
+  };
+  const { concurrency } = settings;
+  if (settings.warmupSeconds > 0) {
+    await runPhase(ops[phase], { concurrency, seconds: settings.warmupSeconds, seed: 2 });
+  }
+  const cpuBefore = await system.serverCpuMicros();
+  const result = await runPhase(ops[phase], { concurrency, seconds: settings.seconds, seed: 1 });
+  const serverCpu = (await system.serverCpuMicros()) - cpuBefore;
+  const name = `${system.label}, ${phaseLabels[phase]}`;
+  if (result.ops === 0) throw new Error(`${name}: no call succeeded (${result.firstError})`);
+  if (result.errors > 0)
+    progress(`  warning: ${result.errors} errors, first: ${result.firstError}`);
+  progress(
+    `  ${name}: ${Math.round(result.opsPerSec)} ops/s, ` +
+      `p50 ${result.p50Ms.toFixed(3)} ms, p99 ${result.p99Ms.toFixed(3)} ms`,
+  );
+  return { ...result, serverCpuUsPerOp: serverCpu / result.ops };
+}
+
+/** An ioredis connection to a server on loopback, closed with the others at the end. */
+export async function connectRedis(
+  port: number,
+  options: { enableAutoPipelining: boolean },
+  closers: Closers,
+): Promise<Redis> {
+  const redis = new Redis({ host: loopback, port, maxRetriesPerRequest: 1, ...options });
+  // Commands reject with the error themselves; this keeps ioredis from also logging it.
+  redis.on('error', () => undefined);
+  closers.push(async () => redis.disconnect());
+  await redis.ping();
+  return redis;
+}
+
+/** INFO output as a map of field to value. */
+export function parseInfo(text: string): Map<string, string> {
+  const fields = new Map<string, string>();
+  for (const line of text.split('\r\n')) {
+    const colon = line.indexOf(':');
+    if (colon > 0 && !line.startsWith('#')) fields.set(line.slice(0, colon), line.slice(colon + 1));
+  }
+  return fields;
+}
+
+export function infoNumber(fields: Map<string, string>, name: string): number {
+  const n = Number(fields.get(name));
+  if (!Number.isFinite(n)) throw new Error(`redis INFO has no number ${name}`);
+  return n;
+}
+
+/** One INFO section of the server behind `connection`, parsed. */
+export async function redisInfo(connection: Redis, section: string): Promise<Map<string, string>> {
+  return parseInfo(await connection.info(section));
+}
+
+/** The Redis server's CPU time so far, user + system, in microseconds. */
+export async function redisCpuMicros(connection: Redis): Promise<number> {
+  const cpu = await redisInfo(connection, 'cpu');
+  return (infoNumber(cpu, 'used_cpu_user') + infoNumber(cpu, 'used_cpu_sys')) * 1e6;
+}

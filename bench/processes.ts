@@ -34,12 +34,16 @@ export function spawnTracked(command: string, args: string[], options: SpawnOpti
   return child;
 }
 
-/** SIGTERM, then SIGKILL if it has not exited within the grace period. Idempotent. */
+/**
+ * SIGINT (a Statehouse node stops at once; SIGTERM would drain it first, pointless when the
+ * whole cluster stops; redis-server shuts down on either), then SIGKILL if it has not exited
+ * within the grace period. Idempotent.
+ */
 export async function stopChild(child: ChildProcess): Promise<void> {
   if (child.pid === undefined || exited(child)) return;
   const pid = child.pid;
   const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  killQuietly(pid, 'SIGTERM');
+  killQuietly(pid, 'SIGINT');
   const timer = setTimeout(() => killQuietly(pid), stopGraceMs);
   await gone;
   clearTimeout(timer);

@@ -248,6 +248,10 @@ export interface PartitionReplicaOptions {
 
 const MiB = 1024 * 1024;
 
+/** What a backup keeps of the stream for the day it is promoted: see onAppend. */
+const backupLogMutationsMax = 1_024;
+const backupLogBytesMax = 1 * MiB;
+
 interface PendingWrite {
   readonly requestId: RequestId;
   readonly outcome: Outcome;
@@ -403,6 +407,11 @@ export class PartitionReplica {
 
   get lastSeq(): number {
     return this.storeValue.lastSeq;
+  }
+
+  /** Mutations held in the replication backlog, and their approximate bytes (for metrics). */
+  get backlog(): { mutations: number; bytes: number } {
+    return { mutations: this.log.length, bytes: this.log.byteCount };
   }
 
   /** Sync writes waiting for acks. */
@@ -730,6 +739,10 @@ export class PartitionReplica {
       this.storeValue.apply(fresh);
       this.history.extend(message.history, s + 1, to);
       this.log.push(fresh);
+      // A backup cannot know what the other copies hold, so it never trims by acks; it keeps
+      // a short tail, enough to resume a copy that was barely behind should it be promoted.
+      // Anything older is a state transfer, which a new primary's copies mostly need anyway.
+      this.log.keepNewest(backupLogMutationsMax, backupLogBytesMax);
     }
     this.ack(effects);
   }

@@ -127,7 +127,8 @@ function mutationBytes(m: Mutation): number {
 }
 
 export class MutationLog {
-  private items: Mutation[] = [];
+  /** Slots before `head` are emptied as they are forgotten, so their values can be collected. */
+  private items: (Mutation | undefined)[] = [];
   private head = 0;
   private bytes = 0;
   /** The seq of the oldest mutation held, or the next seq to come when empty. */
@@ -198,29 +199,38 @@ export class MutationLog {
         // rather than keep a tail that no longer reaches back to keepFrom.
         hold = Infinity;
       }
-      this.bytes -= mutationBytes(this.items[this.head] as Mutation);
-      this.head++;
-      this.start++;
+      this.dropOldest();
     }
-    // Compact once the dead head is the larger half: amortised O(1) per mutation.
+    this.compact();
+  }
+
+  /** Forgets the oldest mutation, releasing its value. */
+  private dropOldest(): void {
+    this.bytes -= mutationBytes(this.items[this.head] as Mutation);
+    this.items[this.head] = undefined;
+    this.head++;
+    this.start++;
+  }
+
+  /** Compacts once the dead head is the larger half: amortised O(1) per mutation. */
+  private compact(): void {
     if (this.head > 1_024 && this.head * 2 > this.items.length) {
       this.items = this.items.slice(this.head);
       this.head = 0;
     }
   }
 
+  /** Keeps at most the newest `count` mutations and about `bytes` bytes of them. */
+  keepNewest(count: number, bytes: number): void {
+    while (this.length > 0 && (this.length > count || this.bytes > bytes)) this.dropOldest();
+    this.compact();
+  }
+
   /** Forgets the mutations below `seq`: every peer holds them already. */
   trimBefore(seq: number): void {
-    while (this.length > 0 && this.start < seq) {
-      this.bytes -= mutationBytes(this.items[this.head] as Mutation);
-      this.head++;
-      this.start++;
-    }
+    while (this.length > 0 && this.start < seq) this.dropOldest();
     if (this.length === 0 && this.start < seq) this.start = seq;
-    if (this.head > 1_024 && this.head * 2 > this.items.length) {
-      this.items = this.items.slice(this.head);
-      this.head = 0;
-    }
+    this.compact();
   }
 
   /** Whether the log still holds `seq` (or it is the next one to come). */

@@ -58,6 +58,12 @@ export type ControlCommand =
   | { readonly type: 'setState'; readonly id: string; readonly state: MemberState }
   /** A member leaves the cluster for good. */
   | { readonly type: 'remove'; readonly id: string }
+  /**
+   * A member restarted and its entries, kept in memory, are gone, though the table still
+   * counts its copies: they are dropped, and where it was primary an in-sync backup takes
+   * over (a partition with no other in-sync copy keeps naming it, stuck, for an operator).
+   */
+  | { readonly type: 'lostCopies'; readonly id: string }
   /** Changes planned by control/placement.ts, applied in order. */
   | { readonly type: 'placement'; readonly changes: readonly PlacementChange[] }
   /**
@@ -201,6 +207,22 @@ export class ClusterState {
         );
         if (held) return skipped(`${command.id} still holds partitions`);
         return this.memberMap.delete(command.id) ? { applied: true } : skipped('no such member');
+      }
+      case 'lostCopies': {
+        let table = this.tableValue;
+        table.forEach((a, partition) => {
+          if (a.primary === command.id) {
+            const heir = a.inSync.find((n) => n !== command.id && a.backups.includes(n));
+            if (heir !== undefined)
+              table = applyMove(table, { kind: 'promote', partition, newPrimary: heir });
+          } else if (a.backups.includes(command.id)) {
+            table = applyMove(table, { kind: 'removeReplica', partition, node: command.id });
+          }
+        });
+        if (table === this.tableValue) return skipped('it held no copy');
+        this.tableValue = table;
+        this.tableVersionValue++;
+        return { applied: true };
       }
       case 'placement': {
         let table = this.tableValue;

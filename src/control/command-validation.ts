@@ -61,6 +61,7 @@ export function isControlCommand(v: unknown): v is ControlCommand {
     case 'setState':
       return isId(v['id']) && typeof v['state'] === 'string' && memberStates.has(v['state']);
     case 'remove':
+    case 'lostCopies':
       return isId(v['id']);
     case 'placement':
       return (

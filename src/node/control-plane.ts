@@ -144,6 +144,11 @@ export class ControlPlane {
     return this.options.self.id;
   }
 
+  /** The index of the last log entry applied to the cluster state. */
+  get appliedIndex(): number {
+    return this.applied;
+  }
+
   get isLeader(): boolean {
     return this.raft.status().role === 'leader';
   }
@@ -218,6 +223,15 @@ export class ControlPlane {
     }
     const now = this.options.clock.now();
     const existing = this.state.member(request.memberId);
+    let resetIndex: number | undefined;
+    if (existing !== undefined && request.clusterId !== null) {
+      // A member that resumed from its data dir: its Raft state survived, its entries (in
+      // memory) did not, yet the table may still count its copies as current, if nobody
+      // noticed it was gone. They are dropped, and in-sync backups take over where it was
+      // primary, before it acts on any table (start-node.ts waits for this index).
+      resetIndex = await this.commit({ type: 'lostCopies', id: existing.id }, 'the restart');
+      this.lastHeard.set(request.memberId, now);
+    }
     if (existing === undefined || existing.state === 'dead') {
       const namesake = this.state.memberByName(request.name);
       const heard = namesake === undefined ? undefined : this.lastHeard.get(namesake.id);
@@ -254,6 +268,7 @@ export class ControlPlane {
       clusterId,
       leaderId: this.memberId,
       leaderAddress: this.options.self.address,
+      ...(resetIndex !== undefined && { resetIndex }),
     };
   }
 
@@ -269,17 +284,23 @@ export class ControlPlane {
       throw new StatehouseError(ErrorCode.BAD_REQUEST, `no live member ${memberId} to drain`);
     }
     if (member.state !== 'draining') {
-      const proposed = this.raft.propose({ type: 'setState', id: member.id, state: 'draining' });
-      if (!proposed.ok) {
-        throw new StatehouseError(
-          ErrorCode.UNAVAILABLE,
-          `cannot propose the drain now (${proposed.reason})`,
-        );
-      }
-      this.process();
-      await this.waitApplied(proposed.index);
+      await this.commit({ type: 'setState', id: member.id, state: 'draining' }, 'the drain');
     }
     return { memberId: member.id };
+  }
+
+  /** Proposes `command` and resolves once it is applied here; `what` names it in errors. */
+  private async commit(command: ControlCommand, what: string): Promise<number> {
+    const proposed = this.raft.propose(command);
+    if (!proposed.ok) {
+      throw new StatehouseError(
+        ErrorCode.UNAVAILABLE,
+        `cannot propose ${what} now (${proposed.reason})`,
+      );
+    }
+    this.process();
+    await this.waitApplied(proposed.index);
+    return proposed.index;
   }
 
   /** The cluster's id, when this node leads it; NOT_LEADER with a hint otherwise. */

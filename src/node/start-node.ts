@@ -22,6 +22,7 @@ import {
   DataPlane,
   clockDriftFactor,
   leaseMsDefault,
+  type PartitionPlacement,
   type PlaneEffects,
 } from '../replication/index.js';
 import {
@@ -32,6 +33,7 @@ import {
 import {
   replicationFactorDefault,
   replicationFactorMax,
+  type ClusterState,
   type ControlCommand,
 } from '../control/index.js';
 import { encodeRequest, type JoinRequest, type JoinResult } from '../protocol/index.js';
@@ -282,6 +284,44 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
   let metaWritten = meta !== null;
   // Set below, once drain() exists; the control plane may apply entries before that.
   let startDrain: () => void = () => undefined;
+  /**
+   * A node that resumed from its data dir kept its Raft state but not its entries, which
+   * live in memory. The table it replays may still name it primary or in-sync backup of
+   * partitions whose data it no longer has; serving them, or feeding its empty copy to their
+   * backups, would lose acknowledged writes. So its data plane takes no table until it has
+   * applied the leader's `lostCopies` entry for it (answered to its join as `resetIndex`),
+   * and after that still masks each partition the table names it in at an epoch it held
+   * before (one stuck with no other in-sync copy): those answer UNAVAILABLE here.
+   * `resumedEpochs` is null for a new node; `resetIndex` undefined until the join answers,
+   * null when nobody answered (then every role from before stays masked).
+   */
+  const resumedEpochs: Map<number, number> | null = persisted === null ? null : new Map();
+  let resetIndex: number | null | undefined;
+  let resumedEpochsRead = false;
+  const tableToServe = (state: ClusterState): PartitionPlacement[] | null => {
+    if (resumedEpochs === null) return [...state.table];
+    const holds = (a: PartitionPlacement | undefined): boolean =>
+      a !== undefined && (a.primary === memberId || a.backups.includes(memberId));
+    if (!resumedEpochsRead) {
+      resumedEpochsRead = true;
+      // Alone in its cluster, nobody else held a copy: there is nothing to protect.
+      const alone = state.members.every((m) => m.id === memberId || m.state === 'dead');
+      if (!alone) state.table.forEach((a, p) => holds(a) && resumedEpochs.set(p, a.epoch));
+    }
+    if (resumedEpochs.size === 0) return [...state.table];
+    if (resetIndex === undefined || (resetIndex !== null && control.appliedIndex < resetIndex)) {
+      return null;
+    }
+    return state.table.map((a, p) => {
+      const before = resumedEpochs.get(p);
+      if (before === undefined) return a;
+      if (!holds(a) || a.epoch > before) {
+        resumedEpochs.delete(p);
+        return a;
+      }
+      return { epoch: a.epoch, primary: null, backups: [], inSync: [] };
+    });
+  };
   const control: ControlPlane = new ControlPlane({
     self: {
       id: memberId,
@@ -311,14 +351,7 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
         );
         return;
       }
-      deliver(
-        plane.applyTable(
-          state.tableVersion,
-          state.table,
-          (id) => state.member(id)?.address,
-          clock.now(),
-        ),
-      );
+      applyTable(state);
       if (!metaWritten && state.clusterId !== null) {
         storage.writeMeta({ clusterId: state.clusterId, nodeId: memberId, incarnation: memberId });
         metaWritten = true;
@@ -329,6 +362,14 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
       if (self?.state === 'draining') startDrain();
     },
   });
+
+  function applyTable(state: ClusterState): void {
+    const table = tableToServe(state);
+    if (table === null) return;
+    deliver(
+      plane.applyTable(state.tableVersion, table, (id) => state.member(id)?.address, clock.now()),
+    );
+  }
 
   /**
    * Carries out what the data plane decided: replies to the connections that asked, messages
@@ -461,14 +502,23 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
   };
 
   try {
-    if (seeds.length > 0) {
+    // A resumed node asks its seeds and the members it knows from its data dir.
+    const askSeeds = [
+      ...new Set([
+        ...seeds,
+        ...(persisted === null
+          ? []
+          : control.state.members.filter((m) => m.id !== memberId).map((m) => m.address)),
+      ]),
+    ];
+    if (askSeeds.length > 0) {
       // A new node must be admitted. A resumed one asks too: the answer proves the seeds are
-      // its own cluster (CLUSTER_MISMATCH otherwise), and re-admits it if it was removed;
-      // if no seed answers it goes on with what it persisted, as the rest of the cluster may
-      // be restarting too.
+      // its own cluster (CLUSTER_MISMATCH otherwise), re-admits it if it was removed, and has
+      // the leader declare its copies lost (see staleRoles); if no seed answers it goes on
+      // with what it persisted, as the rest of the cluster may be restarting too.
       const joining = joinCluster({
         timeoutMs: options.joinTimeoutMs ?? 30_000,
-        seeds,
+        seeds: askSeeds,
         name,
         memberId,
         address,
@@ -480,13 +530,18 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
       });
       if (persisted === null) await joining;
       else {
-        await joining.catch((error: unknown) => {
-          if (error instanceof StatehouseError && fatalJoinCodes.has(error.code)) throw error;
-          logger.warn(
-            { err: (error as Error).message },
-            'no seed answered; resuming from the data dir',
-          );
-        });
+        resetIndex = await joining.then(
+          (result) => result.resetIndex ?? null,
+          (error: unknown) => {
+            if (error instanceof StatehouseError && fatalJoinCodes.has(error.code)) throw error;
+            logger.warn(
+              { err: (error as Error).message },
+              'no seed answered; resuming from the data dir, without the partitions it held',
+            );
+            return null;
+          },
+        );
+        if (control.state.settings !== null) applyTable(control.state);
       }
     }
     await withDeadline(ready, 30_000, 'the node did not receive the cluster state in time');
@@ -686,7 +741,7 @@ async function joinCluster(args: {
   token: string | undefined;
   peers: PeerNetwork;
   logger: Logger;
-}): Promise<void> {
+}): Promise<JoinResult> {
   const deadline = Date.now() + args.timeoutMs;
   let candidates = [...args.seeds];
   let lastError: unknown = null;
@@ -718,7 +773,7 @@ async function joinCluster(args: {
             { cluster: result.clusterId, leader: result.leaderId },
             'joined the cluster',
           );
-          return;
+          return result;
         }
         const { code, message, meta } = reply.error;
         if (fatalJoinCodes.has(code)) throw new StatehouseError(code, message);

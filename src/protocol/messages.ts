@@ -175,6 +175,11 @@ export interface JoinResult {
   readonly clusterId: string;
   readonly leaderId: string;
   readonly leaderAddress: string;
+  /**
+   * For a member that resumed from its data dir: the log index at which the leader dropped
+   * the copies it held before (a `lostCopies` entry). It acts on no table older than that.
+   */
+  readonly resetIndex?: number;
 }
 
 export interface HelloResult {

@@ -92,3 +92,29 @@ test('a snapshot restores an equal state', () => {
   assert.equal(copy.tableVersion, state.tableVersion);
   assert.equal(copy.clusterId, state.clusterId);
 });
+
+test('lostCopies drops a restarted member’s copies and promotes an in-sync backup where it led', () => {
+  const state = founded();
+  state.apply({ type: 'join', member: member('b') });
+  state.apply({
+    type: 'placement',
+    changes: [
+      { kind: 'addBackup', partition: 0, node: 'b~1' },
+      { kind: 'addBackup', partition: 1, node: 'b~1' },
+    ],
+  });
+  state.apply({ type: 'inSync', partition: 0, node: 'b~1', epoch: state.table[0]!.epoch });
+  state.apply({
+    type: 'placement',
+    changes: [{ kind: 'transferPrimary', partition: 0, to: 'b~1' }],
+  });
+  // Now b leads partition 0 (a in sync behind it) and holds a catching-up copy of partition 1.
+  assert.equal(state.table[0]!.primary, 'b~1');
+  const before0 = state.table[0]!.epoch;
+  assert.equal(state.apply({ type: 'lostCopies', id: 'b~1' }).applied, true);
+  assert.equal(state.table[0]!.primary, 'a~1', 'the in-sync backup took over');
+  assert.ok(state.table[0]!.epoch > before0, 'in a new epoch');
+  assert.ok(!state.table[0]!.inSync.includes('b~1'));
+  assert.ok(state.table.every((a) => a.primary !== 'b~1' && !a.backups.includes('b~1')));
+  assert.equal(state.apply({ type: 'lostCopies', id: 'b~1' }).applied, false, 'nothing left');
+});

@@ -90,6 +90,9 @@ export interface Entry<T> {
 
 export type { PatchOp, ClusterStatusView };
 
+/** How long one node may take to give its table before the client asks the next. */
+const tableRequestTimeoutMs = 1_000;
+
 const retryBackoffMsMin = 10;
 const retryBackoffMsMax = 250;
 const redirectsMax = 16;
@@ -371,9 +374,10 @@ export class Client {
       for (const address of candidates) {
         try {
           const connection = this.connection(address);
+          // A frozen node (SIGSTOP, a long pause) must not hold the refresh: ask each in turn.
           const reply = await connection.send(
             (id) => encodeRequest({ kind: 'table', id }),
-            deadline,
+            Math.min(deadline, Date.now() + tableRequestTimeoutMs),
           );
           const table = this.unwrap(reply);
           if (!isTable(table)) throw badResult('table');
@@ -569,6 +573,9 @@ export class Client {
         throw error;
       }
     }
+    // The node we kept asking may be frozen while the cluster moved on: learn the table
+    // again, so that the next call goes where the partition is now.
+    void this.refreshTable().catch(() => undefined);
     const why = lastError ? ` (last: ${lastError.code}: ${lastError.message})` : '';
     throw new StatehouseError(
       ErrorCode.TIMEOUT,

@@ -270,7 +270,13 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
         plane.applyTable(
           state.tableVersion,
           state.table,
-          (id) => state.member(id)?.address,
+          // A dead member serves nothing: a partition whose primary died has no primary
+          // until one is promoted, or for good when no in-sync copy survived, and the
+          // nodes answer UNAVAILABLE for it instead of sending clients to a dead address.
+          (id) => {
+            const member = state.member(id);
+            return member === undefined || member.state === 'dead' ? undefined : member.address;
+          },
           clock.now(),
         ),
       );

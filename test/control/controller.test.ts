@@ -84,6 +84,34 @@ test('a dead member heard from again is proposed active', () => {
   assert.deepEqual(decision.commands, [{ type: 'setState', id: 'b', state: 'active' }]);
 });
 
+// Found by the SIGKILL-of-the-leader process test: a leader elected after another leader had
+// declared the old, killed leader dead proposed it active again at once (its election grace
+// counted as having heard from it), so the dead node's partitions were routed to its dead
+// address for another failure timeout: 7 to 9 s from the kill until every partition took
+// writes, instead of about 2.5 s.
+test('a new leader does not revive a dead member it last heard from before it died', () => {
+  const state = cluster(['a', 'b', 'c']);
+  state.apply({ type: 'setState', id: 'c', state: 'dead' });
+  const decision = decide(
+    input(
+      state,
+      { voters: ['a', 'b', 'c'], learners: [] },
+      {
+        // c, the old leader, was heard from 2 s ago, just before it died; a leads since 100 ms.
+        lastHeard: new Map([
+          ['b', 10_000],
+          ['c', 8_000],
+        ]),
+        leaderSince: 9_900,
+      },
+    ),
+  );
+  assert.ok(
+    !decision.commands.some((c) => c.type === 'setState' && c.id === 'c'),
+    JSON.stringify(decision.commands),
+  );
+});
+
 test('a member not yet in the Raft group is added as a learner', () => {
   const state = cluster(['a', 'b']);
   assert.deepEqual(decide(input(state, { voters: ['a'], learners: [] })).configChange, {

@@ -110,6 +110,9 @@ export function decide(input: ControllerInput): Decision {
   for (const report of input.lagging ?? []) {
     const a = state.table[report.partition];
     if (a === undefined || a.epoch !== report.epoch || a.primary === report.node) continue;
+    // A dead member's copies are dropped by placement, in the same entry as the failover of
+    // its primaries; an entry per lagging copy first would hold the failover up.
+    if (state.member(report.node)?.state === 'dead') continue;
     if (!a.inSync.includes(report.node)) continue;
     commands.push({ type: 'outOfSync', ...report });
   }

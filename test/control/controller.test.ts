@@ -112,6 +112,43 @@ test('a new leader does not revive a dead member it last heard from before it di
   );
 });
 
+// Found by the SIGKILL-of-the-leader process test: the primaries that had the dead node as a
+// backup report it lagging, and the leader proposed one outOfSync entry per partition (85 of
+// them) and waited for them to apply before placement promoted the dead node's backups: the
+// failover of its primaries came about 1.5 s later than its death was declared.
+test('lagging reports about a dead member do not hold up the failover of its primaries', () => {
+  const state = cluster(['a', 'b', 'c']);
+  const membership = { voters: ['a', 'b', 'c'], learners: [] };
+  for (let round = 0; round < 50; round++) {
+    const { commands } = decide(input(state, membership));
+    if (commands.length === 0) break;
+    for (const command of commands) state.apply(command);
+  }
+  const primaryOfC = state.table.findIndex((a) => a.primary === 'c');
+  const backupOfC = state.table.findIndex((a) => a.backups.includes('c'));
+  assert.ok(primaryOfC !== -1 && backupOfC !== -1, 'c holds primaries and backups');
+  state.apply({ type: 'setState', id: 'c', state: 'dead' });
+  const lagging = state.table.flatMap((a, partition) =>
+    a.backups.includes('c') ? [{ partition, node: 'c', epoch: a.epoch }] : [],
+  );
+  const { commands } = decide(
+    input(state, membership, { lastHeard: new Map([['b', 10_000]]), lagging }),
+  );
+  assert.ok(!commands.some((c) => c.type === 'outOfSync'), JSON.stringify(commands));
+  const placement = commands.find((c) => c.type === 'placement');
+  assert.ok(placement?.type === 'placement', 'placement is decided now');
+  assert.ok(
+    placement.changes.some((c) => c.kind === 'promote' && c.partition === primaryOfC),
+    'the failover of a partition c led',
+  );
+  assert.ok(
+    placement.changes.some(
+      (c) => c.kind === 'removeReplica' && c.partition === backupOfC && c.node === 'c',
+    ),
+    'c dropped from a partition it backed up',
+  );
+});
+
 test('a member not yet in the Raft group is added as a learner', () => {
   const state = cluster(['a', 'b']);
   assert.deepEqual(decide(input(state, { voters: ['a'], learners: [] })).configChange, {

@@ -11,6 +11,7 @@
  *   npm run failover-trials -- --durability async    the same with async writes
  *   npm run failover-trials -- --victim leader       kill the Raft leader (an election first)
  *   npm run failover-trials -- --trials 5 --nodes 5 --json results.json
+ *   npm run failover-trials -- --failure-timeout 600ms   another failure timeout than the default
  *
  * Exits 1 when a sync run lost an acknowledged write or a trial failed.
  */
@@ -27,6 +28,7 @@ const { values } = parseArgs({
     victim: { type: 'string', default: 'follower' },
     nodes: { type: 'string', default: '3' },
     partitions: { type: 'string' },
+    'failure-timeout': { type: 'string' },
     callers: { type: 'string', default: '8' },
     json: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
@@ -35,7 +37,8 @@ const { values } = parseArgs({
 if (values.help) {
   console.log(
     'Usage: npm run failover-trials -- [--trials N] [--durability sync|async] [--victim follower|leader]\n' +
-      '                                 [--nodes N] [--partitions N] [--callers N] [--json FILE]',
+      '                                 [--nodes N] [--partitions N] [--failure-timeout DURATION]\n' +
+      '                                 [--callers N] [--json FILE]',
   );
   process.exit(0);
 }
@@ -51,7 +54,13 @@ if (durability !== 'sync' && durability !== 'async')
   throw new Error('--durability must be sync or async');
 if (victim !== 'follower' && victim !== 'leader')
   throw new Error('--victim must be follower or leader');
-const args = values.partitions === undefined ? [] : ['--partitions', values.partitions];
+// Node flags beyond the defaults, only when asked: the figures are for the default settings.
+const args = [
+  ...(values.partitions === undefined ? [] : ['--partitions', values.partitions]),
+  ...(values['failure-timeout'] === undefined
+    ? []
+    : ['--failure-timeout', values['failure-timeout']]),
+];
 
 /** A trial this slow prints how its slowest partition's writes failed, and the node logs. */
 const slowTrialMs = 3_000;
@@ -64,7 +73,7 @@ process.on('SIGINT', interrupt);
 process.on('SIGTERM', interrupt);
 
 console.log(
-  `${trials} trials: ${nodes} node processes, default timing${args.length > 0 ? ` (${args.join(' ')})` : ''}, ` +
+  `${trials} trials: ${nodes} node processes, ${args.length > 0 ? `default settings except ${args.join(' ')}` : 'default settings'}, ` +
     `${callers} callers writing ${durability}, SIGKILL of ${victim === 'leader' ? 'the Raft leader' : 'a node with primaries that is not the Raft leader'}`,
 );
 const results: TrialResult[] = [];

@@ -522,6 +522,10 @@ export class Client {
       if (attempt > redirectsMax + 64) break;
       const address = this.router.route(command.key);
       if (address === null) {
+        lastError = new StatehouseError(
+          ErrorCode.UNAVAILABLE,
+          `the partition of ${JSON.stringify(command.key)} has no primary now`,
+        );
         await this.refreshTable(deadline).catch(() => undefined);
         if (this.router.route(command.key) === null) await sleep(this.backoff(attempt++));
         continue;

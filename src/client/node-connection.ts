@@ -8,8 +8,9 @@
  *
  * The connection never retries by itself. When it drops, every request in flight fails with
  * CONNECTION_CLOSED and the caller (client.ts) decides: reads go again, writes go again with
- * the same idempotency id. The next request reconnects, after a backoff if the last attempt
- * failed, so a dead node is not hammered.
+ * the same idempotency id. The next request reconnects, unless the last attempt failed less
+ * than a backoff ago: then it fails at once with CONNECTION_CLOSED (never sent, so not in
+ * doubt), so a dead node is not hammered and a caller is not held up by it.
  */
 import { connect as netConnect, type Socket } from 'node:net';
 import { parseAddress } from '../core/address.js';
@@ -149,7 +150,19 @@ export class NodeConnection {
       reconnectBackoffMsMin * 2 ** Math.min(this.failures, 10),
     );
     const wait = this.lastFailureAt + backoff - Date.now();
-    if (this.failures > 0 && wait > 0) await new Promise((r) => setTimeout(r, wait));
+    if (this.failures > 0 && wait > 0) {
+      // Not yet: the node failed a moment ago. The requests fail now rather than wait out
+      // the backoff, so the caller can go elsewhere (another node for the table, the new
+      // primary after a failover) instead of being held up to a second by a dead node.
+      const failure = new StatehouseError(
+        ErrorCode.CONNECTION_CLOSED,
+        `${this.address} failed ${this.failures} time${this.failures === 1 ? '' : 's'} in a row; not reconnecting for ${wait} ms`,
+      );
+      const queued = this.queue;
+      this.queue = [];
+      for (const p of queued) p.reject(failure);
+      throw failure;
+    }
     if (this.closed) return;
     try {
       await this.connectSocket();

@@ -78,13 +78,18 @@ export function decide(input: ControllerInput): Decision {
   const isAlive = (id: string): boolean =>
     id === input.self ||
     now - Math.max(input.lastHeard.get(id) ?? 0, input.leaderSince) < options.failureTimeoutMs;
+  // A dead member comes back only on evidence: a message within the failure timeout. A new
+  // leader's grace holds off declaring members dead; it says nothing about a dead one, which
+  // the leader may have last heard from just before it died.
+  const heardRecently = (id: string): boolean =>
+    now - (input.lastHeard.get(id) ?? -Infinity) < options.failureTimeoutMs;
   const liveNames = new Set(
     state.members.filter((m) => m.state !== 'dead' && isAlive(m.id)).map((m) => m.name),
   );
   for (const m of state.members) {
     if (m.state !== 'dead' && !isAlive(m.id)) {
       commands.push({ type: 'setState', id: m.id, state: 'dead' });
-    } else if (m.state === 'dead' && isAlive(m.id) && input.lastHeard.has(m.id)) {
+    } else if (m.state === 'dead' && heardRecently(m.id)) {
       const replaced = state.members.some(
         (o) => o.name === m.name && o.id !== m.id && o.state !== 'dead',
       );
@@ -119,6 +124,9 @@ export function decide(input: ControllerInput): Decision {
   for (const report of input.lagging ?? []) {
     const a = state.table[report.partition];
     if (a === undefined || a.epoch !== report.epoch || a.primary === report.node) continue;
+    // A dead member's copies are dropped by placement, in the same entry as the failover of
+    // its primaries; an entry per lagging copy first would hold the failover up.
+    if (state.member(report.node)?.state === 'dead') continue;
     if (!a.inSync.includes(report.node)) continue;
     commands.push({ type: 'outOfSync', ...report });
   }

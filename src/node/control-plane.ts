@@ -355,8 +355,12 @@ export class ControlPlane {
     const learners = new Set(raft.membership.learners);
     const summary = new Map(summarize(table, []).map((s) => [s.node, s]));
     const rf = this.state.settings?.replicationFactor ?? 1;
-    const withoutPrimary = table.filter((a) => a.primary === null).length;
-    const underReplicated = table.filter((a) => a.inSync.length < rf).length;
+    // Copies on dead members count for nothing: a partition whose primary died has no
+    // primary (for good when no in-sync copy survived), and its dead copies are not in sync.
+    const alive = (id: string | null): boolean =>
+      id !== null && (this.state.member(id)?.state ?? 'dead') !== 'dead';
+    const withoutPrimary = table.filter((a) => !alive(a.primary)).length;
+    const underReplicated = table.filter((a) => a.inSync.filter(alive).length < rf).length;
     return {
       clusterId: this.state.clusterId,
       self: this.memberId,

@@ -367,7 +367,18 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
     const table = tableToServe(state);
     if (table === null) return;
     deliver(
-      plane.applyTable(state.tableVersion, table, (id) => state.member(id)?.address, clock.now()),
+      plane.applyTable(
+        state.tableVersion,
+        table,
+        // A dead member serves nothing: a partition whose primary died has no primary
+        // until one is promoted, or for good when no in-sync copy survived, and the
+        // nodes answer UNAVAILABLE for it instead of sending clients to a dead address.
+        (id) => {
+          const member = state.member(id);
+          return member === undefined || member.state === 'dead' ? undefined : member.address;
+        },
+        clock.now(),
+      ),
     );
   }
 

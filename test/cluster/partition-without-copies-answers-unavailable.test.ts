@@ -1,0 +1,53 @@
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { connect } from '../../src/client/index.js';
+import { StatehouseError } from '../../src/core/errors.js';
+import { converged, eventually, startCluster } from '../helpers/cluster.js';
+import { holdersOf } from '../helpers/holders.js';
+import { keyPerPartition } from '../helpers/load.js';
+
+// Found by primary-and-backup-lost.test.ts: a partition whose primary and only in-sync
+// backup both died keeps the dead primary named in the table (nothing may be promoted), and
+// the nodes kept sending clients to its dead address: clients got CONNECTION_CLOSED until
+// their deadline instead of UNAVAILABLE, and `status` said health 'ok', counting the dead
+// copies as a primary and as in sync.
+test('a partition whose primary and only in-sync backup are gone answers UNAVAILABLE and the status says unavailable', async (t) => {
+  const nodes = await startCluster(t, 5, { partitions: 16 });
+  await eventually('converged', () => nodes.every((n) => converged(n, 5)), 30_000);
+  const status = nodes[0]!.status();
+  const voters = new Set(status.members.filter((m) => m.role === 'voter').map((m) => m.name));
+  const leader = status.members.find((m) => m.id === status.leader)!.name;
+  const keys = keyPerPartition(16, 'k');
+  const holders = await holdersOf(nodes, keys);
+  // Both copies off the Raft leader, at most one of them a voter: the control plane keeps a
+  // quorum and goes on deciding.
+  const lost = holders.findIndex(
+    (h) => h.length === 2 && !h.includes(leader) && h.filter((n) => voters.has(n)).length <= 1,
+  );
+  assert.notEqual(lost, -1, 'a partition with both copies off the leader and a voter');
+  const client = await connect({ seeds: nodes.map((n) => n.address), timeoutMs: 5_000 });
+  t.after(() => client.close());
+  await client.set(keys[lost]!, 'acknowledged');
+
+  const victims = nodes.filter((n) => holders[lost]!.includes(n.id));
+  await Promise.all(victims.map((n) => n.close()));
+  const survivor = nodes.find((n) => !victims.includes(n))!;
+  await eventually(
+    'both declared dead',
+    () =>
+      victims.every(
+        (v) => survivor.status().members.find((m) => m.id === v.memberId)?.state === 'dead',
+      ),
+    30_000,
+  );
+
+  await assert.rejects(client.get(keys[lost]!, { timeoutMs: 1_000 }), (e: StatehouseError) => {
+    assert.equal(e.code, 'TIMEOUT');
+    assert.equal((e.cause as StatehouseError | undefined)?.code, 'UNAVAILABLE', e.message);
+    return true;
+  });
+  await eventually('the status counts the partition as without a primary', () => {
+    const s = survivor.status();
+    return s.health === 'unavailable' && s.partitions.withoutPrimary >= 1;
+  });
+});

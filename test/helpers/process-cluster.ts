@@ -1,0 +1,222 @@
+/**
+ * A cluster of real `statehouse node` processes on loopback, for chaos tests and the failover
+ * trials script.
+ *
+ * Each node gets a port that was free a moment ago, a fresh data dir of its own (so Raft's
+ * log and vote are fsynced as in production), and `--id nK`; nothing else is passed unless
+ * the caller adds it, so the timing under test is the product's default. The last lines of
+ * each node's log are kept, to print when a test fails. `kill()`, `signal()` (SIGSTOP and
+ * SIGCONT) and `restart()` are the faults; `stop()` ends every process by its pid (SIGCONT
+ * and SIGTERM, then SIGKILL if it does not exit) and removes the data dirs; tests call it
+ * from `t.after`.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect, type ClusterStatusView } from '../../src/client/index.js';
+import { eventually } from './cluster.js';
+import { freePort, spawnNode, stopProcess } from './processes.js';
+import { holdersOf } from './holders.js';
+
+/** Lines of log kept per node: enough to see the last failover, bounded for long runs. */
+const logLinesKept = 400;
+
+export interface ProcessNode {
+  /** `--id`: n1, n2, ... */
+  readonly name: string;
+  readonly address: string;
+  readonly dataDir: string;
+  readonly child: ChildProcess;
+  /** The most recent log lines, oldest first. */
+  readonly log: string[];
+}
+
+export interface ProcessClusterOptions {
+  size: number;
+  /** Extra `statehouse node` flags for every node, e.g. `['--partitions', '64']`. */
+  args?: readonly string[];
+  /** Default info: failovers and joins are logged at info, requests are not. */
+  logLevel?: string;
+}
+
+export class ProcessCluster {
+  readonly nodes: ProcessNode[] = [];
+  private readonly dirs: string[] = [];
+  private stopped = false;
+
+  private constructor(private readonly options: ProcessClusterOptions) {}
+
+  /**
+   * Starts `size` nodes: n1 founds the cluster, the others join through it. On failure the
+   * nodes already started are stopped before the error is thrown.
+   */
+  static async start(options: ProcessClusterOptions): Promise<ProcessCluster> {
+    const cluster = new ProcessCluster(options);
+    try {
+      for (let i = 1; i <= options.size; i++) await cluster.spawn(`n${i}`);
+    } catch (error) {
+      await cluster.stop();
+      throw error;
+    }
+    return cluster;
+  }
+
+  /**
+   * Starts another node that joins through the live ones. With `on`, the node restarts in
+   * place of a stopped one: the same name, address and data dir, so it resumes its member id.
+   */
+  async spawn(name: string, on?: ProcessNode): Promise<ProcessNode> {
+    const address = on?.address ?? `127.0.0.1:${await freePort()}`;
+    const dataDir = on?.dataDir ?? mkdtempSync(join(tmpdir(), `statehouse-${name}-`));
+    if (on === undefined) this.dirs.push(dataDir);
+    const seeds = this.alive().map((n) => n.address);
+    const child = await spawnNode([
+      '--listen',
+      address,
+      '--id',
+      name,
+      '--data-dir',
+      dataDir,
+      '--log-level',
+      this.options.logLevel ?? 'info',
+      ...(seeds.length > 0 ? ['--seeds', seeds.join(',')] : []),
+      ...(this.options.args ?? []),
+    ]);
+    const log: string[] = [];
+    const keep = (chunk: Buffer): void => {
+      for (const line of String(chunk).split('\n')) {
+        if (line === '') continue;
+        log.push(line);
+        if (log.length > logLinesKept) log.splice(0, log.length - logLinesKept);
+      }
+    };
+    child.stdout!.on('data', keep);
+    child.stderr!.on('data', keep);
+    const node: ProcessNode = { name, address, dataDir, child, log };
+    this.nodes.push(node);
+    return node;
+  }
+
+  /** Restarts a node that exited, on its address and data dir; see spawn(). */
+  restart(node: ProcessNode): Promise<ProcessNode> {
+    if (this.alive().includes(node)) throw new Error(`${node.name} is still running`);
+    return this.spawn(node.name, node);
+  }
+
+  /** Nodes whose process has not exited. */
+  alive(): ProcessNode[] {
+    return this.nodes.filter((n) => n.child.exitCode === null && n.child.signalCode === null);
+  }
+
+  seeds(): string[] {
+    return this.alive().map((n) => n.address);
+  }
+
+  /** The node that listens on `address`: the latest, when one was restarted there. */
+  byAddress(address: string): ProcessNode {
+    const node = this.nodes.findLast((n) => n.address === address);
+    if (node === undefined) throw new Error(`no node listens on ${address}`);
+    return node;
+  }
+
+  /** The cluster status as `from` sees it, or null when it does not answer in time. */
+  async status(
+    from: ProcessNode,
+    options: { linearizable?: boolean } = {},
+  ): Promise<ClusterStatusView | null> {
+    try {
+      const client = await connect({
+        seeds: from.address,
+        timeoutMs: 2_000,
+        connectTimeoutMs: 1_000,
+        name: 'chaos-status',
+      });
+      try {
+        return await client.clusterStatus({ timeoutMs: 2_000, ...options });
+      } finally {
+        await client.close();
+      }
+    } catch {
+      return null;
+    }
+  }
+
+  /**
+   * Waits until every live node reports the same leader, `members` live members (active),
+   * every partition with a primary and all its copies in sync, and primaries balanced within
+   * one. Returns the status the first live node reported last.
+   */
+  async settled(members: number, timeoutMs = 60_000): Promise<ClusterStatusView> {
+    let last: ClusterStatusView | null = null;
+    await eventually(
+      `${members} live members agree on a leader, every partition replicated and balanced`,
+      async () => {
+        const views = await Promise.all(this.alive().map((n) => this.status(n)));
+        last = views[0] ?? null;
+        return views.every((v) => {
+          if (v === null || v.leader === null || v.health !== 'ok') return false;
+          if (v.leader !== views[0]!.leader || v.tableVersion !== views[0]!.tableVersion)
+            return false;
+          const live = v.members.filter((m) => m.state !== 'dead');
+          const primaries = live.map((m) => m.primaries);
+          return (
+            live.length === members &&
+            live.every((m) => m.state === 'active' && m.catchingUp === 0) &&
+            Math.max(...primaries) - Math.min(...primaries) <= 1
+          );
+        });
+      },
+      timeoutMs,
+    );
+    return last!;
+  }
+
+  /** Which live nodes hold a copy of each key's partition: see holdersOf(). */
+  holders(keys: readonly string[]): Promise<string[][]> {
+    return holdersOf(this.alive(), keys);
+  }
+
+  /** Sends SIGKILL to `node` and resolves, once it exited, with the time it was sent. */
+  async kill(node: ProcessNode): Promise<number> {
+    if (!this.alive().includes(node)) throw new Error(`${node.name} is not running`);
+    const exited = once(node.child, 'exit');
+    const at = Date.now();
+    node.child.kill('SIGKILL');
+    await exited;
+    return at;
+  }
+
+  /** Sends `signal` (SIGSTOP, SIGCONT, ...) to a running node by its pid. */
+  signal(node: ProcessNode, signal: NodeJS.Signals): void {
+    if (!this.alive().includes(node)) throw new Error(`${node.name} is not running`);
+    node.child.kill(signal);
+  }
+
+  /** The last `lines` log lines of every node, for a failure message. */
+  logs(lines = 60): string {
+    return this.nodes
+      .map((n) => `--- ${n.name} (${n.address}) ---\n${n.log.slice(-lines).join('\n')}`)
+      .join('\n');
+  }
+
+  /** Stops every process by its pid and removes the data dirs. Idempotent. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    await Promise.all(
+      this.nodes.map(async (n) => {
+        const timer = setTimeout(() => n.child.kill('SIGKILL'), 5_000);
+        try {
+          // A node a test left stopped (SIGSTOP) could not act on SIGTERM.
+          if (n.child.exitCode === null && n.child.signalCode === null) n.child.kill('SIGCONT');
+          await stopProcess(n.child, 'SIGTERM');
+        } finally {
+          clearTimeout(timer);
+        }
+      }),
+    );
+    for (const dir of this.dirs) rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -28,7 +28,7 @@
  * 4. Placement: control/placement.ts plans failovers, repairs and rebalancing.
  */
 import type { ConfigChange, Membership } from '../raft/index.js';
-import type { ClusterState, ControlCommand } from './cluster-state.js';
+import { ClusterState, type ControlCommand } from './cluster-state.js';
 import { planMoves, type Member } from './placement.js';
 
 export interface ControllerOptions {
@@ -106,8 +106,20 @@ export function decide(input: ControllerInput): Decision {
       input.membership.voters.includes(m.id) || input.membership.learners.includes(m.id);
     if (!holdsCopies(state, m.id) && !inRaft) commands.push({ type: 'remove', id: m.id });
   }
-  // Decide the rest on the state as it will be once these are applied.
-  if (commands.length > 0) return { commands, configChange: null };
+  // Decide the rest on the state as it will be once these are applied. Failures are the
+  // exception: their failover is planned now, on a copy of the state with the deaths
+  // applied, and committed in the same round, because every round trip of the log here is
+  // time a partition has no primary.
+  if (commands.length > 0) {
+    if (commands.every((c) => c.type === 'setState' && c.state === 'dead')) {
+      const next = new ClusterState();
+      next.restore(state.snapshot());
+      for (const c of commands) next.apply(c);
+      const placement = placementCommand(next, options);
+      if (placement !== null) commands.push(placement);
+    }
+    return { commands, configChange: null };
+  }
 
   // 2. Raft membership. A leader that drained hands over, so that the next leader removes it.
   const configChange = nextConfigChange(input, isAlive);
@@ -143,18 +155,22 @@ export function decide(input: ControllerInput): Decision {
   if (commands.length > 0) return { commands, configChange };
 
   // 4. Placement.
-  const settings = state.settings!;
+  const placement = placementCommand(state, options);
+  if (placement !== null) commands.push(placement);
+  return { commands, configChange };
+}
+
+function placementCommand(state: ClusterState, options: ControllerOptions): ControlCommand | null {
   const members: Member[] = state.members.map((m) => ({
     id: m.id,
     state: m.state,
     ...(m.zone !== undefined && { zone: m.zone }),
   }));
   const plan = planMoves(state.table, members, {
-    replicationFactor: settings.replicationFactor,
+    replicationFactor: state.settings!.replicationFactor,
     ...(options.maxMovesInFlight !== undefined && { maxMovesInFlight: options.maxMovesInFlight }),
   });
-  if (plan.changes.length > 0) commands.push({ type: 'placement', changes: plan.changes });
-  return { commands, configChange };
+  return plan.changes.length > 0 ? { type: 'placement', changes: plan.changes } : null;
 }
 
 function holdsCopies(state: ClusterState, id: string): boolean {

@@ -60,7 +60,34 @@ test('a member silent for longer than the failure timeout is proposed dead', () 
       },
     ),
   );
-  assert.deepEqual(decision.commands, [{ type: 'setState', id: 'c', state: 'dead' }]);
+  assert.deepEqual(decision.commands[0], { type: 'setState', id: 'c', state: 'dead' });
+});
+
+test('the failover of a dead member is planned in the same round as its death', () => {
+  const state = cluster(['a', 'b', 'c']);
+  // c leads partition 0, with a in sync behind it.
+  state.apply({ type: 'placement', changes: [{ kind: 'addBackup', partition: 0, node: 'c' }] });
+  state.apply({ type: 'inSync', partition: 0, node: 'c', epoch: state.table[0]!.epoch });
+  state.apply({ type: 'placement', changes: [{ kind: 'transferPrimary', partition: 0, to: 'c' }] });
+  assert.equal(state.table[0]!.primary, 'c');
+  const decision = decide(
+    input(
+      state,
+      { voters: ['a', 'b', 'c'], learners: [] },
+      {
+        lastHeard: new Map([
+          ['b', 10_000],
+          ['c', 8_000],
+        ]),
+      },
+    ),
+  );
+  const [death, placement] = decision.commands;
+  assert.deepEqual(death, { type: 'setState', id: 'c', state: 'dead' });
+  assert.equal(placement?.type, 'placement');
+  // Applied in order, the two leave no partition led by the dead member.
+  for (const c of decision.commands) state.apply(c);
+  assert.ok(state.table.every((a) => a.primary !== 'c'));
 });
 
 test('a new leader does not count the silence before its election against anyone', () => {

@@ -93,8 +93,13 @@ export type { PatchOp, ClusterStatusView };
 /** How long one node may take to give its table before the client asks the next. */
 const tableRequestTimeoutMs = 1_000;
 
+/**
+ * Retries back off from 10 ms to at most 100 ms (jittered by half). A failover takes well
+ * under a second, and a longer sleep would add most of itself to what the caller waits once
+ * the partition is back; ten small retries a second per waiting call cost the cluster little.
+ */
 const retryBackoffMsMin = 10;
-const retryBackoffMsMax = 250;
+const retryBackoffMsMax = 100;
 const redirectsMax = 16;
 
 function sleep(ms: number): Promise<void> {

@@ -357,6 +357,17 @@ export class Client {
     };
   }
 
+  /**
+   * The address (`host:port`) of the node that is primary for `key`'s partition in this
+   * client's cached partition table, or null when the table names none (not learned yet, or
+   * the partition is between owners). No network call: the answer is as fresh as the table,
+   * which the client refreshes whenever a node says it is not the primary. For display and
+   * diagnostics (which node served a session); calls route themselves.
+   */
+  primaryOf(key: string): string | null {
+    return this.router.route(key);
+  }
+
   /** Closes every connection; calls in flight fail with CLIENT_CLOSED. */
   async close(): Promise<void> {
     this.closed = true;

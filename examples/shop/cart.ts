@@ -1,0 +1,90 @@
+/**
+ * The cart as the session stores it, and why it has this shape.
+ *
+ * The store merges a request's changes into the stored session per field (src/session/merge.ts):
+ * a number or a string is *set*, so of two overlapping requests that change the same number the
+ * last save wins; an array of distinct elements from which a request removed some elements and
+ * to whose end it appended new ones is saved as `remove` and `add` of those elements, so the
+ * additions and removals of overlapping requests all survive.
+ *
+ * So the cart is an array, not an object of productId -> quantity. With `{ tea: 2 }`, two
+ * concurrent "add tea" requests both load 2 and both save 3: one add is lost. (Listing every
+ * `cart.<id>` in the store's `counters` would make them increments, but a product's first add
+ * is still a set of a new field, and "set the quantity to 1" or "remove" would become
+ * increments that stack: two concurrent removals of 2 units would leave -2.)
+ *
+ * Instead each unit in the cart is one distinct element, `productId:nonce`, and a product's
+ * quantity is the number of its units:
+ *  - adding appends new units: concurrent adds are `add`s of different elements, all kept;
+ *  - lowering a quantity or removing a line removes that product's *last* units, chosen
+ *    deterministically, so two concurrent "set tea to 1" requests remove the same elements
+ *    (a remove is idempotent) instead of removing twice, and a unit added meanwhile survives;
+ *  - checkout removes exactly the units it ordered: a unit added during checkout stays in the
+ *    cart for the next order instead of vanishing.
+ * The price is one short string per unit; quantities are capped at `maxQuantity` per product.
+ */
+import { randomBytes } from 'node:crypto';
+import { catalogue, type Product } from './catalogue.js';
+
+/** Units of one product a cart may hold (overlapping adds may pass it by a few). */
+export const maxQuantity = 999;
+
+export type Cart = readonly string[];
+
+export interface CartLine {
+  readonly product: Product;
+  readonly quantity: number;
+}
+
+function productOf(unit: string): string {
+  const colon = unit.indexOf(':');
+  return colon === -1 ? unit : unit.slice(0, colon);
+}
+
+function newUnit(productId: string): string {
+  return `${productId}:${randomBytes(6).toString('base64url')}`;
+}
+
+export function quantityOf(cart: Cart, productId: string): number {
+  let n = 0;
+  for (const unit of cart) if (productOf(unit) === productId) n++;
+  return n;
+}
+
+/** The cart's lines, in catalogue order; units of products no longer sold are ignored. */
+export function linesOf(cart: Cart): CartLine[] {
+  return catalogue
+    .map((product) => ({ product, quantity: quantityOf(cart, product.id) }))
+    .filter((line) => line.quantity > 0);
+}
+
+export function unitCount(cart: Cart): number {
+  return linesOf(cart).reduce((n, line) => n + line.quantity, 0);
+}
+
+export function totalCents(lines: readonly CartLine[]): number {
+  return lines.reduce((sum, line) => sum + line.quantity * line.product.priceCents, 0);
+}
+
+/**
+ * The cart with `productId` at `quantity` (clamped to 0..maxQuantity): new units appended at
+ * the end, or the product's last units removed; every other element kept in its order, which
+ * is what lets the store save the change as `add`/`remove`.
+ */
+export function withQuantity(cart: Cart, productId: string, quantity: number): string[] {
+  const target = Math.max(0, Math.min(maxQuantity, Math.floor(quantity)));
+  const mine = cart.filter((unit) => productOf(unit) === productId);
+  if (target >= mine.length) {
+    const added = Array.from({ length: target - mine.length }, () => newUnit(productId));
+    return [...cart, ...added];
+  }
+  const drop = new Set(mine.slice(target));
+  return cart.filter((unit) => !drop.has(unit));
+}
+
+/** The cart with one more unit of `productId`, or null when it already holds `maxQuantity`. */
+export function withOneMore(cart: Cart, productId: string): string[] | null {
+  const current = quantityOf(cart, productId);
+  if (current >= maxQuantity) return null;
+  return withQuantity(cart, productId, current + 1);
+}

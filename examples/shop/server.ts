@@ -1,0 +1,336 @@
+/**
+ * A small shop on Express whose sessions live in Statehouse (the express-session store).
+ *
+ * Run several instances against one cluster and put them behind any load balancer (or just
+ * open two ports): a user's login, cart and order history follow them from web server to web
+ * server, and concurrent requests never lose a cart change (cart.ts says why). Every page
+ * says which web server answered and which state node is primary for the session.
+ *
+ *   node --import tsx examples/shop/server.ts --port 8081 --name web-1 \
+ *        --seeds 127.0.0.1:7401,127.0.0.1:7402,127.0.0.1:7403
+ *
+ * As a library (the test, a benchmark): `createShop({ seeds | client, name, port })` resolves
+ * to `{ url, name, port, close() }`.
+ */
+import { randomBytes } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import express, { type Request, type Response } from 'express';
+import session from 'express-session';
+import { connect, type Client } from '../../src/client/index.js';
+import { partitionOf } from '../../src/core/keys.js';
+import { createExpressStore } from '../../src/session/express.js';
+import { productById } from './catalogue.js';
+import { linesOf, totalCents, unitCount, withOneMore, withQuantity, quantityOf } from './cart.js';
+import {
+  cartPage,
+  loginPage,
+  ordersPage,
+  productsPage,
+  type Order,
+  type PageContext,
+  type Served,
+} from './pages.js';
+
+declare module 'express-session' {
+  interface SessionData {
+    user: string;
+    /** One distinct element per unit, `productId:nonce` (cart.ts). */
+    cart: string[];
+    /** Distinct orders (each has its own number), appended: they merge as `add`. */
+    orders: Order[];
+  }
+}
+
+/** The store's key prefix: a session lives at `sessionPrefix + sessionID`. */
+export const sessionPrefix = 'shop:sess:';
+const cookieName = 'shop.sid';
+
+export interface ShopOptions {
+  /** Node addresses to connect to; the shop then owns (and closes) its client. */
+  seeds?: string | readonly string[];
+  /** A connected client to use instead; the shop never closes it. */
+  client?: Client;
+  /** This web server's name, shown on every page. Default `web-<port>`. */
+  name?: string;
+  /** Port to listen on; 0 (default) picks a free one. */
+  port?: number;
+  /** Interface to listen on. Default 127.0.0.1. */
+  host?: string;
+  /** Cookie-signing secret; every instance behind one load balancer needs the same. */
+  secret?: string;
+}
+
+export interface Shop {
+  readonly url: string;
+  readonly name: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+function servedBy(req: Request, client: Client, name: string, port: number): Served {
+  const key = sessionPrefix + req.sessionID;
+  const partitionCount = client.limits.partitionCount;
+  return {
+    server: { name, port },
+    state: {
+      key,
+      partitionCount,
+      partition: partitionCount > 0 ? partitionOf(key, partitionCount) : null,
+      primary: client.primaryOf(key),
+    },
+  };
+}
+
+function newOrderNumber(): string {
+  return `SH-${Date.now().toString(36).toUpperCase()}-${randomBytes(3).toString('hex').toUpperCase()}`;
+}
+
+function regenerate(req: Request): Promise<void> {
+  return new Promise((resolve, reject) =>
+    req.session.regenerate((error: unknown) => (error ? reject(error) : resolve())),
+  );
+}
+
+function destroy(req: Request): Promise<void> {
+  return new Promise((resolve, reject) =>
+    req.session.destroy((error: unknown) => (error ? reject(error) : resolve())),
+  );
+}
+
+export async function createShop(options: ShopOptions): Promise<Shop> {
+  if ((options.client === undefined) === (options.seeds === undefined)) {
+    throw new TypeError('createShop: pass exactly one of `seeds` and `client`');
+  }
+  const ownsClient = options.client === undefined;
+  const client = options.client ?? (await connect({ seeds: options.seeds!, name: 'shop' }));
+  const host = options.host ?? '127.0.0.1';
+  const store = createExpressStore(session, { client, prefix: sessionPrefix });
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(express.urlencoded({ extended: false, limit: '4kb' }));
+  app.use(express.json({ limit: '4kb' }));
+  app.use(
+    session({
+      name: cookieName,
+      store,
+      secret: options.secret ?? 'statehouse shop demo secret',
+      resave: false,
+      saveUninitialized: false,
+      cookie: { maxAge: 30 * 60_000, httpOnly: true, sameSite: 'lax' },
+    }),
+  );
+
+  // Set once listening (the port may be 0 until then).
+  let port = options.port ?? 0;
+  let name = options.name ?? '';
+
+  const context = (req: Request, notice?: string): PageContext => ({
+    user: req.session.user ?? null,
+    cartUnits: unitCount(req.session.cart ?? []),
+    served: servedBy(req, client, name, port),
+    ...(notice === undefined ? {} : { notice }),
+  });
+  const html = (res: Response, page: string, status = 200): void => {
+    res.status(status).type('html').send(page);
+  };
+  /**
+   * The cart before a change. A session's first write creates `cart` and `orders` as empty
+   * arrays, so that later changes are element adds and removes, which merge; two overlapping
+   * requests that each created the array would be two sets of one field, and one would win.
+   */
+  const cartOf = (req: Request): string[] => {
+    req.session.cart ??= [];
+    req.session.orders ??= [];
+    return req.session.cart;
+  };
+  const noticeOf = (req: Request): string | undefined => {
+    const value = req.query['notice'];
+    return typeof value === 'string' ? value.slice(0, 200) : undefined;
+  };
+
+  app.get('/', (req, res) => html(res, productsPage(context(req, noticeOf(req)))));
+
+  app.get('/cart', (req, res) =>
+    html(res, cartPage(context(req, noticeOf(req)), req.session.cart ?? [])),
+  );
+
+  app.post('/cart/add', (req, res) => {
+    const product = productById(req.body?.productId);
+    if (product === undefined)
+      return html(res, productsPage(context(req, 'No such product.')), 400);
+    const next = withOneMore(cartOf(req), product.id);
+    if (next === null) return res.redirect(303, '/cart?notice=That is as many as we sell at once.');
+    req.session.cart = next;
+    res.redirect(303, `/?notice=${encodeURIComponent(`${product.name} added to your cart.`)}`);
+  });
+
+  app.post('/cart/update', (req, res) => {
+    const product = productById(req.body?.productId);
+    const quantity = Number(req.body?.quantity);
+    if (product === undefined || !Number.isFinite(quantity)) {
+      return html(res, cartPage(context(req, 'Invalid quantity.'), req.session.cart ?? []), 400);
+    }
+    req.session.cart = withQuantity(cartOf(req), product.id, quantity);
+    res.redirect(303, '/cart');
+  });
+
+  app.post('/cart/remove', (req, res) => {
+    const product = productById(req.body?.productId);
+    if (product !== undefined) req.session.cart = withQuantity(cartOf(req), product.id, 0);
+    res.redirect(303, '/cart');
+  });
+
+  app.post('/checkout', (req, res) => {
+    const lines = linesOf(cartOf(req));
+    if (lines.length === 0) return res.redirect(303, '/cart?notice=Your cart is empty.');
+    const order: Order = {
+      number: newOrderNumber(),
+      placedAt: new Date().toISOString(),
+      lines: lines.map(({ product, quantity }) => ({
+        productId: product.id,
+        name: product.name,
+        quantity,
+        unitPriceCents: product.priceCents,
+      })),
+      totalCents: totalCents(lines),
+    };
+    // Both merge: the ordered units are removed (a unit added meanwhile stays in the cart),
+    // and the order is appended to the history.
+    req.session.cart = [];
+    req.session.orders = [...(req.session.orders ?? []), order];
+    res.redirect(303, `/orders?placed=${encodeURIComponent(order.number)}`);
+  });
+
+  app.get('/orders', (req, res) => {
+    const placed = typeof req.query['placed'] === 'string' ? req.query['placed'] : null;
+    html(res, ordersPage(context(req, noticeOf(req)), req.session.orders ?? [], placed));
+  });
+
+  app.get('/login', (req, res) => html(res, loginPage(context(req))));
+
+  app.post('/login', async (req, res) => {
+    const raw: unknown = req.body?.name;
+    const user = typeof raw === 'string' ? raw.trim().slice(0, 40) : '';
+    if (user === '') return html(res, loginPage(context(req, 'Please give a name.')), 400);
+    // A new session id at login (no session fixation); the cart and orders come along.
+    const cart = req.session.cart ?? [];
+    const orders = req.session.orders ?? [];
+    await regenerate(req);
+    Object.assign(req.session, { user, cart, orders });
+    res.redirect(303, `/?notice=${encodeURIComponent(`Welcome, ${user}.`)}`);
+  });
+
+  app.post('/logout', async (req, res) => {
+    await destroy(req);
+    res.clearCookie(cookieName);
+    res.redirect(303, '/?notice=You are logged out.');
+  });
+
+  /** JSON: add one unit of `productId`. Used by the test and the load benchmark. */
+  app.post('/api/cart/add', (req, res) => {
+    const product = productById(req.body?.productId);
+    if (product === undefined) return void res.status(400).json({ error: 'unknown productId' });
+    const next = withOneMore(cartOf(req), product.id);
+    if (next === null) return void res.status(409).json({ error: 'maximum quantity reached' });
+    req.session.cart = next;
+    res.json({
+      productId: product.id,
+      // As this request saw it: overlapping adds are merged by the store, not counted here.
+      quantity: quantityOf(next, product.id),
+      served: servedBy(req, client, name, port),
+    });
+  });
+
+  /** JSON: the session as this web server sees it. */
+  app.get('/api/cart', (req, res) => {
+    const cart = req.session.cart ?? [];
+    res.json({
+      user: req.session.user ?? null,
+      items: Object.fromEntries(linesOf(cart).map((l) => [l.product.id, l.quantity])),
+      units: unitCount(cart),
+      orders: (req.session.orders ?? []).map((o) => o.number),
+      served: servedBy(req, client, name, port),
+    });
+  });
+
+  app.use((req, res) => html(res, productsPage(context(req, 'Page not found.')), 404));
+
+  const server: Server = createServer(app);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (error) {
+    store.close();
+    if (ownsClient) await client.close();
+    throw error;
+  }
+  port = (server.address() as { port: number }).port;
+  name = options.name ?? `web-${port}`;
+
+  let closing: Promise<void> | null = null;
+  return {
+    url: `http://${host}:${port}`,
+    name,
+    port,
+    close: () =>
+      (closing ??= (async () => {
+        await new Promise<void>((resolve) => {
+          server.closeAllConnections();
+          server.close(() => resolve());
+        });
+        store.close();
+        if (ownsClient) await client.close();
+      })()),
+  };
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      port: { type: 'string' },
+      seeds: { type: 'string' },
+      name: { type: 'string' },
+      host: { type: 'string' },
+    },
+  });
+  const seeds = (
+    values.seeds ??
+    process.env['STATEHOUSE_SEEDS'] ??
+    '127.0.0.1:7401,127.0.0.1:7402,127.0.0.1:7403'
+  )
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  const port = Number(values.port ?? process.env['PORT'] ?? 8081);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new Error(`bad port ${port}`);
+  const shop = await createShop({
+    seeds,
+    port,
+    ...(values.host === undefined ? {} : { host: values.host }),
+    ...((values.name ?? process.env['SHOP_NAME']) === undefined
+      ? {}
+      : { name: (values.name ?? process.env['SHOP_NAME'])! }),
+    ...(process.env['SHOP_SECRET'] === undefined ? {} : { secret: process.env['SHOP_SECRET'] }),
+  });
+  console.log(`${shop.name}: shop on ${shop.url}, sessions in Statehouse at ${seeds.join(', ')}`);
+  const stop = (): void => {
+    void shop.close().then(() => process.exit(0));
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().catch((error: unknown) => {
+    console.error(error instanceof Error ? error.message : error);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,200 @@
+/**
+ * examples/shop end to end: a three-node cluster in this process, two shop instances (two web
+ * servers), and one browser whose requests alternate between them, as behind a round-robin
+ * load balancer. Login, cart changes, 20 concurrent adds that must all survive, checkout,
+ * logout; every page names the web server that answered and the session's primary node.
+ */
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { connect, type Client } from '../../src/client/index.js';
+import { createShop, sessionPrefix, type Shop } from '../../examples/shop/server.js';
+import { converged, eventually, startCluster } from '../helpers/cluster.js';
+
+interface Reply {
+  status: number;
+  location: string | null;
+  text: string;
+  served: string;
+}
+
+interface CartView {
+  user: string | null;
+  items: Record<string, number>;
+  units: number;
+  orders: string[];
+  served: { server: { name: string; port: number }; state: { key: string; primary: string } };
+}
+
+/** One user: keeps the cookie, sends each request to the next web server in turn. */
+class Browser {
+  cookie: string | null = null;
+  private next = 0;
+
+  constructor(private readonly shops: readonly Shop[]) {}
+
+  async send(method: string, path: string, body?: Record<string, string>): Promise<Reply> {
+    const shop = this.shops[this.next++ % this.shops.length]!;
+    return this.sendTo(shop, method, path, body && new URLSearchParams(body).toString());
+  }
+
+  async sendTo(
+    shop: Shop,
+    method: string,
+    path: string,
+    body?: string,
+    type = 'application/x-www-form-urlencoded',
+  ): Promise<Reply> {
+    const headers: Record<string, string> = {};
+    if (this.cookie !== null) headers['cookie'] = this.cookie;
+    if (body !== undefined) headers['content-type'] = type;
+    const response = await fetch(shop.url + path, {
+      method,
+      headers,
+      redirect: 'manual',
+      ...(body === undefined ? {} : { body }),
+    });
+    const setCookie = response.headers.get('set-cookie');
+    if (setCookie !== null) {
+      const pair = setCookie.split(';')[0]!;
+      // clearCookie sends an empty value: the browser forgets the cookie.
+      this.cookie = pair.endsWith('=') ? null : pair;
+    }
+    return {
+      status: response.status,
+      location: response.headers.get('location'),
+      text: await response.text(),
+      served: shop.name,
+    };
+  }
+
+  async cart(): Promise<CartView> {
+    const reply = await this.send('GET', '/api/cart');
+    assert.equal(reply.status, 200);
+    return JSON.parse(reply.text) as CartView;
+  }
+
+  get sessionId(): string | null {
+    if (this.cookie === null) return null;
+    const value = decodeURIComponent(this.cookie.slice(this.cookie.indexOf('=') + 1));
+    const unsigned = value.startsWith('s:') ? value.slice(2) : value;
+    return unsigned.slice(0, unsigned.lastIndexOf('.'));
+  }
+}
+
+function attribute(html: string, name: string): string | null {
+  return new RegExp(`<[^>]*\\b${name}\\b[^>]*>([^<]*)<`).exec(html)?.[1] ?? null;
+}
+
+test('two shop web servers share login, cart, orders and logout through Statehouse', async (t) => {
+  const nodes = await startCluster(t, 3, { partitions: 16 });
+  await eventually('placement settled', () => converged(nodes[0]!, 3));
+  const addresses = nodes.map((n) => n.address);
+  const client = await connect({ seeds: addresses });
+  const shops: Shop[] = [];
+  // Closed here, before the after hook of startCluster stops the nodes (hooks run in order).
+  try {
+    shops.push(await createShop({ seeds: addresses, name: 'web-a' }));
+    shops.push(await createShop({ seeds: addresses, name: 'web-b' }));
+    await shopFlow(shops, client, addresses);
+  } finally {
+    await Promise.all(shops.map((s) => s.close()));
+    await client.close();
+  }
+});
+
+async function shopFlow(shops: Shop[], client: Client, addresses: string[]): Promise<void> {
+  const [a] = shops as [Shop, Shop];
+  const browser = new Browser(shops);
+
+  // Every page names the web server that answered and a primary node of the cluster.
+  for (const [i, path] of ['/', '/', '/cart', '/login', '/orders'].entries()) {
+    const shop = shops[i % 2]!;
+    const page = await browser.sendTo(shop, 'GET', path);
+    assert.equal(page.status, 200, path);
+    assert.equal(attribute(page.text, 'data-web-server'), shop.name, path);
+    assert.ok(addresses.includes(attribute(page.text, 'data-primary')!), `${path}: a node address`);
+    assert.equal(browser.cookie, null, 'browsing without a change stores no session');
+  }
+
+  // Log in on one server; the other knows the user.
+  const login = await browser.send('POST', '/login', { name: 'Ada <admin>' });
+  assert.equal(login.status, 303);
+  assert.ok(browser.cookie !== null, 'login sets the session cookie');
+  const home = await browser.send('GET', '/');
+  assert.equal(attribute(home.text, 'data-user'), 'Ada &lt;admin&gt;', 'escaped');
+  let cart = await browser.cart();
+  assert.equal(cart.user, 'Ada <admin>');
+  assert.deepEqual(cart.items, {});
+
+  // The session's primary, as the pages show it, is the one the client's table names.
+  const key = sessionPrefix + browser.sessionId!;
+  assert.equal(cart.served.state.key, key);
+  assert.equal(cart.served.state.primary, client.primaryOf(key));
+  assert.ok(addresses.includes(cart.served.state.primary));
+
+  // Add, change a quantity, remove: each on whichever server is next.
+  for (const productId of ['tea', 'mug', 'mug']) {
+    const added = await browser.send('POST', '/cart/add', { productId });
+    assert.equal(added.status, 303);
+  }
+  const cartPage = await browser.send('GET', '/cart');
+  assert.equal(attribute(cartPage.text, 'data-cart-units'), '3');
+  assert.equal(attribute(cartPage.text, 'data-primary'), client.primaryOf(key));
+  assert.deepEqual((await browser.cart()).items, { tea: 1, mug: 2 });
+  await browser.send('POST', '/cart/update', { productId: 'mug', quantity: '5' });
+  assert.deepEqual((await browser.cart()).items, { tea: 1, mug: 5 });
+  await browser.send('POST', '/cart/update', { productId: 'mug', quantity: '3' });
+  await browser.send('POST', '/cart/remove', { productId: 'tea' });
+  assert.deepEqual((await browser.cart()).items, { mug: 3 });
+  assert.equal((await browser.send('POST', '/cart/add', { productId: 'nope' })).status, 400);
+
+  // 20 concurrent adds, alternating between the two servers: every one survives.
+  const adds = await Promise.all(
+    Array.from({ length: 20 }, (_, i) =>
+      browser.sendTo(
+        shops[i % 2]!,
+        'POST',
+        '/api/cart/add',
+        JSON.stringify({ productId: i % 4 === 0 ? 'kettle' : 'coffee' }),
+        'application/json',
+      ),
+    ),
+  );
+  for (const reply of adds) {
+    assert.equal(reply.status, 200, reply.text);
+    const body = JSON.parse(reply.text) as CartView;
+    assert.equal(body.served.server.name, reply.served);
+    assert.equal(body.served.state.primary, client.primaryOf(key));
+  }
+  cart = await browser.cart();
+  assert.deepEqual(cart.items, { coffee: 15, kettle: 5, mug: 3 });
+  assert.equal(cart.units, 23);
+
+  // Checkout empties the cart and keeps the order number in the session's history.
+  const checkout = await browser.send('POST', '/checkout');
+  assert.equal(checkout.status, 303);
+  const placed = new URL(checkout.location!, a.url).searchParams.get('placed')!;
+  assert.match(placed, /^SH-/);
+  const confirmation = await browser.send('GET', checkout.location!);
+  assert.equal(attribute(confirmation.text, 'data-order-number'), placed);
+  cart = await browser.cart();
+  assert.deepEqual(cart.items, {});
+  assert.deepEqual(cart.orders, [placed]);
+  const orders = await browser.send('GET', '/orders');
+  assert.ok(orders.text.includes(`data-order="${placed}"`));
+  assert.equal(attribute(orders.text, 'data-cart-units'), '0');
+
+  // Logout destroys the session in the store; the next request is a stranger.
+  assert.notEqual(await client.get(key), null);
+  const logout = await browser.send('POST', '/logout');
+  assert.equal(logout.status, 303);
+  assert.equal(browser.cookie, null);
+  assert.equal(await client.get(key), null);
+  cart = await browser.cart();
+  assert.equal(cart.user, null);
+  assert.deepEqual(cart.orders, []);
+}
+
+test('createShop wants exactly one of seeds and client', async () => {
+  await assert.rejects(createShop({ name: 'x' }), TypeError);
+});

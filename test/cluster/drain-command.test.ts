@@ -1,11 +1,11 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { spawn } from 'node:child_process';
 import { connect } from '../../src/client/index.js';
 import { eventually } from '../helpers/cluster.js';
-import { cliMain, freePort, spawnNode, stopProcess } from '../helpers/processes.js';
+import { cliMain, stopProcess } from '../helpers/processes.js';
+import { ProcessCluster } from '../helpers/process-cluster.js';
 
 async function run(
   args: string[],
@@ -22,34 +22,13 @@ async function run(
 }
 
 async function threeNodes(t: { after: (fn: () => Promise<void>) => void }) {
-  const addresses = (await Promise.all([1, 2, 3].map(() => freePort()))).map(
-    (p) => `127.0.0.1:${p}`,
-  );
-  const processes: ChildProcess[] = [];
-  t.after(async () => {
-    await Promise.all(processes.map((p) => stopProcess(p, 'SIGKILL')));
-  });
-  const common = ['--partitions', '16'];
-  processes.push(await spawnNode(['--listen', addresses[0]!, '--id', 'n1', ...common]));
-  for (const i of [1, 2]) {
-    processes.push(
-      await spawnNode([
-        '--listen',
-        addresses[i]!,
-        '--id',
-        `n${i + 1}`,
-        '--seeds',
-        addresses[0]!,
-        ...common,
-      ]),
-    );
-  }
+  const cluster = await ProcessCluster.start({ size: 3, args: ['--partitions', '16'] });
+  t.after(() => cluster.stop());
+  await cluster.settled(3);
+  const addresses = cluster.seeds();
+  const processes = cluster.nodes.map((n) => n.child);
   const client = await connect({ seeds: addresses, timeoutMs: 5_000 });
   t.after(() => client.close());
-  await eventually('three members, every partition with two copies in sync', async () => {
-    const s = await client.clusterStatus();
-    return s.members.length === 3 && s.health === 'ok';
-  });
   return { addresses, processes, client };
 }
 

@@ -11,13 +11,12 @@
  */
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
 import { connect, type ClusterStatusView } from '../../src/client/index.js';
 import { partitionOf } from '../../src/core/keys.js';
 import { encodeRequest } from '../../src/protocol/index.js';
 import { requestOnce } from '../../src/node/request-once.js';
 import { eventually } from '../helpers/cluster.js';
-import { freePort, spawnNode, stopProcess } from '../helpers/processes.js';
+import { ProcessCluster } from '../helpers/process-cluster.js';
 
 const partitions = 16;
 
@@ -38,31 +37,16 @@ test(
   'a primary paused past the failure timeout serves nothing from its old epoch when it wakes',
   { timeout: 120_000 },
   async (t) => {
-    const addresses = (await Promise.all([1, 2, 3].map(() => freePort()))).map(
-      (p) => `127.0.0.1:${p}`,
-    );
-    const processes: ChildProcess[] = [];
-    t.after(async () => {
-      for (const p of processes) {
-        if (p.signalCode === 'SIGSTOP' || p.exitCode === null) p.kill('SIGCONT');
-      }
-      await Promise.all(processes.map((p) => stopProcess(p, 'SIGKILL')));
+    const cluster = await ProcessCluster.start({
+      size: 3,
+      args: ['--partitions', String(partitions)],
     });
-    const common = ['--partitions', String(partitions)];
-    processes.push(await spawnNode(['--listen', addresses[0]!, '--id', 'n1', ...common]));
-    for (const i of [1, 2]) {
-      processes.push(
-        await spawnNode([
-          '--listen',
-          addresses[i]!,
-          '--id',
-          `n${i + 1}`,
-          '--seeds',
-          addresses[0]!,
-          ...common,
-        ]),
-      );
-    }
+    t.after(async () => {
+      for (const n of cluster.nodes) n.child.kill('SIGCONT');
+      await cluster.stop();
+    });
+    const addresses = cluster.seeds();
+    const processes = cluster.nodes.map((n) => n.child);
     const writer = await connect({ seeds: addresses, timeoutMs: 15_000 });
     t.after(() => writer.close());
     let status: ClusterStatusView | null = null;

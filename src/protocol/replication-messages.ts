@@ -14,7 +14,11 @@
  * What is checked, per `type`:
  *
  * 1. The value is a plain map and `type` is one of append, ack, snapshot, snapshotAck,
- *    leasePing, leaseEcho (the last two: a clock reading `sentAt` and a table `version`).
+ *    leasePing, leaseEcho (the last two: a clock reading `sentAt` and a table `version`), or
+ *    batch: `messages`, an array of 1 to `replicationBatchMessagesMax` messages of the other
+ *    types (no batch in a batch), each checked as it would be alone. One bad message makes
+ *    the whole batch bad, its reason prefixed with `batch: messages[i]: `; dropping the batch
+ *    is as safe as dropping its messages one by one.
  * 2. partition, epoch, seq, fromSeq and chunk are non-negative safe integers; an ack's
  *    lastEpoch and a snapshotAck's chunk may also be -1 ("unknown", "start over"); an ack's
  *    lastEpoch is at most its epoch. Flags are booleans, optional ones absent or booleans.
@@ -50,7 +54,20 @@ import type { ReplicationMessage } from '../replication/partition-replica.js';
 import type { LeaseMessage } from '../replication/leases.js';
 
 /** What one data plane sends another: a partition's replication stream, or lease traffic. */
-export type PeerDataMessage = ReplicationMessage | LeaseMessage;
+export type PeerSingleMessage = ReplicationMessage | LeaseMessage;
+
+/**
+ * Several messages for one destination in one frame: a flush's appends to one backup for
+ * every partition, or a backup's acks to one primary (DESIGN.md section 4: the stream is
+ * batched per destination node). The receiver handles them in order, as if they had come
+ * one by one.
+ */
+export interface PeerBatchMessage {
+  readonly type: 'batch';
+  readonly messages: readonly PeerSingleMessage[];
+}
+
+export type PeerDataMessage = PeerSingleMessage | PeerBatchMessage;
 import type {
   EntryView,
   IdempotencyId,
@@ -82,6 +99,12 @@ export const replicationResultsPerClientMax = 100_000;
 
 /** Segments of an epoch history; a replica remembers 64. */
 export const replicationHistoryMax = 1_024;
+
+/**
+ * Messages in one batch. A sender batches at most 4,096 (data-plane.ts); this is the same
+ * far-above-it ceiling as the others.
+ */
+export const replicationBatchMessagesMax = 100_000;
 
 /** Why a value is not a replication message. */
 export interface BadReplicationMessage {
@@ -404,14 +427,14 @@ function readClients(m: MapReader): SnapshotClient[] {
 
 // ---- messages -------------------------------------------------------------------------------
 
-type MessageType = PeerDataMessage['type'];
+type MessageType = PeerSingleMessage['type'];
 
 function optionalBool(m: MapReader, name: string): boolean | undefined {
   return m.has(name) ? m.at(name).bool() : undefined;
 }
 
 /** One reader per message type; the Record makes the compiler insist on all of them. */
-const bodyReaders: Record<MessageType, (m: MapReader) => PeerDataMessage> = {
+const bodyReaders: Record<MessageType, (m: MapReader) => PeerSingleMessage> = {
   append: (m) => {
     const partition = m.at('partition').uint();
     const epoch = m.at('epoch').uint();
@@ -467,10 +490,32 @@ const bodyReaders: Record<MessageType, (m: MapReader) => PeerDataMessage> = {
   }),
 };
 
-const messageTypeNames = Object.keys(bodyReaders).join(', ');
+const singleTypeNames = Object.keys(bodyReaders).join(', ');
+const messageTypeNames = `${singleTypeNames}, batch`;
 
 function isMessageType(value: unknown): value is MessageType {
   return typeof value === 'string' && Object.hasOwn(bodyReaders, value);
+}
+
+function typeOf(raw: Fields): unknown {
+  return Object.hasOwn(raw, 'type') ? raw['type'] : undefined;
+}
+
+/** A batch's messages, each read as it would be alone; the first bad one fails the batch. */
+function readBatch(raw: Fields): PeerBatchMessage {
+  const r = new MapReader('batch', '', raw).at('messages');
+  const items = r.array(replicationBatchMessagesMax);
+  if (items.length === 0) r.fail('a non-empty array');
+  const messages: PeerSingleMessage[] = [];
+  for (let i = 0; i < items.length; i++) {
+    const item = items[i];
+    const context = `batch: messages[${i}]`;
+    if (!isPlainMap(item)) fail(context, 'the message', 'a map');
+    const type = typeOf(item);
+    if (!isMessageType(type)) fail(context, 'type', `one of ${singleTypeNames}`);
+    messages.push(bodyReaders[type](new MapReader(`${context}: ${type}`, '', item)));
+  }
+  return { type: 'batch', messages };
 }
 
 /**
@@ -480,12 +525,13 @@ function isMessageType(value: unknown): value is MessageType {
  */
 export function parseReplicationMessage(raw: unknown): PeerDataMessage | BadReplicationMessage {
   if (!isPlainMap(raw)) return { bad: true, reason: 'a replication message must be a map' };
-  const type = Object.hasOwn(raw, 'type') ? raw['type'] : undefined;
-  if (!isMessageType(type)) {
+  const type = typeOf(raw);
+  const batch = type === 'batch';
+  if (!batch && !isMessageType(type)) {
     return { bad: true, reason: `message: type must be one of ${messageTypeNames}` };
   }
   try {
-    return bodyReaders[type](new MapReader(type, '', raw));
+    return batch ? readBatch(raw) : bodyReaders[type](new MapReader(type, '', raw));
   } catch (error) {
     if (error instanceof FieldError) return { bad: true, reason: error.message };
     throw error;

@@ -125,13 +125,32 @@ function fail(context: string, path: string, expected: string): never {
   throw new FieldError(`${context}: ${path} must be ${expected}`);
 }
 
+/**
+ * Where a value sits: its parent and the step from there. The path string is built only when
+ * a field fails, not for every field read (a replicated write has about twenty).
+ */
+interface At {
+  readonly path: string;
+}
+
+function stepFrom(parent: At | null, step: string | number): string {
+  const base = parent === null ? '' : parent.path;
+  if (typeof step === 'number') return `${base}[${step}]`;
+  return base === '' ? step : `${base}.${step}`;
+}
+
 /** Reads one value at a path; `context` is the message type. */
-class Reader {
+class Reader implements At {
   constructor(
     readonly context: string,
-    readonly path: string,
+    private readonly parent: At | null,
+    private readonly step: string | number,
     readonly value: unknown,
   ) {}
+
+  get path(): string {
+    return stepFrom(this.parent, this.step);
+  }
 
   fail(expected: string): never {
     return fail(this.context, this.path, expected);
@@ -186,7 +205,7 @@ class Reader {
 
   map(): MapReader {
     if (!isPlainMap(this.value)) this.fail('a map');
-    return new MapReader(this.context, this.path, this.value);
+    return new MapReader(this.context, this, this.value);
   }
 
   array(max: number): readonly unknown[] {
@@ -198,16 +217,21 @@ class Reader {
 
   /** Item `i` of an array read with `array()`. */
   item(items: readonly unknown[], i: number): Reader {
-    return new Reader(this.context, `${this.path}[${i}]`, items[i]);
+    return new Reader(this.context, this, i, items[i]);
   }
 }
 
-class MapReader {
+class MapReader implements At {
   constructor(
     private readonly context: string,
-    private readonly path: string,
+    /** The reader of this map's own value; null for a message. */
+    private readonly owner: At | null,
     private readonly fields: Fields,
   ) {}
+
+  get path(): string {
+    return this.owner === null ? '' : this.owner.path;
+  }
 
   /** Own properties only: an inherited field never counts as sent. */
   has(name: string): boolean {
@@ -216,7 +240,7 @@ class MapReader {
 
   at(name: string): Reader {
     const value = Object.hasOwn(this.fields, name) ? this.fields[name] : undefined;
-    return new Reader(this.context, this.path === '' ? name : `${this.path}.${name}`, value);
+    return new Reader(this.context, this, name, value);
   }
 
   fail(name: string, expected: string): never {
@@ -503,7 +527,7 @@ function typeOf(raw: Fields): unknown {
 
 /** A batch's messages, each read as it would be alone; the first bad one fails the batch. */
 function readBatch(raw: Fields): PeerBatchMessage {
-  const r = new MapReader('batch', '', raw).at('messages');
+  const r = new MapReader('batch', null, raw).at('messages');
   const items = r.array(replicationBatchMessagesMax);
   if (items.length === 0) r.fail('a non-empty array');
   const messages: PeerSingleMessage[] = [];
@@ -513,7 +537,7 @@ function readBatch(raw: Fields): PeerBatchMessage {
     if (!isPlainMap(item)) fail(context, 'the message', 'a map');
     const type = typeOf(item);
     if (!isMessageType(type)) fail(context, 'type', `one of ${singleTypeNames}`);
-    messages.push(bodyReaders[type](new MapReader(`${context}: ${type}`, '', item)));
+    messages.push(bodyReaders[type](new MapReader(`${context}: ${type}`, null, item)));
   }
   return { type: 'batch', messages };
 }
@@ -531,7 +555,7 @@ export function parseReplicationMessage(raw: unknown): PeerDataMessage | BadRepl
     return { bad: true, reason: `message: type must be one of ${messageTypeNames}` };
   }
   try {
-    return batch ? readBatch(raw) : bodyReaders[type](new MapReader(type, '', raw));
+    return batch ? readBatch(raw) : bodyReaders[type](new MapReader(type, null, raw));
   } catch (error) {
     if (error instanceof FieldError) return { bad: true, reason: error.message };
     throw error;

@@ -17,6 +17,8 @@ export interface Settings {
   outDir: string;
   redisBinary: string;
   nodeFlags: string[];
+  /** Run only the replicated section, and print its figures instead of writing a report. */
+  replicatedOnly: boolean;
 }
 
 /** A session as the bench writes it: an id and one string field of `valueBytes` characters. */

@@ -130,7 +130,7 @@ async function waitUntilSettled(client: Client): Promise<ClusterStatusView> {
   }
 }
 
-async function openStatehouseCluster(
+export async function openStatehouseCluster(
   settings: Settings,
   keys: readonly string[],
   valueOf: (i: number) => Doc,

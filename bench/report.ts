@@ -229,7 +229,7 @@ const poolText = (connections: number, callers: number): string =>
     : `${connections} connections, one per caller`;
 
 /** The replicated section: its settings, figures, and the issue's targets checked. */
-function renderReplicated(r: ReplicatedReport, callers: number): string[] {
+export function renderReplicated(r: ReplicatedReport, callers: number): string[] {
   const s = r.settings;
   const labelOf = (id: SystemId): string => r.systems.find((x) => x.id === id)?.label ?? id;
   const yesNo = (met: boolean): string => (met ? 'yes' : '**no**');

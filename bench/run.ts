@@ -13,7 +13,9 @@
  * Flags: --seconds S (per phase, default 5), --concurrency C (default 64), --keys N (default
  * 100000), --value-bytes B (default 1024), --warmup S (default 1), --durability sync|async,
  * --quick (2000 keys, 1 s phases, 16 callers, for a smoke run), --out DIR, --redis-server PATH,
- * --node-flags "FLAGS" (given to every node process, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
+ * --node-flags "FLAGS" (given to every node process, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"),
+ * --replicated-only (skip the single-node section; print the replicated section's figures as
+ * JSON and markdown, and write no report: for measuring a change to the replicated path).
  */
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -43,6 +45,7 @@ import {
 import {
   phaseNames,
   ratios,
+  renderReplicated,
   writeReport,
   type BenchReport,
   type MeasuredPhase,
@@ -69,6 +72,7 @@ function readSettings(): Settings {
       out: { type: 'string' },
       'redis-server': { type: 'string', default: 'redis-server' },
       'node-flags': { type: 'string', default: '' },
+      'replicated-only': { type: 'boolean', default: false },
     },
     strict: true,
   });
@@ -99,6 +103,7 @@ function readSettings(): Settings {
     outDir: values.out ?? fileURLToPath(new URL('results', import.meta.url)),
     redisBinary: values['redis-server'],
     nodeFlags: values['node-flags'].split(/\s+/).filter((f) => f.length > 0),
+    replicatedOnly: values['replicated-only'] === true,
   };
 }
 
@@ -250,6 +255,13 @@ async function main(): Promise<void> {
   const payload = makePayload(settings.valueBytes);
   const valueOf = (i: number): Doc => ({ id: i, data: payload });
   const keys = Array.from({ length: settings.keys }, (_, i) => `key:${i}`);
+
+  if (settings.replicatedOnly) {
+    const replicated = await runReplicatedSection(settings, keys, valueOf, () => loadavg()[0] ?? 0);
+    console.log(JSON.stringify(replicated, null, 2));
+    console.log(renderReplicated(replicated, settings.concurrency).join('\n'));
+    return;
+  }
 
   const closers: Closers = [];
   let single: Omit<BenchReport, 'replicated'>;

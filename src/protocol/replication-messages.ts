@@ -14,7 +14,11 @@
  * What is checked, per `type`:
  *
  * 1. The value is a plain map and `type` is one of append, ack, snapshot, snapshotAck,
- *    leasePing, leaseEcho (the last two: a clock reading `sentAt` and a table `version`).
+ *    leasePing, leaseEcho (the last two: a clock reading `sentAt` and a table `version`), or
+ *    batch: `messages`, an array of 1 to `replicationBatchMessagesMax` messages of the other
+ *    types (no batch in a batch), each checked as it would be alone. One bad message makes
+ *    the whole batch bad, its reason prefixed with `batch: messages[i]: `; dropping the batch
+ *    is as safe as dropping its messages one by one.
  * 2. partition, epoch, seq, fromSeq and chunk are non-negative safe integers; an ack's
  *    lastEpoch and a snapshotAck's chunk may also be -1 ("unknown", "start over"); an ack's
  *    lastEpoch is at most its epoch. Flags are booleans, optional ones absent or booleans.
@@ -50,7 +54,20 @@ import type { ReplicationMessage } from '../replication/partition-replica.js';
 import type { LeaseMessage } from '../replication/leases.js';
 
 /** What one data plane sends another: a partition's replication stream, or lease traffic. */
-export type PeerDataMessage = ReplicationMessage | LeaseMessage;
+export type PeerSingleMessage = ReplicationMessage | LeaseMessage;
+
+/**
+ * Several messages for one destination in one frame: a flush's appends to one backup for
+ * every partition, or a backup's acks to one primary (DESIGN.md section 4: the stream is
+ * batched per destination node). The receiver handles them in order, as if they had come
+ * one by one.
+ */
+export interface PeerBatchMessage {
+  readonly type: 'batch';
+  readonly messages: readonly PeerSingleMessage[];
+}
+
+export type PeerDataMessage = PeerSingleMessage | PeerBatchMessage;
 import type {
   EntryView,
   IdempotencyId,
@@ -83,6 +100,12 @@ export const replicationResultsPerClientMax = 100_000;
 /** Segments of an epoch history; a replica remembers 64. */
 export const replicationHistoryMax = 1_024;
 
+/**
+ * Messages in one batch. A sender batches at most 4,096 (data-plane.ts); this is the same
+ * far-above-it ceiling as the others.
+ */
+export const replicationBatchMessagesMax = 100_000;
+
 /** Why a value is not a replication message. */
 export interface BadReplicationMessage {
   readonly bad: true;
@@ -102,13 +125,32 @@ function fail(context: string, path: string, expected: string): never {
   throw new FieldError(`${context}: ${path} must be ${expected}`);
 }
 
+/**
+ * Where a value sits: its parent and the step from there. The path string is built only when
+ * a field fails, not for every field read (a replicated write has about twenty).
+ */
+interface At {
+  readonly path: string;
+}
+
+function stepFrom(parent: At | null, step: string | number): string {
+  const base = parent === null ? '' : parent.path;
+  if (typeof step === 'number') return `${base}[${step}]`;
+  return base === '' ? step : `${base}.${step}`;
+}
+
 /** Reads one value at a path; `context` is the message type. */
-class Reader {
+class Reader implements At {
   constructor(
     readonly context: string,
-    readonly path: string,
+    private readonly parent: At | null,
+    private readonly step: string | number,
     readonly value: unknown,
   ) {}
+
+  get path(): string {
+    return stepFrom(this.parent, this.step);
+  }
 
   fail(expected: string): never {
     return fail(this.context, this.path, expected);
@@ -163,7 +205,7 @@ class Reader {
 
   map(): MapReader {
     if (!isPlainMap(this.value)) this.fail('a map');
-    return new MapReader(this.context, this.path, this.value);
+    return new MapReader(this.context, this, this.value);
   }
 
   array(max: number): readonly unknown[] {
@@ -175,16 +217,21 @@ class Reader {
 
   /** Item `i` of an array read with `array()`. */
   item(items: readonly unknown[], i: number): Reader {
-    return new Reader(this.context, `${this.path}[${i}]`, items[i]);
+    return new Reader(this.context, this, i, items[i]);
   }
 }
 
-class MapReader {
+class MapReader implements At {
   constructor(
     private readonly context: string,
-    private readonly path: string,
+    /** The reader of this map's own value; null for a message. */
+    private readonly owner: At | null,
     private readonly fields: Fields,
   ) {}
+
+  get path(): string {
+    return this.owner === null ? '' : this.owner.path;
+  }
 
   /** Own properties only: an inherited field never counts as sent. */
   has(name: string): boolean {
@@ -193,7 +240,7 @@ class MapReader {
 
   at(name: string): Reader {
     const value = Object.hasOwn(this.fields, name) ? this.fields[name] : undefined;
-    return new Reader(this.context, this.path === '' ? name : `${this.path}.${name}`, value);
+    return new Reader(this.context, this, name, value);
   }
 
   fail(name: string, expected: string): never {
@@ -404,14 +451,14 @@ function readClients(m: MapReader): SnapshotClient[] {
 
 // ---- messages -------------------------------------------------------------------------------
 
-type MessageType = PeerDataMessage['type'];
+type MessageType = PeerSingleMessage['type'];
 
 function optionalBool(m: MapReader, name: string): boolean | undefined {
   return m.has(name) ? m.at(name).bool() : undefined;
 }
 
 /** One reader per message type; the Record makes the compiler insist on all of them. */
-const bodyReaders: Record<MessageType, (m: MapReader) => PeerDataMessage> = {
+const bodyReaders: Record<MessageType, (m: MapReader) => PeerSingleMessage> = {
   append: (m) => {
     const partition = m.at('partition').uint();
     const epoch = m.at('epoch').uint();
@@ -467,10 +514,32 @@ const bodyReaders: Record<MessageType, (m: MapReader) => PeerDataMessage> = {
   }),
 };
 
-const messageTypeNames = Object.keys(bodyReaders).join(', ');
+const singleTypeNames = Object.keys(bodyReaders).join(', ');
+const messageTypeNames = `${singleTypeNames}, batch`;
 
 function isMessageType(value: unknown): value is MessageType {
   return typeof value === 'string' && Object.hasOwn(bodyReaders, value);
+}
+
+function typeOf(raw: Fields): unknown {
+  return Object.hasOwn(raw, 'type') ? raw['type'] : undefined;
+}
+
+/** A batch's messages, each read as it would be alone; the first bad one fails the batch. */
+function readBatch(raw: Fields): PeerBatchMessage {
+  const r = new MapReader('batch', null, raw).at('messages');
+  const items = r.array(replicationBatchMessagesMax);
+  if (items.length === 0) r.fail('a non-empty array');
+  const messages: PeerSingleMessage[] = [];
+  for (let i = 0; i < items.length; i++) {
+    const item = items[i];
+    const context = `batch: messages[${i}]`;
+    if (!isPlainMap(item)) fail(context, 'the message', 'a map');
+    const type = typeOf(item);
+    if (!isMessageType(type)) fail(context, 'type', `one of ${singleTypeNames}`);
+    messages.push(bodyReaders[type](new MapReader(`${context}: ${type}`, null, item)));
+  }
+  return { type: 'batch', messages };
 }
 
 /**
@@ -480,12 +549,13 @@ function isMessageType(value: unknown): value is MessageType {
  */
 export function parseReplicationMessage(raw: unknown): PeerDataMessage | BadReplicationMessage {
   if (!isPlainMap(raw)) return { bad: true, reason: 'a replication message must be a map' };
-  const type = Object.hasOwn(raw, 'type') ? raw['type'] : undefined;
-  if (!isMessageType(type)) {
+  const type = typeOf(raw);
+  const batch = type === 'batch';
+  if (!batch && !isMessageType(type)) {
     return { bad: true, reason: `message: type must be one of ${messageTypeNames}` };
   }
   try {
-    return bodyReaders[type](new MapReader(type, '', raw));
+    return batch ? readBatch(raw) : bodyReaders[type](new MapReader(type, null, raw));
   } catch (error) {
     if (error instanceof FieldError) return { bad: true, reason: error.message };
     throw error;

@@ -31,7 +31,8 @@ import {
   type MemberId,
 } from './partition-replica.js';
 import { LeaseTable, leaseOptions } from './leases.js';
-import type { PeerDataMessage } from '../protocol/replication-messages.js';
+import { mutationBytes } from './replication-log.js';
+import type { PeerDataMessage, PeerSingleMessage } from '../protocol/replication-messages.js';
 
 /**
  * A primary's lease, in ms: the longest it serves after its copies last vouched for it.
@@ -40,6 +41,71 @@ import type { PeerDataMessage } from '../protocol/replication-messages.js';
  * failover never waits for it.
  */
 export const leaseMsDefault = 400;
+
+/**
+ * Bounds on one batch (see batchByDestination): the approximate bytes of one append
+ * (partition-replica.ts appendBytesMax, 1 MiB), so a batch fits a frame wherever an append
+ * does, and a message count far above a flush's (one append per partition and backup).
+ */
+const batchBytesMax = 1024 * 1024;
+const batchMessagesMax = 4_096;
+/** What a message other than an append is counted as: its numbers and field names. */
+const messageBytesFixed = 64;
+
+/** Approximate encoded bytes of a message, in the replication log's measure. */
+function messageBytes(message: PeerSingleMessage): number {
+  if (message.type !== 'append') return messageBytesFixed;
+  let bytes = messageBytesFixed;
+  for (const m of message.mutations) bytes += mutationBytes(m);
+  return bytes;
+}
+
+/**
+ * The replication stream is batched per destination node (DESIGN.md section 4): the messages
+ * of one input (a flush, a received batch, a tick) for one node leave as one `batch`, not one
+ * message per partition, so a turn whose writes fall in many partitions still costs one
+ * encoding, one frame and one decoding per backup, and its acks one per primary. Order per
+ * destination is kept. A snapshot chunk, already up to a frame's worth, travels alone.
+ */
+function batchByDestination(sends: PlaneEffects['send']): PlaneEffects['send'] {
+  if (sends.length < 2) return sends;
+  const open = new Map<MemberId, { messages: PeerSingleMessage[]; bytes: number }>();
+  const out: PlaneEffects['send'] = [];
+  const close = (to: MemberId): void => {
+    const batch = open.get(to);
+    if (batch === undefined) return;
+    open.delete(to);
+    const [first] = batch.messages;
+    out.push({
+      to,
+      message: batch.messages.length === 1 ? first! : { type: 'batch', messages: batch.messages },
+    });
+  };
+  for (const { to, message } of sends) {
+    if (message.type === 'batch' || message.type === 'snapshot') {
+      close(to);
+      out.push({ to, message });
+      continue;
+    }
+    const bytes = messageBytes(message);
+    let batch = open.get(to);
+    if (
+      batch !== undefined &&
+      (batch.messages.length >= batchMessagesMax || batch.bytes + bytes > batchBytesMax)
+    ) {
+      close(to);
+      batch = undefined;
+    }
+    if (batch === undefined) {
+      batch = { messages: [], bytes: 0 };
+      open.set(to, batch);
+    }
+    batch.messages.push(message);
+    batch.bytes += bytes;
+  }
+  for (const to of [...open.keys()]) close(to);
+  return out;
+}
 
 export interface DataPlaneOptions {
   readonly nodeId: string;
@@ -206,6 +272,7 @@ export class DataPlane {
       );
     });
     this.leases.setPeers(peers, now);
+    effects.send = batchByDestination(effects.send);
     return effects;
   }
 
@@ -282,25 +349,43 @@ export class DataPlane {
     return effects;
   }
 
-  /** A message from the peer authenticated as `from`. */
+  /**
+   * A message from the peer authenticated as `from`; a batch's messages in order, their
+   * answers batched again per destination.
+   */
   receive(from: string, message: PeerDataMessage, now: number): PlaneEffects {
     const effects = noEffects();
-    if (message.type === 'leasePing' || message.type === 'leaseEcho') {
-      const echo = this.leases.receive(from, message, this.tableVersion, now);
-      if (echo !== null) effects.send.push({ to: from, message: echo });
+    if (message.type !== 'batch') {
+      this.receiveOne(effects, from, message, now);
       return effects;
     }
-    const replica = this.replicas[message.partition];
-    if (replica === undefined) return effects;
-    this.merge(effects, message.partition, replica.receive(from, message, now));
+    for (const one of message.messages) this.receiveOne(effects, from, one, now);
+    effects.send = batchByDestination(effects.send);
     return effects;
   }
 
-  /** Sends what the writes since the last flush produced, one message per backup. */
+  private receiveOne(
+    effects: PlaneEffects,
+    from: string,
+    message: PeerSingleMessage,
+    now: number,
+  ): void {
+    if (message.type === 'leasePing' || message.type === 'leaseEcho') {
+      const echo = this.leases.receive(from, message, this.tableVersion, now);
+      if (echo !== null) effects.send.push({ to: from, message: echo });
+      return;
+    }
+    const replica = this.replicas[message.partition];
+    if (replica === undefined) return;
+    this.merge(effects, message.partition, replica.receive(from, message, now));
+  }
+
+  /** Sends what the writes since the last flush produced: one batch per backup node. */
   flush(): PlaneEffects {
     const effects = noEffects();
     for (const p of this.dirty) this.merge(effects, p, this.replicas[p]!.flush());
     this.dirty.clear();
+    effects.send = batchByDestination(effects.send);
     return effects;
   }
 
@@ -309,6 +394,7 @@ export class DataPlane {
     const effects = noEffects();
     for (const ping of this.leases.pings(this.tableVersion, now)) effects.send.push(ping);
     this.replicas.forEach((replica, p) => this.merge(effects, p, replica.tick(now)));
+    effects.send = batchByDestination(effects.send);
     return effects;
   }
 

@@ -119,7 +119,7 @@ export class EpochHistory {
 }
 
 /** Bytes a mutation is counted as in the backlog: its key and value plus a fixed overhead. */
-function mutationBytes(m: Mutation): number {
+export function mutationBytes(m: Mutation): number {
   // 64 bytes covers the object, its seq and expiry numbers; keys counted as up to 3 bytes
   // per UTF-16 unit without encoding them.
   const key = m.kind === 'result' ? 0 : m.key.length * 3;

@@ -73,6 +73,8 @@ export const retryExpired = Symbol('retryExpired');
 
 export class IdempotencyTable {
   private readonly clients = new Map<string, ClientResults>();
+  /** The client remembered last: the end of the Map's order already, so not moved again. */
+  private newest: ClientResults | null = null;
   private clock = -Infinity;
 
   constructor(
@@ -108,11 +110,15 @@ export class IdempotencyTable {
         seqs: [],
       };
     } else {
-      // Re-inserting moves the client to the end of the Map: the queue stays in last-seen order.
-      this.clients.delete(id.clientId);
       client.lastSeenAt = this.clock;
     }
-    this.clients.set(id.clientId, client);
+    if (client !== this.newest) {
+      // Re-inserting moves the client to the end of the Map: the queue stays in last-seen
+      // order. A client writing again, the common case, is at the end already.
+      this.clients.delete(id.clientId);
+      this.clients.set(id.clientId, client);
+      this.newest = client;
+    }
     client.results.set(id.seq, outcome);
     heapPush(client.seqs, id.seq);
     // Results the client confirmed it received are never asked for again.
@@ -134,11 +140,12 @@ export class IdempotencyTable {
 
   private forgetIdle(): void {
     let forgotten = 0;
-    for (const [clientId, client] of this.clients) {
+    for (const client of this.clients.values()) {
       if (forgotten === idlePruneBatch || this.clock - client.lastSeenAt <= this.clientIdleMs) {
         return;
       }
-      this.clients.delete(clientId);
+      // Never the newest: it was seen at the clock, so it is not idle.
+      this.clients.delete(client.clientId);
       forgotten++;
     }
   }
@@ -197,7 +204,9 @@ export class IdempotencyTable {
       }
       // An ascending array is a valid binary min-heap.
       const seqs = [...map.keys()].sort((a, b) => a - b);
-      this.clients.set(clientId, { clientId, lastSeenAt, forgottenUpTo, results: map, seqs });
+      const client = { clientId, lastSeenAt, forgottenUpTo, results: map, seqs };
+      this.clients.set(clientId, client);
+      this.newest = client;
       this.clock = lastSeenAt;
     }
   }
@@ -213,6 +222,7 @@ export class IdempotencyTable {
 
   clear(): void {
     this.clients.clear();
+    this.newest = null;
     this.clock = -Infinity;
   }
 }

@@ -11,6 +11,7 @@ import {
   replicationIdLengthMax,
   replicationKeyLengthMax,
   replicationMutationsMax,
+  replicationBatchMessagesMax,
   type PeerDataMessage,
 } from '../../src/protocol/replication-messages.js';
 import type { Effects, ReplicationMessage } from '../../src/replication/partition-replica.js';
@@ -594,6 +595,14 @@ function mutationOk(m: unknown, seq: number): boolean {
 }
 
 function structurallyValid(m: unknown): boolean {
+  if (isObj(m) && m['type'] === 'batch') {
+    const messages = m['messages'];
+    return (
+      Array.isArray(messages) &&
+      messages.length > 0 &&
+      messages.every((x: unknown) => isObj(x) && x['type'] !== 'batch' && structurallyValid(x))
+    );
+  }
   if (!isObj(m) || !isU(m['partition']) || !isU(m['epoch'])) return false;
   const epoch = m['epoch'] as number;
   switch (m['type']) {
@@ -758,4 +767,118 @@ test('lease pings and echoes survive the wire; a bad clock reading or version is
   refuse({ type: 'leaseEcho', sentAt: Infinity, version: 1 }, /leaseEcho: sentAt/);
   refuse({ type: 'leaseEcho', sentAt: 5, version: 1.5 }, /leaseEcho: version/);
   refuse({ type: 'leasePing', sentAt: 5 }, /leasePing: version/);
+});
+
+// ---- batches ------------------------------------------------------------------------------
+
+/** What a flush sends one backup node: appends of several partitions, and a lease ping. */
+const batch: PeerDataMessage = {
+  type: 'batch',
+  messages: [append, { ...append, partition: 4, history: [], mutations: [] }, ack, snapshotAck],
+};
+
+test('a batch of every message kind round-trips, each message as it would alone', () => {
+  roundTrips(batch);
+  roundTrips({ type: 'batch', messages: samples });
+  roundTrips({
+    type: 'batch',
+    messages: [
+      { type: 'leasePing', sentAt: 5, version: 2 },
+      { type: 'leaseEcho', sentAt: 5, version: 2 },
+      ack,
+    ],
+  });
+});
+
+test('a batch is refused whole, naming the message and its field, when one message is bad', () => {
+  refuse({ type: 'batch' }, /^batch: messages must be an array/);
+  refuse({ type: 'batch', messages: {} }, /^batch: messages must be an array/);
+  refuse({ type: 'batch', messages: [] }, /^batch: messages must be a non-empty array/);
+  refuse({ type: 'batch', messages: [ack, 1] }, /^batch: messages\[1\]: the message must be a map/);
+  refuse(
+    { type: 'batch', messages: [ack, [ack]] },
+    /^batch: messages\[1\]: the message must be a map/,
+  );
+  refuse(
+    { type: 'batch', messages: [{ type: 'batch', messages: [ack] }] },
+    /^batch: messages\[0\]: type must be one of append, .*leaseEcho$/,
+  );
+  refuse(
+    { type: 'batch', messages: [{ ...ack, type: 'constructor' }] },
+    /messages\[0\]: type must/,
+  );
+  refuse(
+    withValue(batch, ['messages', 0, 'mutations', 1, 'seq'], 99),
+    /^batch: messages\[0\]: append: mutations\[1\]\.seq must be 11/,
+  );
+  refuse(
+    withValue(batch, ['messages', 2, 'lastEpoch'], 8),
+    /^batch: messages\[2\]: ack: lastEpoch must be/,
+  );
+  refuse(
+    overTheWire(withValue(batch, ['messages', 1, 'epoch'], -1)),
+    /^batch: messages\[1\]: append: epoch must be/,
+  );
+});
+
+test('a batch is bounded before its messages are read', () => {
+  const messages = new Array<unknown>(replicationBatchMessagesMax + 1).fill(null);
+  refuse(
+    { type: 'batch', messages },
+    new RegExp(`^batch: messages must be an array of at most ${replicationBatchMessagesMax}`),
+  );
+  accept({ type: 'batch', messages: new Array<unknown>(5_000).fill(ack) });
+});
+
+test('property: anything inside a batch is answered without throwing', () => {
+  fc.assert(
+    fc.property(
+      fc.array(
+        fc.oneof(
+          fc.anything({
+            withBigInt: true,
+            withMap: true,
+            withNullPrototype: true,
+            withTypedArray: true,
+          }),
+          fc.constantFrom<unknown>(...samples, batch),
+        ),
+        { maxLength: 5 },
+      ),
+      (messages) => {
+        const result = parseReplicationMessage({ type: 'batch', messages });
+        if (isBadReplicationMessage(result)) assert.match(result.reason, /^batch: messages/);
+        else assert.ok(structurallyValid(result));
+      },
+    ),
+    { numRuns: 500 },
+  );
+});
+
+test('property: a mutated valid batch is refused or still structurally valid', () => {
+  assert.ok(structurallyValid(batch));
+  fc.assert(
+    fc.property(
+      fc.array(fc.tuple(fc.nat(), fc.oneof(nearMisses, fc.anything())), {
+        minLength: 1,
+        maxLength: 3,
+      }),
+      (edits) => {
+        let raw: unknown = batch;
+        for (const [pick, value] of edits) {
+          const paths = pathsOf(raw).slice(1);
+          if (paths.length === 0) break;
+          raw = withValue(raw, paths[pick % paths.length] as Path, value);
+        }
+        const result = parseReplicationMessage(raw);
+        if (isBadReplicationMessage(result)) {
+          assert.equal(typeof result.reason, 'string');
+          return;
+        }
+        assert.ok(structurallyValid(result), JSON.stringify(normalize(result)));
+        assert.deepStrictEqual(normalize(accept(result)), normalize(result));
+      },
+    ),
+    { numRuns: 1_000 },
+  );
 });

@@ -525,7 +525,7 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
     if (askSeeds.length > 0) {
       // A new node must be admitted. A resumed one asks too: the answer proves the seeds are
       // its own cluster (CLUSTER_MISMATCH otherwise), re-admits it if it was removed, and has
-      // the leader declare its copies lost (see staleRoles); if no seed answers it goes on
+      // the leader declare its copies lost (see tableToServe); if no seed answers it goes on
       // with what it persisted, as the rest of the cluster may be restarting too.
       const joining = joinCluster({
         timeoutMs: options.joinTimeoutMs ?? 30_000,

@@ -8,7 +8,7 @@
  * Found while writing the SIGKILL tests: the restarted node served its partitions from empty
  * stores and its backups followed it, so about a third of 200 acknowledged writes read back
  * null, for good. Now its join makes the leader drop the copies it held (and promote in-sync
- * backups where it led) before its data plane takes any table (start-node.ts, staleRoles).
+ * backups where it led) before its data plane takes any table (start-node.ts, tableToServe).
  *
  * The failure timeout is raised to 10 s here so that the restart always lands before the
  * node is declared dead, whatever the machine's load.

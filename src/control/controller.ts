@@ -50,6 +50,12 @@ export interface ControllerInput {
   readonly lastHeard: ReadonlyMap<string, number>;
   /** When this node became leader. */
   readonly leaderSince: number;
+  /**
+   * The leader this node followed before it was elected, if any. As a follower it heard that
+   * one directly, so its silence counts from the last message, not from the election: a
+   * killed leader is declared dead a failure timeout after it went quiet.
+   */
+  readonly predecessor?: string | null;
   /** Whether `node`'s copy of `partition` is current in `epoch` (the replication layer's word). */
   readonly caughtUp: (partition: number, node: string, epoch: number) => boolean;
   /** In-sync backups their primaries report as no longer acknowledging. */
@@ -76,8 +82,7 @@ export function decide(input: ControllerInput): Decision {
 
   // 1. Failure detection.
   const isAlive = (id: string): boolean =>
-    id === input.self ||
-    now - Math.max(input.lastHeard.get(id) ?? 0, input.leaderSince) < options.failureTimeoutMs;
+    id === input.self || now - heardAt(input, id) < options.failureTimeoutMs;
   // A dead member comes back only on evidence: a message within the failure timeout. A new
   // leader's grace holds off declaring members dead; it says nothing about a dead one, which
   // the leader may have last heard from just before it died.
@@ -171,6 +176,19 @@ function placementCommand(state: ClusterState, options: ControllerOptions): Cont
     ...(options.maxMovesInFlight !== undefined && { maxMovesInFlight: options.maxMovesInFlight }),
   });
   return plan.changes.length > 0 ? { type: 'placement', changes: plan.changes } : null;
+}
+
+/**
+ * When the leader counts `id` as last heard: a new leader counts its election as having heard
+ * from everyone (as a follower it heard only the leader), except the leader it followed.
+ */
+export function heardAt(
+  input: Pick<ControllerInput, 'lastHeard' | 'leaderSince' | 'predecessor'>,
+  id: string,
+): number {
+  const heard = input.lastHeard.get(id);
+  if (id === input.predecessor && heard !== undefined) return heard;
+  return Math.max(heard ?? 0, input.leaderSince);
 }
 
 function holdsCopies(state: ClusterState, id: string): boolean {

@@ -39,6 +39,7 @@ export {
 export { isControlCommand } from './command-validation.js';
 export {
   decide,
+  heardAt,
   type ControllerInput,
   type ControllerOptions,
   type Decision,

@@ -32,6 +32,7 @@ import {
 import {
   ClusterState,
   decide,
+  heardAt,
   isControlCommand,
   summarize,
   type ClusterSettings,
@@ -99,6 +100,9 @@ export class ControlPlane {
   private readonly raft: RaftNode<ControlCommand>;
   private readonly lastHeard = new Map<string, number>();
   private leaderSince = 0;
+  /** The leader this node last followed, and the one it followed when it was elected. */
+  private followed: string | null = null;
+  private predecessor: string | null = null;
   private wasLeader = false;
   /** The controller waits for its last proposals to apply before deciding again. */
   private awaitingIndex = 0;
@@ -422,10 +426,13 @@ export class ControlPlane {
     // Placement is the costly part of a decision; skip it while nothing it depends on moved:
     // the applied log, the Raft membership, and which members are alive.
     const { failureTimeoutMs } = this.options;
+    const heard = {
+      lastHeard: this.lastHeard,
+      leaderSince: this.leaderSince,
+      predecessor: this.predecessor,
+    };
     const alive = this.state.members
-      .filter(
-        (m) => now - Math.max(this.lastHeard.get(m.id) ?? 0, this.leaderSince) < failureTimeoutMs,
-      )
+      .filter((m) => now - heardAt(heard, m.id) < failureTimeoutMs)
       .map((m) => m.id);
     const facts = `${this.applied}|${this.reportsVersion}|${raft.membership.voters}|${raft.membership.learners}|${alive}`;
     if (facts === this.lastDecidedOn) return;
@@ -435,8 +442,7 @@ export class ControlPlane {
       membership: raft.membership,
       self: this.memberId,
       now,
-      lastHeard: this.lastHeard,
-      leaderSince: this.leaderSince,
+      ...heard,
       caughtUp: (partition, node, epoch) =>
         this.caughtUpReports.has(`${partition}/${node}/${epoch}`),
       lagging: this.laggingReports,
@@ -552,8 +558,11 @@ export class ControlPlane {
   }
 
   private trackLeadership(isLeader: boolean): void {
+    const leader = this.raft.status().leader;
+    if (!isLeader && leader !== null && leader !== this.memberId) this.followed = leader;
     if (isLeader && !this.wasLeader) {
       this.leaderSince = this.options.clock.now();
+      this.predecessor = this.followed;
       this.awaitingIndex = 0;
       this.options.logger.info({ term: this.raft.status().term }, 'became control-plane leader');
     }

@@ -102,6 +102,27 @@ test('a new leader does not count the silence before its election against anyone
   assert.ok(!decision.commands.some((c) => c.type === 'setState'));
 });
 
+test('a new leader counts the silence of the leader it followed from its last message', () => {
+  const state = cluster(['a', 'b', 'c']);
+  // a was elected at 9,500; it last heard c, the leader it followed, at 8,500.
+  const decision = decide(
+    input(
+      state,
+      { voters: ['a', 'b', 'c'], learners: [] },
+      {
+        lastHeard: new Map([
+          ['b', 8_500],
+          ['c', 8_500],
+        ]),
+        leaderSince: 9_500,
+        predecessor: 'c',
+      },
+    ),
+  );
+  const deaths = decision.commands.filter((c) => c.type === 'setState');
+  assert.deepEqual(deaths, [{ type: 'setState', id: 'c', state: 'dead' }], 'b keeps its grace');
+});
+
 test('a dead member heard from again is proposed active', () => {
   const state = cluster(['a', 'b']);
   state.apply({ type: 'setState', id: 'b', state: 'dead' });

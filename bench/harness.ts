@@ -4,6 +4,7 @@
  * one phase against one system, and Redis connections and INFO.
  */
 import { Redis } from 'ioredis';
+import type { Client } from '../src/client/index.js';
 import { phaseLabels, type MeasuredPhase, type PhaseName, type SystemId } from './report.js';
 import { runPhase, type Operation } from './workload.js';
 
@@ -58,6 +59,18 @@ export function progress(message: string): void {
 
 export function missing(key: string): Error {
   return new Error(`${key} is missing: the preload should have written it`);
+}
+
+/** Statehouse as a phase sees it: one client, each key sent to its partition's primary. */
+export function statehouseTarget(client: Client): Target {
+  return {
+    get: async (_caller, key) => {
+      const value = await client.get<Doc>(key);
+      if (value === null) throw missing(key);
+      return value;
+    },
+    set: (_caller, key, value) => client.set(key, value),
+  };
 }
 
 export function sleep(ms: number): Promise<void> {

@@ -38,6 +38,7 @@ import {
   connectRedis,
   measurePhase,
   missing,
+  statehouseTarget,
   progress,
   redisCpuMicros,
   redisInfo,
@@ -186,14 +187,7 @@ export async function openStatehouseCluster(
     );
   }
 
-  const target: Target = {
-    get: async (_caller, key) => {
-      const value = await client.get<Doc>(key);
-      if (value === null) throw missing(key);
-      return value;
-    },
-    set: (_caller, key, value) => client.set(key, value),
-  };
+  const target = statehouseTarget(client);
   const system: OpenSystem = {
     id: 'statehouse',
     label: `Statehouse, ${clusterSize} nodes, RF=${replicationFactor}`,

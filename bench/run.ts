@@ -32,6 +32,7 @@ import {
   infoNumber,
   measurePhase,
   missing,
+  statehouseTarget,
   progress,
   redisCpuMicros,
   redisInfo,
@@ -151,14 +152,7 @@ async function openStatehouse(
     heapBytesPerEntry: perEntry(after.heapUsed + after.external, before.heapUsed + before.external),
     storeBytesPerEntry: perEntry(after.storeBytes, before.storeBytes),
   };
-  const target: Target = {
-    get: async (_caller, key) => {
-      const value = await client.get<Doc>(key);
-      if (value === null) throw missing(key);
-      return value;
-    },
-    set: (_caller, key, value) => client.set(key, value),
-  };
+  const target = statehouseTarget(client);
   const system: OpenSystem = {
     id: 'statehouse',
     label: 'Statehouse',

@@ -54,9 +54,11 @@
  * differ by at most one copy, except that nodes of a pinned zone may differ from the rest;
  * inside every zone nodes differ by at most one. Without zones, or with zones of equal size,
  * nothing is pinned and max - min <= 1 over all live nodes. Primaries are then balanced by a
- * second flow to within one per live node; that is always possible when copies are balanced
- * (Hall's condition holds), and when pinning makes it impossible the flow minimises the
- * excess. Partitions that are stuck are frozen and left out of both counts.
+ * second flow to within one per live node where the copies allow it (the tests find it so
+ * without zones and with equal zones); where pinning makes it impossible (a set of nodes that
+ * between them hold fewer partitions than nodes, say) the flow minimises the excess, so no
+ * node leads more partitions than the copies force. Partitions that are stuck are frozen and
+ * left out of both counts.
  *
  * WHY IT MOVES LITTLE, and why planning again is safe. Each call recomputes the target from
  * the current table, so nothing is remembered between calls and a leader change loses
@@ -528,9 +530,9 @@ function copyTargets(
 }
 
 /**
- * Which target copy of each partition should be primary: within one primary per live node of
- * even when the placement allows it, changing as few primaries as possible, preferring copies
- * that are in sync (they can take over now).
+ * Which target copy of each partition should be primary: within one primary per live node
+ * when the placement allows it, changing as few primaries as possible, preferring copies that
+ * are in sync (they can take over now).
  */
 function primaryTargets(
   partitions: readonly number[],

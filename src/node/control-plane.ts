@@ -37,6 +37,7 @@ import {
   summarize,
   type ClusterSettings,
   type ControlCommand,
+  type ControllerInput,
   type MemberRecord,
 } from '../control/index.js';
 import { isBadRaftMessage, parseRaftMessage } from '../protocol/index.js';
@@ -148,6 +149,15 @@ export class ControlPlane {
     return this.options.self.id;
   }
 
+  /** What the failure detector knows of when each member was last heard. */
+  private heard(): Pick<ControllerInput, 'lastHeard' | 'leaderSince' | 'predecessor'> {
+    return {
+      lastHeard: this.lastHeard,
+      leaderSince: this.leaderSince,
+      predecessor: this.predecessor,
+    };
+  }
+
   /** The index of the last log entry applied to the cluster state. */
   get appliedIndex(): number {
     return this.applied;
@@ -238,11 +248,10 @@ export class ControlPlane {
     }
     if (existing === undefined || existing.state === 'dead') {
       const namesake = this.state.memberByName(request.name);
-      const heard = namesake === undefined ? undefined : this.lastHeard.get(namesake.id);
       const namesakeAlive =
         namesake !== undefined &&
         (namesake.id === this.memberId ||
-          now - Math.max(heard ?? 0, this.leaderSince) < this.options.failureTimeoutMs);
+          now - heardAt(this.heard(), namesake.id) < this.options.failureTimeoutMs);
       if (namesake !== undefined && namesakeAlive) {
         throw new StatehouseError(
           ErrorCode.NODE_ID_IN_USE,
@@ -256,17 +265,9 @@ export class ControlPlane {
         state: 'active',
         ...(request.zone !== undefined && { zone: request.zone }),
       };
-      const proposed = this.raft.propose({ type: 'join', member });
-      if (!proposed.ok) {
-        throw new StatehouseError(
-          ErrorCode.UNAVAILABLE,
-          `cannot propose the join now (${proposed.reason})`,
-        );
-      }
       this.lastHeard.set(request.memberId, now);
       this.options.transport.learn(request.memberId, request.address);
-      this.process();
-      await this.waitApplied(proposed.index);
+      await this.commit({ type: 'join', member }, 'the join');
     }
     return {
       clusterId,
@@ -426,11 +427,7 @@ export class ControlPlane {
     // Placement is the costly part of a decision; skip it while nothing it depends on moved:
     // the applied log, the Raft membership, and which members are alive.
     const { failureTimeoutMs } = this.options;
-    const heard = {
-      lastHeard: this.lastHeard,
-      leaderSince: this.leaderSince,
-      predecessor: this.predecessor,
-    };
+    const heard = this.heard();
     const alive = this.state.members
       .filter((m) => now - heardAt(heard, m.id) < failureTimeoutMs)
       .map((m) => m.id);

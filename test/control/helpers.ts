@@ -356,3 +356,43 @@ export function messyClusterArb(): fc.Arbitrary<{
       return { members, table, replicationFactor };
     });
 }
+
+/**
+ * The fewest primaries the busiest live node must carry, given where the copies are: the
+ * smallest M such that every partition can pick a copy as primary with no node picking more
+ * than M (capacitated bipartite matching by augmenting paths; an independent check of the
+ * planner's min-cost flow).
+ */
+export function fewestPrimariesOnBusiestNode(
+  table: PartitionTable,
+  members: readonly Member[],
+): number {
+  const live = new Set(members.filter((m) => m.state !== 'dead').map((m) => m.id));
+  const choices = table.map(
+    (a) =>
+      [...new Set([a.primary, ...a.backups])].filter((n) => n !== null && live.has(n)) as string[],
+  );
+  const placed = choices.filter((c) => c.length > 0);
+  for (let cap = 1; ; cap++) {
+    const load = new Map<string, number[]>();
+    const tryPlace = (p: number, seen: Set<string>): boolean => {
+      for (const n of placed[p]!) {
+        if (seen.has(n)) continue;
+        seen.add(n);
+        const on = load.get(n) ?? [];
+        if (on.length < cap) {
+          load.set(n, [...on, p]);
+          return true;
+        }
+        for (let k = 0; k < on.length; k++) {
+          if (tryPlace(on[k]!, seen)) {
+            on[k] = p;
+            return true;
+          }
+        }
+      }
+      return false;
+    };
+    if (placed.every((_, p) => tryPlace(p, new Set()))) return cap;
+  }
+}

@@ -710,6 +710,28 @@ const nearMisses = fc.constantFrom<unknown>(
   ErrorCode.INTERNAL,
 );
 
+/**
+ * Applies `edits` (a pick among the value's paths, and a value to put there) to `sample`,
+ * then parses: either a refusal with a reason, or a structurally valid message that parses
+ * to itself again. Never a throw.
+ */
+function parsesEditedSafely(sample: unknown, edits: readonly (readonly [number, unknown])[]): void {
+  let raw: unknown = sample;
+  for (const [pick, value] of edits) {
+    const paths = pathsOf(raw).slice(1);
+    if (paths.length === 0) break;
+    raw = withValue(raw, paths[pick % paths.length] as Path, value);
+  }
+  const result = parseReplicationMessage(raw);
+  if (isBadReplicationMessage(result)) {
+    assert.equal(typeof result.reason, 'string');
+    return;
+  }
+  assert.ok(structurallyValid(result), JSON.stringify(normalize(result)));
+  // Parsing what the parser produced changes nothing.
+  assert.deepStrictEqual(normalize(accept(result)), normalize(result));
+}
+
 test('property: a mutated valid message is refused or still structurally valid', () => {
   for (const sample of samples) assert.ok(structurallyValid(sample), sample.type);
   const cases = samples.map((sample) => ({ sample, paths: pathsOf(sample).slice(1) }));
@@ -720,22 +742,7 @@ test('property: a mutated valid message is refused or still structurally valid',
         minLength: 1,
         maxLength: 3,
       }),
-      ({ sample }, edits) => {
-        let raw: unknown = sample;
-        for (const [pick, value] of edits) {
-          const paths = pathsOf(raw).slice(1);
-          if (paths.length === 0) break;
-          raw = withValue(raw, paths[pick % paths.length] as Path, value);
-        }
-        const result = parseReplicationMessage(raw);
-        if (isBadReplicationMessage(result)) {
-          assert.equal(typeof result.reason, 'string');
-          return;
-        }
-        assert.ok(structurallyValid(result), JSON.stringify(normalize(result)));
-        // Parsing what the parser produced changes nothing.
-        assert.deepStrictEqual(normalize(accept(result)), normalize(result));
-      },
+      ({ sample }, edits) => parsesEditedSafely(sample, edits),
     ),
     { numRuns: 1_000 },
   );
@@ -863,21 +870,7 @@ test('property: a mutated valid batch is refused or still structurally valid', (
         minLength: 1,
         maxLength: 3,
       }),
-      (edits) => {
-        let raw: unknown = batch;
-        for (const [pick, value] of edits) {
-          const paths = pathsOf(raw).slice(1);
-          if (paths.length === 0) break;
-          raw = withValue(raw, paths[pick % paths.length] as Path, value);
-        }
-        const result = parseReplicationMessage(raw);
-        if (isBadReplicationMessage(result)) {
-          assert.equal(typeof result.reason, 'string');
-          return;
-        }
-        assert.ok(structurallyValid(result), JSON.stringify(normalize(result)));
-        assert.deepStrictEqual(normalize(accept(result)), normalize(result));
-      },
+      (edits) => parsesEditedSafely(batch, edits),
     ),
     { numRuns: 1_000 },
   );

@@ -3,14 +3,13 @@
  * handler (it has loaded the session) while another request runs to completion, then lets the
  * first one finish and save. Two web servers, one store each, a three-node cluster.
  */
-import test, { after, before } from 'node:test';
+import test from 'node:test';
 import assert from 'node:assert/strict';
 import express from 'express';
 import session from 'express-session';
-import { connect, type Client } from '../../src/client/index.js';
+import type { Client } from '../../src/client/index.js';
 import { createExpressStore } from '../../src/session/express.js';
-import { startCluster } from '../helpers/cluster.js';
-import { Browser, FileScope, Gate, listen } from './helpers.js';
+import { Browser, useSharedCluster, Gate, listen } from './helpers.js';
 
 declare module 'express-session' {
   interface SessionData {
@@ -19,15 +18,8 @@ declare module 'express-session' {
   }
 }
 
-const scope = new FileScope();
 let client: Client;
-
-before(async () => {
-  const nodes = await startCluster(scope, 3, { partitions: 16 });
-  client = await connect({ seeds: nodes.map((n) => n.address) });
-  scope.after(() => client.close());
-});
-after(() => scope.close());
+useSharedCluster((c) => (client = c));
 
 function app(prefix: string, gates: Map<string, Gate>): express.Express {
   const server = express();

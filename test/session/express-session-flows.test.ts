@@ -2,15 +2,15 @@
  * express-session with the Statehouse store, end to end on a three-node cluster: two web
  * servers, one browser whose requests alternate between them.
  */
-import test, { after, before } from 'node:test';
+import test from 'node:test';
 import assert from 'node:assert/strict';
 import express from 'express';
 import session from 'express-session';
-import { connect, type Client } from '../../src/client/index.js';
+import type { Client } from '../../src/client/index.js';
 import { createExpressStore } from '../../src/session/express.js';
 import type { SessionStoreOptions } from '../../src/session/engine.js';
-import { eventually, startCluster } from '../helpers/cluster.js';
-import { Browser, FileScope, listen } from './helpers.js';
+import { eventually } from '../helpers/cluster.js';
+import { Browser, useSharedCluster, listen } from './helpers.js';
 
 declare module 'express-session' {
   interface SessionData {
@@ -19,15 +19,8 @@ declare module 'express-session' {
   }
 }
 
-const scope = new FileScope();
 let client: Client;
-
-before(async () => {
-  const nodes = await startCluster(scope, 3, { partitions: 16 });
-  client = await connect({ seeds: nodes.map((n) => n.address) });
-  scope.after(() => client.close());
-});
-after(() => scope.close());
+useSharedCluster((c) => (client = c));
 
 function app(
   options: Partial<SessionStoreOptions> = {},

@@ -3,16 +3,16 @@
  * instances (two web servers), driven in process with inject(), one browser whose requests
  * alternate between them.
  */
-import test, { after, before } from 'node:test';
+import test from 'node:test';
 import assert from 'node:assert/strict';
 import Fastify, { type FastifyInstance } from 'fastify';
 import fastifyCookie from '@fastify/cookie';
 import fastifySession from '@fastify/session';
-import { connect, type Client } from '../../src/client/index.js';
+import type { Client } from '../../src/client/index.js';
 import { createFastifyStore, loadedField } from '../../src/session/fastify.js';
 import type { SessionStoreOptions } from '../../src/session/engine.js';
-import { eventually, startCluster } from '../helpers/cluster.js';
-import { FileScope, sleep } from './helpers.js';
+import { eventually } from '../helpers/cluster.js';
+import { useSharedCluster, sleep } from './helpers.js';
 
 declare module 'fastify' {
   interface Session {
@@ -22,15 +22,8 @@ declare module 'fastify' {
   }
 }
 
-const scope = new FileScope();
 let client: Client;
-
-before(async () => {
-  const nodes = await startCluster(scope, 3, { partitions: 16 });
-  client = await connect({ seeds: nodes.map((n) => n.address) });
-  scope.after(() => client.close());
-});
-after(() => scope.close());
+const scope = useSharedCluster((c) => (client = c));
 
 async function app(
   options: Partial<SessionStoreOptions>,

@@ -6,6 +6,9 @@
 import { spawn } from 'node:child_process';
 import { createServer, type RequestListener, type Server } from 'node:http';
 import { createServer as createNetServer, connect as netConnect } from 'node:net';
+import { after, before } from 'node:test';
+import { connect, type Client } from '../../src/client/index.js';
+import { startCluster } from '../helpers/cluster.js';
 
 type After = { after: (fn: () => Promise<void> | void) => void };
 
@@ -139,4 +142,21 @@ export class FileScope {
   async close(): Promise<void> {
     for (const fn of this.cleanups.reverse()) await fn();
   }
+}
+
+/**
+ * A three-node cluster (16 partitions) and a client, shared by every test of the calling
+ * file: started before the first test, closed after the last. The returned scope takes the
+ * file's other cleanups, run before the cluster's.
+ */
+export function useSharedCluster(receive: (client: Client) => void): FileScope {
+  const scope = new FileScope();
+  before(async () => {
+    const nodes = await startCluster(scope, 3, { partitions: 16 });
+    const client = await connect({ seeds: nodes.map((n) => n.address) });
+    scope.after(() => client.close());
+    receive(client);
+  });
+  after(() => scope.close());
+  return scope;
 }

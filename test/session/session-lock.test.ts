@@ -2,15 +2,14 @@
  * lock: true serialises the requests of one session across web servers, and a lock left by a
  * web server that crashed expires.
  */
-import test, { after, before } from 'node:test';
+import test from 'node:test';
 import assert from 'node:assert/strict';
 import express from 'express';
 import session from 'express-session';
-import { connect, type Client } from '../../src/client/index.js';
+import type { Client } from '../../src/client/index.js';
 import { createExpressStore } from '../../src/session/express.js';
 import type { SessionStoreOptions } from '../../src/session/engine.js';
-import { startCluster } from '../helpers/cluster.js';
-import { Browser, FileScope, Gate, listen, sleep } from './helpers.js';
+import { Browser, useSharedCluster, Gate, listen, sleep } from './helpers.js';
 
 declare module 'express-session' {
   interface SessionData {
@@ -18,15 +17,8 @@ declare module 'express-session' {
   }
 }
 
-const scope = new FileScope();
 let client: Client;
-
-before(async () => {
-  const nodes = await startCluster(scope, 3, { partitions: 16 });
-  client = await connect({ seeds: nodes.map((n) => n.address) });
-  scope.after(() => client.close());
-});
-after(() => scope.close());
+useSharedCluster((c) => (client = c));
 
 function app(
   options: Partial<SessionStoreOptions>,

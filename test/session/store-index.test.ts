@@ -2,23 +2,15 @@
  * all(), ids(), length() and clear() need a list of sessions, and the cluster has no key scan:
  * with `index: true` the store keeps one; without it they fail with a message that says so.
  */
-import test, { after, before } from 'node:test';
+import test from 'node:test';
 import assert from 'node:assert/strict';
 import session from 'express-session';
-import { connect, type Client } from '../../src/client/index.js';
+import type { Client } from '../../src/client/index.js';
 import { createExpressStore } from '../../src/session/express.js';
-import { startCluster } from '../helpers/cluster.js';
-import { FileScope } from './helpers.js';
+import { useSharedCluster } from './helpers.js';
 
-const scope = new FileScope();
 let client: Client;
-
-before(async () => {
-  const nodes = await startCluster(scope, 3, { partitions: 16 });
-  client = await connect({ seeds: nodes.map((n) => n.address) });
-  scope.after(() => client.close());
-});
-after(() => scope.close());
+useSharedCluster((c) => (client = c));
 
 const cookie = { originalMaxAge: 60_000, expires: null, path: '/' };
 

@@ -9,7 +9,8 @@
  * replicates its mutations (partition-replica.ts); any other node answers NOT_PRIMARY with
  * the partition, the epoch and the address it believes is primary, so the client refreshes
  * its table and goes there. A read that allows any replica (`readFrom: 'any'`) is answered
- * by a backup from its own copy, which may be behind.
+ * by a backup in the in-sync set from its own copy, which may be behind; a copy still being
+ * built answers like any non-primary, since it may not hold a key at all.
  *
  * A primary serves only while it holds a lease from every other holder of a copy, and a new
  * primary serves only once no node can still hold a grant from it made before the change
@@ -170,6 +171,11 @@ export class DataPlane {
   private readonly epochs: number[] = [];
   /** Per partition: the other members holding a copy, whose grants a primary needs. */
   private readonly copyPeers: MemberId[][] = [];
+  /**
+   * Per partition: whether the table counts this node's copy in the in-sync set. Only such a
+   * copy answers a read that allows any replica: one still being built may lack any key.
+   */
+  private readonly inSyncHere: boolean[] = [];
   /** Per partition: the table version that made this node primary, until that settles. */
   private readonly unsettledSince: number[] = [];
   private readonly leases: LeaseTable;
@@ -206,6 +212,7 @@ export class DataPlane {
       this.primaryAddresses.push('');
       this.epochs.push(0);
       this.copyPeers.push([]);
+      this.inSyncHere.push(false);
       this.unsettledSince.push(0);
     }
   }
@@ -250,6 +257,7 @@ export class DataPlane {
       const others = new Set([...placement.backups, ...placement.inSync]);
       others.delete(this.nodeId);
       this.copyPeers[p] = [...others];
+      this.inSyncHere[p] = placement.inSync.includes(this.nodeId);
       if (role !== 'none') {
         for (const peer of others) peers.add(peer);
         if (placement.primary !== null && placement.primary !== this.nodeId) {
@@ -303,8 +311,13 @@ export class DataPlane {
     const partition = partitionOf(command.key, this.partitionCount);
     const replica = this.replicas[partition]!;
     const effects = noEffects();
-    if (options.anyReplica === true && !isWrite(command) && replica.role === 'backup') {
-      // A backup's own copy: possibly behind the primary, which is what the caller allowed.
+    if (
+      options.anyReplica === true &&
+      !isWrite(command) &&
+      replica.role === 'backup' &&
+      this.inSyncHere[partition]!
+    ) {
+      // An in-sync backup's own copy: possibly behind the primary, which the caller allowed.
       effects.replies.push({ requestId, outcome: replica.store.execute(command, now).outcome });
       return effects;
     }

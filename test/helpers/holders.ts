@@ -8,7 +8,7 @@ import { RawConnection } from './raw-connection.js';
 /**
  * For each key, the names of the `nodes` that hold a copy of its partition: the nodes that
  * answer a read allowing any replica (`readFrom: 'any'`) instead of NOT_PRIMARY. The primary
- * and every backup answer it (a backup from its own copy, in sync or not).
+ * and every backup in the in-sync set answer it; a copy still being built does not.
  */
 export async function holdersOf(
   nodes: readonly { name?: string; id?: string; address: string }[],
@@ -19,14 +19,32 @@ export async function holdersOf(
     const name = node.name ?? node.id ?? node.address;
     const raw = await RawConnection.ready(parseAddress(node.address).port, 'holders');
     try {
-      keys.forEach((key, i) =>
-        raw.request({ kind: 'command', id: i + 1, command: { op: 'get', key }, readFrom: 'any' }),
-      );
-      for (let i = 0; i < keys.length; i++) {
-        const reply = await raw.reply(i + 1, 10_000);
-        if (reply.ok) result[i]!.push(name);
-        else if (reply.error.code !== 'NOT_PRIMARY')
-          throw new Error(`${name} answered ${reply.error.code} for ${keys[i]}`);
+      // A primary whose lease is settling after a hand-off answers UNAVAILABLE for a moment:
+      // ask again until every key has a definite answer.
+      let pending = keys.map((_, i) => i);
+      let id = 0;
+      const deadline = Date.now() + 10_000;
+      while (pending.length > 0) {
+        const asked = pending.map((i) => {
+          raw.request({
+            kind: 'command',
+            id: ++id,
+            command: { op: 'get', key: keys[i]! },
+            readFrom: 'any',
+          });
+          return { i, id };
+        });
+        pending = [];
+        for (const { i, id: requestId } of asked) {
+          const reply = await raw.reply(requestId, 10_000);
+          if (reply.ok) result[i]!.push(name);
+          else if (reply.error.code === 'UNAVAILABLE' && Date.now() < deadline) pending.push(i);
+          else if (reply.error.code !== 'NOT_PRIMARY')
+            throw new Error(
+              `${name} answered ${reply.error.code} for ${keys[i]}: ${reply.error.message}`,
+            );
+        }
+        if (pending.length > 0) await new Promise((r) => setTimeout(r, 50));
       }
     } finally {
       raw.close();

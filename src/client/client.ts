@@ -44,6 +44,12 @@ export interface ClientOptions {
   connectTimeoutMs?: number;
   /** Default durability of writes. Default `sync`. */
   durability?: Durability;
+  /**
+   * Send every command to a seed, which forwards it to the partition's primary, instead of
+   * going to the primary directly. For a client that can reach only its seeds (one address
+   * behind a firewall or a load balancer); it costs one more hop per call. Default false.
+   */
+  forward?: boolean;
 }
 
 export interface CallOptions {
@@ -125,6 +131,7 @@ export class Client {
   private readonly timeoutMs: number;
   private readonly connectTimeoutMs: number;
   private readonly durability: Durability;
+  private readonly forward: boolean;
   private readonly seeds: string[];
   private readonly connections = new Map<string, NodeConnection>();
   private readonly router = new Router();
@@ -163,6 +170,7 @@ export class Client {
     this.timeoutMs = timeoutMs;
     this.connectTimeoutMs = options.connectTimeoutMs ?? 2_000;
     this.durability = durability;
+    this.forward = options.forward === true;
   }
 
   /** Reads a value; null when the key is absent or expired. */
@@ -536,7 +544,10 @@ export class Client {
     let lastError: StatehouseError | null = null;
     while (Date.now() < deadline) {
       if (attempt > redirectsMax + 64) break;
-      const address = this.router.route(command.key);
+      // Forwarding: the seeds in turn, each retry trying the next.
+      const address = this.forward
+        ? this.seeds[attempt % this.seeds.length]!
+        : this.router.route(command.key);
       if (address === null) {
         lastError = new StatehouseError(
           ErrorCode.UNAVAILABLE,
@@ -558,6 +569,7 @@ export class Client {
               ...(seq !== undefined && { seq, ackedBelow: Math.min(this.ackedBelow, seq) }),
               ...(durability !== undefined && durability !== 'sync' && { durability }),
               ...(readFrom !== undefined && readFrom !== 'primary' && { readFrom }),
+              ...(this.forward && { forward: true }),
             }),
           deadline,
         );
@@ -567,11 +579,21 @@ export class Client {
           meta: reply.error.meta ?? {},
         });
         if (code === ErrorCode.NOT_PRIMARY) {
-          attempt++;
-          await this.refreshTable(deadline).catch(() => undefined);
+          // Forwarded, it means the seed's table is behind (a hand-off in progress): wait.
+          if (this.forward) await sleep(this.backoff(attempt++));
+          else {
+            attempt++;
+            await this.refreshTable(deadline).catch(() => undefined);
+          }
           continue;
         }
         if (code === ErrorCode.UNAVAILABLE) {
+          await sleep(this.backoff(attempt++));
+          continue;
+        }
+        if (code === ErrorCode.TIMEOUT) {
+          // A node that forwarded the command heard nothing back: it may have taken effect.
+          if (write) inDoubt = true;
           await sleep(this.backoff(attempt++));
           continue;
         }
@@ -586,7 +608,7 @@ export class Client {
           lastError = error;
           // The node may be gone for good: learn where its partitions went, then retry.
           await sleep(this.backoff(attempt++));
-          if (this.router.addresses().length > 1)
+          if (!this.forward && this.router.addresses().length > 1)
             await this.refreshTable(deadline).catch(() => undefined);
           continue;
         }

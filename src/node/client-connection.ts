@@ -29,6 +29,9 @@ import {
   isBadMessage,
   protocolVersion,
   type CommandRequest,
+  type ForwardRequest,
+  type ForwardedRequest,
+  type Reply,
   type HelloRequest,
   type DrainResult,
   type JoinRequest,
@@ -71,6 +74,10 @@ export interface DataAccess {
   receive(message: unknown, from: string): void;
   /** Reports of backups caught up or lagging, from the peer `from` (for the leader). */
   report(report: unknown, from: string): void;
+  /** A client's command the peer `from` forwarded to this node as the partition's primary. */
+  forwardIn(forward: ForwardRequest, from: string): void;
+  /** The primary's reply to a command this node forwarded. */
+  forwardedIn(forwarded: ForwardedRequest, from: string): void;
 }
 
 export interface ConnectionContext {
@@ -89,6 +96,17 @@ export interface ConnectionContext {
 
 export function digestToken(token: string): Buffer {
   return createHash('sha256').update(token, 'utf8').digest();
+}
+
+/** A command's outcome as the reply frame body a client reads. */
+export function encodeOutcome(wireId: number, outcome: Outcome): Uint8Array {
+  if (outcome.ok) return encodeOk(wireId, wireResult(outcome.result));
+  const error: WireError = {
+    code: outcome.code,
+    message: outcome.message,
+    ...(outcome.meta && { meta: outcome.meta }),
+  };
+  return encodeError(wireId, error);
 }
 
 /** The wire form of a store result: the store's own shape without the `op` tag. */
@@ -207,6 +225,8 @@ export class ClientConnection {
       if (request.kind === 'raft') this.ctx.cluster.receive(request.message, this.peerId);
       else if (request.kind === 'repl') this.ctx.data.receive(request.message, this.peerId);
       else if (request.kind === 'report') this.ctx.data.report(request.report, this.peerId);
+      else if (request.kind === 'forward') this.ctx.data.forwardIn(request, this.peerId);
+      else if (request.kind === 'forwarded') this.ctx.data.forwardedIn(request, this.peerId);
       else this.refuse(request.id, `a peer link carries only raft messages, not ${request.kind}`);
       return;
     }
@@ -229,6 +249,8 @@ export class ClientConnection {
       case 'raft':
       case 'repl':
       case 'report':
+      case 'forward':
+      case 'forwarded':
         this.refuse(request.id, `${request.kind} messages come over peer links`);
         return;
       case 'ping':
@@ -394,16 +416,16 @@ export class ClientConnection {
   /** The runtime's answer to a command; written with the current batch, or on the next turn. */
   answer(wireId: number, outcome: Outcome): void {
     if (this.socket.destroyed) return;
-    if (outcome.ok) {
-      this.outgoing.push(encodeOk(wireId, wireResult(outcome.result)));
-    } else {
-      const error: WireError = {
-        code: outcome.code,
-        message: outcome.message,
-        ...(outcome.meta && { meta: outcome.meta }),
-      };
-      this.outgoing.push(encodeError(wireId, error));
-    }
+    this.outgoing.push(encodeOutcome(wireId, outcome));
+    this.scheduleFlush();
+  }
+
+  /** Passes on a reply another node made (to a command this node forwarded for us). */
+  relay(wireId: number, reply: Reply): void {
+    if (this.socket.destroyed) return;
+    this.outgoing.push(
+      reply.ok ? encodeOk(wireId, reply.result) : encodeError(wireId, reply.error),
+    );
     this.scheduleFlush();
   }
 

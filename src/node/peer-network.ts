@@ -1,5 +1,5 @@
 /**
- * Node-to-node links for Raft messages.
+ * Node-to-node links: Raft, replication, reports and forwarded commands.
  *
  * Each node sends only on connections it dialled itself, and receives only on connections
  * other nodes dialled to it (which arrive through the node's one listening port, introduced
@@ -20,6 +20,7 @@ import {
   frameBatch,
   isBadMessage,
   protocolVersion,
+  type ForwardRequest,
 } from '../protocol/index.js';
 import { parseAddress } from '../core/address.js';
 import type { Message } from '../raft/index.js';
@@ -172,6 +173,15 @@ export class PeerNetwork {
 
   sendReport(to: string, report: unknown): void {
     this.sendTo(to, encodeRequest({ kind: 'report', id: 0, report }));
+  }
+
+  sendForward(to: string, forward: ForwardRequest): void {
+    this.sendTo(to, encodeRequest(forward));
+  }
+
+  /** `reply`: an encoded client reply whose id is the forwarder's ref. */
+  sendForwarded(to: string, reply: Uint8Array): void {
+    this.sendTo(to, encodeRequest({ kind: 'forwarded', id: 0, reply }));
   }
 
   private sendTo(memberId: string, body: Uint8Array): void {

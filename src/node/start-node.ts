@@ -36,10 +36,25 @@ import {
   type ClusterState,
   type ControlCommand,
 } from '../control/index.js';
-import { encodeRequest, type JoinRequest, type JoinResult } from '../protocol/index.js';
+import {
+  decodeReply,
+  decodeRequest,
+  encodeRequest,
+  isBadMessage,
+  type CommandRequest,
+  type JoinRequest,
+  type JoinResult,
+} from '../protocol/index.js';
+import { partitionOf } from '../core/keys.js';
+import type { Outcome } from '../store/index.js';
 import { parseAddress } from '../core/address.js';
 import { requestOnce } from './request-once.js';
-import { ClientConnection, digestToken, type DataAccess } from './client-connection.js';
+import {
+  ClientConnection,
+  digestToken,
+  encodeOutcome,
+  type DataAccess,
+} from './client-connection.js';
 import { ControlPlane, type ClusterStatus } from './control-plane.js';
 import { PeerNetwork } from './peer-network.js';
 import {
@@ -52,6 +67,22 @@ import { createLogger, silentLogger, type Logger, type LogLevel } from './logger
 
 /** Raft ticks per election timeout: 10 heartbeats fit in one, so a lost one is not an election. */
 const electionTimeoutTicks = 10;
+
+/** A client connection's command waiting for the data plane, perhaps to be forwarded. */
+interface ClientAsker {
+  readonly connection: ClientConnection;
+  readonly wireId: number;
+  /** Present when the client asked for forwarding (CommandRequest.forward). */
+  readonly forward?: { readonly request: CommandRequest; readonly clientId: string };
+}
+
+/** A command another node forwarded here: its reply goes back to that peer. */
+interface PeerAsker {
+  readonly peer: string;
+  readonly ref: number;
+}
+
+type Asker = ClientAsker | PeerAsker;
 
 export interface NodeOptions {
   /** Interface to listen on. Default `127.0.0.1`: exposing a node is a deliberate choice. */
@@ -277,7 +308,10 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
   );
   // Client requests waiting for the data plane's answer, by the plane's request id.
   let nextRequestId = 1;
-  const waiting = new Map<number, { connection: ClientConnection; wireId: number }>();
+  const waiting = new Map<number, Asker>();
+  // Commands this node forwarded to their partition's primary, by ref, until it answers.
+  let nextForwardRef = 1;
+  const forwards = new Map<number, { connection: ClientConnection; wireId: number; at: number }>();
   let flushScheduled = false;
   let markReady: () => void = () => undefined;
   const ready = new Promise<void>((resolve) => (markReady = resolve));
@@ -391,7 +425,8 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
       const asker = waiting.get(requestId);
       if (asker === undefined) continue;
       waiting.delete(requestId);
-      asker.connection.answer(asker.wireId, outcome);
+      if ('peer' in asker) peers.sendForwarded(asker.peer, encodeOutcome(asker.ref, outcome));
+      else if (!forwarded(asker, outcome)) asker.connection.answer(asker.wireId, outcome);
     }
     for (const { to, message } of effects.send) peers.sendReplication(to, message);
     const { caughtUp, lagging } = effects.reports;
@@ -410,23 +445,98 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
       deliver(plane.flush());
     });
   }
+  function run(requestId: number, request: CommandRequest, clientId: string): void {
+    const effects = plane.execute(requestId, request.command, clock.now(), {
+      ...(request.seq !== undefined && {
+        id: {
+          clientId,
+          seq: request.seq,
+          ...(request.ackedBelow !== undefined && { ackedBelow: request.ackedBelow }),
+        },
+      }),
+      ...(request.durability !== undefined && { durability: request.durability }),
+      ...(request.readFrom === 'any' && { anyReplica: true }),
+    });
+    deliver(effects);
+    scheduleFlush();
+  }
+  /**
+   * Passes a command its client asked to have forwarded on to the partition's primary,
+   * when this node is not it and knows who is. Returns false when the outcome should be
+   * answered as it is.
+   */
+  function forwarded(asker: ClientAsker, outcome: Outcome): boolean {
+    if (asker.forward === undefined || outcome.ok || outcome.code !== ErrorCode.NOT_PRIMARY)
+      return false;
+    const { request, clientId } = asker.forward;
+    const primary = plane.primaryOf(partitionOf(request.command.key, plane.partitionCount));
+    if (primary === null || primary === memberId) return false;
+    const ref = nextForwardRef++;
+    forwards.set(ref, { connection: asker.connection, wireId: asker.wireId, at: Date.now() });
+    peers.sendForward(primary, {
+      kind: 'forward',
+      id: ref,
+      clientId,
+      request: encodeRequest({ ...request, id: ref }),
+    });
+    return true;
+  }
+  /**
+   * A primary that took a forwarded command and then died never answers. The client must not
+   * wait for it until its own deadline: after twice the failure timeout (by then the cluster
+   * has moved the partition) it hears TIMEOUT, in doubt for a write, and retries with its
+   * idempotency id.
+   */
+  function giveUpForwards(): void {
+    if (forwards.size === 0) return;
+    const before = Date.now() - 2 * failureTimeoutMs;
+    for (const [ref, asker] of forwards) {
+      if (asker.at >= before) continue;
+      forwards.delete(ref);
+      asker.connection.answer(asker.wireId, {
+        ok: false,
+        code: ErrorCode.TIMEOUT,
+        message: `the primary this command was forwarded to did not answer in ${2 * failureTimeoutMs} ms`,
+      });
+    }
+  }
   const data: DataAccess = {
     execute(connection, wireId, request, clientId) {
       const requestId = nextRequestId++;
-      waiting.set(requestId, { connection, wireId });
-      const effects = plane.execute(requestId, request.command, clock.now(), {
-        ...(request.seq !== undefined && {
-          id: {
-            clientId,
-            seq: request.seq,
-            ...(request.ackedBelow !== undefined && { ackedBelow: request.ackedBelow }),
-          },
-        }),
-        ...(request.durability !== undefined && { durability: request.durability }),
-        ...(request.readFrom === 'any' && { anyReplica: true }),
-      });
-      deliver(effects);
-      scheduleFlush();
+      waiting.set(
+        requestId,
+        request.forward === true
+          ? { connection, wireId, forward: { request, clientId } }
+          : { connection, wireId },
+      );
+      run(requestId, request, clientId);
+    },
+    forwardIn(forward, from) {
+      const request = decodeRequest(forward.request);
+      if (isBadMessage(request) || request.kind !== 'command') {
+        const message = isBadMessage(request) ? request.message : `not a command: ${request.kind}`;
+        logger.warn({ peer: from, reason: message }, 'refused a malformed forwarded request');
+        peers.sendForwarded(
+          from,
+          encodeOutcome(forward.id, { ok: false, code: ErrorCode.BAD_REQUEST, message }),
+        );
+        return;
+      }
+      const requestId = nextRequestId++;
+      // Answered to the peer, never forwarded again: one hop, no loops between stale tables.
+      waiting.set(requestId, { peer: from, ref: forward.id });
+      run(requestId, request, forward.clientId);
+    },
+    forwardedIn(forwardedReply, from) {
+      const reply = decodeReply(forwardedReply.reply);
+      if (isBadMessage(reply)) {
+        logger.warn({ peer: from, reason: reply.message }, 'dropped a malformed forwarded reply');
+        return;
+      }
+      const asker = forwards.get(reply.id);
+      if (asker === undefined) return; // answered late: the client's deadline has passed
+      forwards.delete(reply.id);
+      asker.connection.relay(asker.wireId, reply);
     },
     receive(raw, from) {
       const message = parseReplicationMessage(raw);
@@ -478,6 +588,7 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
   server.on('error', (error) => logger.error({ err: error }, 'server error'));
 
   const ticker = setInterval(() => {
+    giveUpForwards();
     control.tick();
     deliver(plane.tick(clock.now()));
   }, tickMs);

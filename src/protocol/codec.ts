@@ -262,6 +262,10 @@ export function decodeRequest(body: Uint8Array): Request | BadMessage {
         return { kind: 'repl', id, message: r.raw('message') };
       case Op.report:
         return { kind: 'report', id, report: r.raw('report') };
+      case Op.forward:
+        return { kind: 'forward', id, clientId: r.string('clientId'), request: r.bytes('request') };
+      case Op.forwarded:
+        return { kind: 'forwarded', id, reply: r.bytes('reply') };
       case Op.drain: {
         const memberId = r.optionalString('memberId');
         return { kind: 'drain', id, ...(memberId !== undefined && { memberId }) };
@@ -285,6 +289,7 @@ export function decodeRequest(body: Uint8Array): Request | BadMessage {
         const epoch = r.optionalUint('epoch');
         const readFrom = r.optionalEnum('readFrom', readFroms);
         const durability = r.optionalEnum('durability', durabilities);
+        const forward = r.optionalBool('forward');
         const request: CommandRequest = {
           kind: 'command',
           id,
@@ -294,6 +299,7 @@ export function decodeRequest(body: Uint8Array): Request | BadMessage {
           ...(epoch !== undefined && { epoch }),
           ...(readFrom !== undefined && { readFrom }),
           ...(durability !== undefined && { durability }),
+          ...(forward === true && { forward }),
         };
         return request;
       }
@@ -332,6 +338,8 @@ export function encodeRequest(request: Request): Uint8Array {
     case 'raft':
     case 'repl':
     case 'report':
+    case 'forward':
+    case 'forwarded':
     case 'drain':
     case 'join': {
       const { kind, id, ...fields } = request;
@@ -344,6 +352,7 @@ export function encodeRequest(request: Request): Uint8Array {
       if (request.epoch !== undefined) fields['epoch'] = request.epoch;
       if (request.readFrom !== undefined) fields['readFrom'] = request.readFrom;
       if (request.durability !== undefined) fields['durability'] = request.durability;
+      if (request.forward === true) fields['forward'] = true;
       return packr.pack([Op[request.command.op], request.id, fields]);
     }
   }

@@ -40,6 +40,10 @@ export const Op = {
   report: 23,
   /** Ask the control-plane leader to empty a member and let it leave (`statehouse drain`). */
   drain: 24,
+  /** A node passes a client's command on to the partition's primary; one-way (peer links). */
+  forward: 25,
+  /** The primary's reply to a forwarded command, back to the node that forwarded it; one-way. */
+  forwarded: 26,
   get: 10,
   set: 11,
   delete: 12,
@@ -92,6 +96,11 @@ export interface CommandRequest {
   readonly epoch?: number;
   readonly readFrom?: ReadFrom;
   readonly durability?: Durability;
+  /**
+   * A node that is not the partition's primary passes the request on to the primary (one
+   * hop) instead of answering NOT_PRIMARY: for a client that reaches only some nodes.
+   */
+  readonly forward?: boolean;
 }
 
 export interface PeerHelloRequest {
@@ -135,6 +144,26 @@ export interface ReportRequest {
   readonly report: unknown;
 }
 
+/**
+ * A client's command passed on by the node it reached to the partition's primary. `request`
+ * is the command request as the client's protocol encodes it (its id is the forwarder's
+ * `ref`), validated by the receiver exactly as a client's; `clientId` keeps the caller's
+ * idempotency id, so a forwarded retry is answered, not applied twice.
+ */
+export interface ForwardRequest {
+  readonly kind: 'forward';
+  readonly id: number;
+  readonly clientId: string;
+  readonly request: Uint8Array;
+}
+
+/** The primary's reply to a forwarded command: an encoded reply whose id is the `ref`. */
+export interface ForwardedRequest {
+  readonly kind: 'forwarded';
+  readonly id: number;
+  readonly reply: Uint8Array;
+}
+
 export interface JoinRequest {
   readonly kind: 'join';
   readonly id: number;
@@ -169,6 +198,8 @@ export type Request =
   | RaftRequest
   | ReplRequest
   | ReportRequest
+  | ForwardRequest
+  | ForwardedRequest
   | JoinRequest;
 
 export interface JoinResult {

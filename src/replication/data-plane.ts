@@ -221,6 +221,11 @@ export class DataPlane {
     return this.tableVersion;
   }
 
+  /** The member this node's table names primary of `partition`, or null for none. */
+  primaryOf(partition: number): string | null {
+    return this.primaries[partition] ?? null;
+  }
+
   /**
    * Installs the control plane's partition table (`version` increases with every change).
    * `addressOf` maps member ids to their client addresses.

@@ -57,6 +57,9 @@ test('every kind of request survives an encode and decode unchanged', () => {
       },
     },
     { kind: 'command', id: 0xffffffff, command: { op: 'ttl', key: 'k' } },
+    { kind: 'command', id: 10, command: { op: 'get', key: 'k' }, forward: true },
+    { kind: 'forward', id: 11, clientId: 'c', request: new Uint8Array([0x93, 0x0a, 0x01, 0x80]) },
+    { kind: 'forwarded', id: 0, reply: new Uint8Array([0x93, 0x0b, 0x00, 0xc0]) },
   ];
   // Buffers and Uint8Arrays with the same bytes are the same value on the wire.
   const plain = (v: unknown): unknown =>
@@ -86,6 +89,16 @@ test('a wrong field type names the operation and the field', () => {
   const result = bad(pack([Op.set, 7, { key: 'k', value: 'not-bytes' }]));
   assert.equal(result.id, 7);
   assert.match(result.message, /set: field 'value' must be binary/);
+});
+
+test('a forward flag that is not a boolean is refused', () => {
+  assert.match(bad(pack([Op.get, 3, { key: 'k', forward: 1 }])).message, /forward/);
+});
+
+test('a forwarded command must carry the client id and the encoded request', () => {
+  assert.match(bad(pack([Op.forward, 4, { request: new Uint8Array(1) }])).message, /clientId/);
+  assert.match(bad(pack([Op.forward, 4, { clientId: 'c', request: 'x' }])).message, /request/);
+  assert.match(bad(pack([Op.forwarded, 0, {}])).message, /reply/);
 });
 
 test('a negative ttl is refused', () => {

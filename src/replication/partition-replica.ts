@@ -489,11 +489,26 @@ export class PartitionReplica {
     this.inSyncSet = new Set(config.inSync);
     this.peers.clear();
     this.incoming = null;
+    if (config.role === 'none' && this.storeValue.lastSeq > 0) this.dropCopy();
     if (config.role === 'primary') {
       this.history.begin(config.epoch, this.lastSeq + 1);
       this.syncPeers(config, now, effects);
     }
     return effects;
+  }
+
+  /**
+   * The table took this node's copy away (a move, a drain, lost copies): its memory goes back
+   * to the node's budget. It becomes an empty copy at seq 0, the empty prefix every replica
+   * shares, so if the partition comes back here the primary rebuilds it in full instead of
+   * resuming from what this node kept.
+   */
+  private dropCopy(): void {
+    const old = this.storeValue;
+    this.storeValue = new PartitionStore(this.storeOptions);
+    old.clear();
+    this.log.reset(1);
+    this.history.replace([], 0);
   }
 
   /** Creates a peer for every backup and in-sync member new to the table; probes them. */

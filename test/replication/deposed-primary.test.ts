@@ -4,93 +4,9 @@
  */
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  DataPlane,
-  type PartitionPlacement,
-  type PlaneEffects,
-} from '../../src/replication/index.js';
+import type { PartitionPlacement } from '../../src/replication/index.js';
 import { partitionOf } from '../../src/core/keys.js';
-import type { Outcome } from '../../src/store/index.js';
-import { enc } from '../store/helpers.js';
-
-const partitions = 1;
-const leaseMs = 400;
-
-class TwoNodes {
-  readonly planes = new Map<string, DataPlane>();
-  readonly inbox: { to: string; from: string; message: unknown }[] = [];
-  readonly replies = new Map<number, Outcome>();
-  /** Nodes that neither send nor receive (SIGSTOP). */
-  readonly paused = new Set<string>();
-  private nextId = 1;
-
-  constructor() {
-    for (const id of ['A', 'B']) {
-      this.planes.set(
-        id,
-        new DataPlane({
-          nodeId: id,
-          address: `${id}:1`,
-          partitionCount: partitions,
-          keyBytesMax: 1024,
-          valueBytesMax: 1 << 20,
-          memoryLimitBytes: Infinity,
-          leaseMs,
-        }),
-      );
-    }
-  }
-
-  plane(id: string): DataPlane {
-    return this.planes.get(id)!;
-  }
-
-  collect(from: string, effects: PlaneEffects): void {
-    for (const r of effects.replies) this.replies.set(r.requestId, r.outcome);
-    for (const s of effects.send) this.inbox.push({ to: s.to, from, message: s.message });
-  }
-
-  table(id: string, version: number, placement: PartitionPlacement, now: number): void {
-    this.collect(
-      id,
-      this.plane(id).applyTable(version, [placement], (m) => `${m}:1`, now),
-    );
-  }
-
-  /** Ticks every running node and delivers until the network is quiet. */
-  step(now: number): void {
-    for (const [id, plane] of this.planes) {
-      if (!this.paused.has(id)) this.collect(id, plane.tick(now));
-    }
-    this.deliver(now);
-  }
-
-  deliver(now: number): void {
-    while (this.inbox.length > 0) {
-      const { to, from, message } = this.inbox.shift()!;
-      if (this.paused.has(to) || this.paused.has(from)) continue;
-      const plane = this.plane(to);
-      this.collect(to, plane.receive(from, message as never, now));
-      this.collect(to, plane.flush());
-    }
-  }
-
-  get(id: string, key: string, now: number): Outcome {
-    const requestId = this.nextId++;
-    this.collect(id, this.plane(id).execute(requestId, { op: 'get', key }, now));
-    return this.replies.get(requestId)!;
-  }
-
-  set(id: string, key: string, value: unknown, now: number, durability: 'sync' | 'async'): number {
-    const requestId = this.nextId++;
-    this.collect(
-      id,
-      this.plane(id).execute(requestId, { op: 'set', key, value: enc(value) }, now, { durability }),
-    );
-    this.collect(id, this.plane(id).flush());
-    return requestId;
-  }
-}
+import { TwoNodes, leaseMs, partitions } from './two-planes.js';
 
 const key = 'cart:1';
 assert.equal(partitionOf(key, partitions), 0);

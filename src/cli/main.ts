@@ -34,6 +34,7 @@ Usage:
   statehouse ping                                check that a node answers
   statehouse status [--json]                     members, leader, partitions, health
   statehouse drain NODE                          move a node's data away; it then stops
+  statehouse accept-loss PARTITION... | --all    restart lost partitions empty
 
 Options for every client command:
   --seeds HOST:PORT,...   nodes to contact (env STATEHOUSE_SEEDS; default 127.0.0.1:7400)
@@ -67,6 +68,8 @@ Options:
   --log-level LEVEL     fatal, error, warn, info, debug, trace or silent (default info)`;
 
 const clientHelp: Record<string, string> = {
+  'accept-loss':
+    'Usage: statehouse accept-loss PARTITION... | --all [--seeds ...]\n\nA partition whose primary and every in-sync copy are lost is stuck: it answers\nUNAVAILABLE rather than come back with older data. Its data is gone; this restarts it\nempty on a node that held no copy of it, so it takes writes again. `statehouse status`\nlists the stuck partitions. --all restarts every stuck partition. Partitions that are\nnot stuck are refused and left alone.',
   drain:
     'Usage: statehouse drain NODE [--seeds ...]\n\nDrains NODE (its name or member id): the cluster hands its primaries to in-sync\nbackups and copies its data to other nodes, while serving every request; then NODE\nleaves the cluster and its process stops. Waits up to a minute for the drain to finish.\nSending the node SIGTERM does the same.',
   get: 'Usage: statehouse get KEY [--any] [--seeds ...]\n\nPrints the value as JSON; exits 1 when the key is absent.\n  --any   read from any replica (may be stale)',
@@ -90,6 +93,7 @@ const clientOptions = {
   any: { type: 'boolean' },
   json: { type: 'boolean' },
   linearizable: { type: 'boolean' },
+  all: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
 
@@ -179,6 +183,9 @@ function formatStatus(status: ClusterStatusView): string {
     ...rows.map(line),
     '',
     `partitions ${p.total}: ${p.withoutPrimary} without primary, ${p.underReplicated} under-replicated`,
+    ...(p.stuck.length > 0
+      ? [`stuck (primary and every in-sync copy lost): ${p.stuck.join(' ')}; see accept-loss`]
+      : []),
     `health ${status.health}`,
   ].join('\n');
 }
@@ -312,7 +319,15 @@ async function runClient(command: string, args: string[]): Promise<number> {
     status: 0,
     drain: 1,
   };
-  const expected = arity[command]!;
+  if (command === 'accept-loss') {
+    if (values.all === true ? positionals.length > 0 : positionals.length === 0)
+      throw new UsageError(
+        `accept-loss takes partition numbers or --all\n\n${clientHelp[command]}`,
+      );
+    for (const p of positionals)
+      if (!/^\d+$/.test(p)) throw new UsageError(`not a partition number: ${p}`);
+  }
+  const expected = command === 'accept-loss' ? positionals.length : arity[command]!;
   if (positionals.length !== expected) {
     throw new UsageError(
       `${command} takes ${expected} argument${expected === 1 ? '' : 's'}, got ${positionals.length}\n\n${clientHelp[command]}`,
@@ -407,6 +422,18 @@ async function runClient(command: string, args: string[]): Promise<number> {
         }
         console.log(`drained ${memberId}`);
         return 0;
+      }
+      case 'accept-loss': {
+        const result = await client.acceptLoss(
+          values.all === true ? undefined : positionals.map(Number),
+        );
+        for (const { partition, primary } of result.accepted)
+          console.log(`partition ${partition}: restarted empty, primary ${primary}`);
+        for (const { partition, reason } of result.refused)
+          console.error(`partition ${partition}: refused: ${reason}`);
+        if (result.accepted.length === 0 && result.refused.length === 0)
+          console.log('no partition is stuck');
+        return result.refused.length > 0 ? 1 : 0;
       }
       default:
         throw new UsageError(`unknown command '${command}'`);

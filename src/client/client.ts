@@ -21,6 +21,7 @@ import { utf8ByteLength } from '../core/keys.js';
 import { decodeValue, encodeValue, encodeValueTransient } from '../core/value-codec.js';
 import {
   encodeRequest,
+  type AcceptLossResult,
   type ClusterStatusView,
   type Durability,
   type ReadFrom,
@@ -94,7 +95,7 @@ export interface Entry<T> {
   readonly expiresAt: number;
 }
 
-export type { PatchOp, ClusterStatusView };
+export type { AcceptLossResult, PatchOp, ClusterStatusView };
 
 /** How long one node may take to give its table before the client asks the next. */
 const tableRequestTimeoutMs = 1_000;
@@ -323,19 +324,54 @@ export class Client {
    * `clusterStatus()` shows the member's copies going to zero.
    */
   async drain(node: string, options: CallOptions = {}): Promise<string> {
+    const result = await this.leaderCall(
+      'drain',
+      (id) => encodeRequest({ kind: 'drain', id, memberId: node }),
+      options,
+    );
+    if (typeof result['memberId'] !== 'string') throw badResult('drain');
+    return result['memberId'];
+  }
+
+  /**
+   * Restarts stuck partitions empty: those whose primary and every in-sync copy are lost
+   * (`status().partitions.stuck`). Their data is gone either way; until this is called they
+   * answer UNAVAILABLE rather than pretend otherwise. `partitions` names them; without it,
+   * every stuck partition. Partitions that are not stuck are refused, not touched.
+   */
+  async acceptLoss(
+    partitions?: readonly number[],
+    options: CallOptions = {},
+  ): Promise<AcceptLossResult> {
+    const result = await this.leaderCall(
+      'acceptLoss',
+      (id) =>
+        encodeRequest({
+          kind: 'acceptLoss',
+          id,
+          ...(partitions !== undefined && { partitions }),
+        }),
+      options,
+    );
+    if (!Array.isArray(result['accepted']) || !Array.isArray(result['refused']))
+      throw badResult('acceptLoss');
+    return result as unknown as AcceptLossResult;
+  }
+
+  /** Sends a control request to the nodes in turn until the control-plane leader takes it. */
+  private async leaderCall(
+    op: string,
+    encode: (id: number) => Uint8Array,
+    options: CallOptions,
+  ): Promise<Record<string, unknown>> {
     const deadline = Date.now() + (options.timeoutMs ?? this.timeoutMs);
     let candidates = [...new Set([...this.seeds, ...this.router.addresses()])];
     let lastError: unknown = null;
     while (Date.now() < deadline && !this.closed) {
       for (const address of candidates) {
         try {
-          const reply = await this.connection(address).send(
-            (id) => encodeRequest({ kind: 'drain', id, memberId: node }),
-            deadline,
-          );
-          const result = asRecord(this.unwrap(reply), 'drain');
-          if (typeof result['memberId'] !== 'string') throw badResult('drain');
-          return result['memberId'];
+          const reply = await this.connection(address).send(encode, deadline);
+          return asRecord(this.unwrap(reply), op);
         } catch (error) {
           lastError = error;
           if (!(error instanceof StatehouseError)) continue;
@@ -353,7 +389,7 @@ export class Client {
     }
     throw lastError instanceof StatehouseError
       ? lastError
-      : new StatehouseError(ErrorCode.UNAVAILABLE, 'no node accepted the drain request');
+      : new StatehouseError(ErrorCode.UNAVAILABLE, `no node accepted the ${op} request`);
   }
 
   /** The limits the cluster enforces, as learned in the handshake. */

@@ -10,4 +10,5 @@ export {
   type WriteOptions,
   type PatchOp,
   type ClusterStatusView,
+  type AcceptLossResult,
 } from './client.js';

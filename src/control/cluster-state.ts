@@ -64,6 +64,12 @@ export type ControlCommand =
    * over (a partition with no other in-sync copy keeps naming it, stuck, for an operator).
    */
   | { readonly type: 'lostCopies'; readonly id: string }
+  /**
+   * An operator accepts that a stuck partition's data is gone (`statehouse accept-loss`): it
+   * starts again empty at a new epoch, led by `newPrimary`, a live member holding no copy of
+   * it (so nothing stale survives), and placement gives it backups as for any partition.
+   */
+  | { readonly type: 'acceptLoss'; readonly partition: number; readonly newPrimary: string }
   /** Changes planned by control/placement.ts, applied in order. */
   | { readonly type: 'placement'; readonly changes: readonly PlacementChange[] }
   /**
@@ -208,6 +214,21 @@ export class ClusterState {
         if (held) return skipped(`${command.id} still holds partitions`);
         return this.memberMap.delete(command.id) ? { applied: true } : skipped('no such member');
       }
+      case 'acceptLoss': {
+        const problem = acceptLossProblem(this, command.partition, command.newPrimary);
+        if (problem !== null) return skipped(problem);
+        const a = this.tableValue[command.partition]!;
+        const next = [...this.tableValue];
+        next[command.partition] = {
+          epoch: a.epoch + 1,
+          primary: command.newPrimary,
+          backups: [],
+          inSync: [command.newPrimary],
+        };
+        this.tableValue = next;
+        this.tableVersionValue++;
+        return { applied: true };
+      }
       case 'lostCopies': {
         let table = this.tableValue;
         table.forEach((a, partition) => {
@@ -301,4 +322,53 @@ export class ClusterState {
 
 function skipped(reason: string): ApplyResult {
   return { applied: false, reason };
+}
+
+/**
+ * Whether `partition` is stuck: its primary is gone (none, dead or absent) and no live member
+ * holds an in-sync copy. Only then may an operator accept its loss.
+ */
+export function isStuck(state: ClusterState, partition: number): boolean {
+  const a = state.table[partition];
+  if (a === undefined) return false;
+  const live = (id: string | null): boolean => {
+    if (id === null) return false;
+    const m = state.member(id);
+    return m !== undefined && m.state !== 'dead';
+  };
+  return !live(a.primary) && !a.inSync.some(live);
+}
+
+/** Why `newPrimary` cannot restart `partition` empty now, or null. */
+export function acceptLossProblem(
+  state: ClusterState,
+  partition: number,
+  newPrimary: string,
+): string | null {
+  const a = state.table[partition];
+  if (a === undefined) return `no partition ${partition}`;
+  if (!isStuck(state, partition))
+    return `partition ${partition} has a live primary or in-sync copy: nothing is lost`;
+  const m = state.member(newPrimary);
+  if (m === undefined || m.state !== 'active') return `${newPrimary} is not an active member`;
+  if (a.primary === newPrimary || a.backups.includes(newPrimary))
+    return `${newPrimary} holds a stale copy of partition ${partition}`;
+  return null;
+}
+
+/**
+ * The member to restart a stuck partition on: an active member holding no copy of it, the
+ * one leading the fewest partitions (ties by id); null when every active member holds one.
+ */
+export function acceptLossCandidate(state: ClusterState, partition: number): string | null {
+  const a = state.table[partition];
+  if (a === undefined) return null;
+  const led = new Map<string, number>();
+  for (const x of state.table)
+    if (x.primary !== null) led.set(x.primary, (led.get(x.primary) ?? 0) + 1);
+  const candidates = state.members
+    .filter((m) => m.state === 'active' && m.id !== a.primary && !a.backups.includes(m.id))
+    .map((m) => m.id)
+    .sort((x, y) => (led.get(x) ?? 0) - (led.get(y) ?? 0) || (x < y ? -1 : x > y ? 1 : 0));
+  return candidates[0] ?? null;
 }

@@ -63,6 +63,8 @@ export function isControlCommand(v: unknown): v is ControlCommand {
     case 'remove':
     case 'lostCopies':
       return isId(v['id']);
+    case 'acceptLoss':
+      return isUint(v['partition']) && isId(v['newPrimary']);
     case 'placement':
       return (
         Array.isArray(v['changes']) &&

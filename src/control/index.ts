@@ -30,7 +30,10 @@ export type {
 } from './placement.js';
 export {
   ClusterState,
+  acceptLossCandidate,
+  acceptLossProblem,
   changeProblem,
+  isStuck,
   type ApplyResult,
   type ClusterSettings,
   type ControlCommand,

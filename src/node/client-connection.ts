@@ -28,6 +28,7 @@ import {
   frameBatch,
   isBadMessage,
   protocolVersion,
+  type AcceptLossResult,
   type CommandRequest,
   type ForwardRequest,
   type ForwardedRequest,
@@ -52,6 +53,8 @@ export interface ClusterAccess {
   /** Peers tell us where they listen when they dial. */
   learnPeer(memberId: string, address: string): void;
   admit(request: JoinRequest): Promise<JoinResult>;
+  /** Restarts stuck partitions empty (the leader's side); resolves once committed. */
+  acceptLoss(partitions?: readonly number[]): Promise<AcceptLossResult>;
   /** Starts draining `memberId` (the leader's side); resolves once that is committed. */
   drain(memberId: string): Promise<DrainResult>;
   status(): unknown;
@@ -266,6 +269,9 @@ export class ClientConnection {
         return;
       case 'join':
         this.onJoin(request);
+        return;
+      case 'acceptLoss':
+        this.answerLater(request.id, this.ctx.cluster.acceptLoss(request.partitions));
         return;
       case 'drain':
         this.answerLater(

@@ -31,9 +31,12 @@ import {
 } from '../raft/index.js';
 import {
   ClusterState,
+  acceptLossCandidate,
+  acceptLossProblem,
   decide,
   heardAt,
   isControlCommand,
+  isStuck,
   summarize,
   type ClusterSettings,
   type ControlCommand,
@@ -41,7 +44,13 @@ import {
   type MemberRecord,
 } from '../control/index.js';
 import { isBadRaftMessage, parseRaftMessage } from '../protocol/index.js';
-import type { ClusterStatusView, DrainResult, JoinRequest, JoinResult } from '../protocol/index.js';
+import type {
+  AcceptLossResult,
+  ClusterStatusView,
+  DrainResult,
+  JoinRequest,
+  JoinResult,
+} from '../protocol/index.js';
 import type { PartitionReport } from '../replication/index.js';
 import type { Logger } from './logger.js';
 
@@ -294,6 +303,42 @@ export class ControlPlane {
     return { memberId: member.id };
   }
 
+  /**
+   * The leader's side of `statehouse accept-loss`: restarts each named stuck partition (every
+   * stuck one when none are named) empty on an active member that holds no copy of it. The
+   * operator's decision, never the cluster's own: the data those partitions held is gone.
+   */
+  async acceptLoss(partitions?: readonly number[]): Promise<AcceptLossResult> {
+    this.requireLeader();
+    const count = this.state.table.length;
+    const named =
+      partitions ?? this.state.table.flatMap((_, p) => (isStuck(this.state, p) ? [p] : []));
+    const accepted: { partition: number; primary: string }[] = [];
+    const refused: { partition: number; reason: string }[] = [];
+    for (const partition of [...new Set(named)].sort((a, b) => a - b)) {
+      if (partition >= count) {
+        refused.push({ partition, reason: `no partition ${partition} (the cluster has ${count})` });
+        continue;
+      }
+      const primary = acceptLossCandidate(this.state, partition);
+      const problem =
+        primary === null
+          ? 'every active member holds a stale copy of it'
+          : acceptLossProblem(this.state, partition, primary);
+      if (problem !== null || primary === null) {
+        refused.push({ partition, reason: problem ?? 'no candidate' });
+        continue;
+      }
+      await this.commit({ type: 'acceptLoss', partition, newPrimary: primary }, 'accept-loss');
+      accepted.push({ partition, primary });
+    }
+    this.options.logger.warn(
+      { accepted, refused },
+      'an operator accepted the loss of stuck partitions',
+    );
+    return { accepted, refused };
+  }
+
   /** Proposes `command` and resolves once it is applied here; `what` names it in errors. */
   private async commit(command: ControlCommand, what: string): Promise<number> {
     const proposed = this.raft.propose(command);
@@ -366,6 +411,7 @@ export class ControlPlane {
       id !== null && (this.state.member(id)?.state ?? 'dead') !== 'dead';
     const withoutPrimary = table.filter((a) => !alive(a.primary)).length;
     const underReplicated = table.filter((a) => a.inSync.filter(alive).length < rf).length;
+    const stuck = table.flatMap((_, p) => (isStuck(this.state, p) ? [p] : []));
     return {
       clusterId: this.state.clusterId,
       self: this.memberId,
@@ -382,7 +428,7 @@ export class ControlPlane {
         copies: summary.get(m.id)?.copies ?? 0,
         catchingUp: summary.get(m.id)?.catchingUp ?? 0,
       })),
-      partitions: { total: table.length, withoutPrimary, underReplicated },
+      partitions: { total: table.length, withoutPrimary, underReplicated, stuck },
       health:
         this.state.clusterId === null || withoutPrimary > 0
           ? 'unavailable'

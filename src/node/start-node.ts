@@ -571,6 +571,7 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
       learnPeer: (id: string, peerAddress: string) => peers.learn(id, peerAddress),
       admit: (request: JoinRequest) => control.admit(request),
       drain: (id: string) => control.drain(id),
+      acceptLoss: (partitions?: readonly number[]) => control.acceptLoss(partitions),
       status: () => control.status(),
       linearizableStatus: () => control.linearizableStatus(),
     },

@@ -201,6 +201,8 @@ function readCommand(op: number, r: FieldReader): Command {
 }
 
 const readFroms: readonly ReadFrom[] = ['primary', 'any'];
+/** The most partitions one accept-loss request may name (the largest table has 16384). */
+const partitionsNamedMax = 1 << 16;
 const durabilities: readonly Durability[] = ['sync', 'async'];
 
 /** Decodes and validates one request frame body. Never throws. */
@@ -266,6 +268,19 @@ export function decodeRequest(body: Uint8Array): Request | BadMessage {
         return { kind: 'forward', id, clientId: r.string('clientId'), request: r.bytes('request') };
       case Op.forwarded:
         return { kind: 'forwarded', id, reply: r.bytes('reply') };
+      case Op.acceptLoss: {
+        const partitions = r.raw('partitions');
+        if (partitions === undefined || partitions === null) return { kind: 'acceptLoss', id };
+        if (
+          !Array.isArray(partitions) ||
+          partitions.length > partitionsNamedMax ||
+          !partitions.every((p) => isUint(p))
+        )
+          throw new FieldError(
+            `acceptLoss: field 'partitions' must be an array of at most ${partitionsNamedMax} partition numbers`,
+          );
+        return { kind: 'acceptLoss', id, partitions: partitions as number[] };
+      }
       case Op.drain: {
         const memberId = r.optionalString('memberId');
         return { kind: 'drain', id, ...(memberId !== undefined && { memberId }) };
@@ -341,6 +356,7 @@ export function encodeRequest(request: Request): Uint8Array {
     case 'forward':
     case 'forwarded':
     case 'drain':
+    case 'acceptLoss':
     case 'join': {
       const { kind, id, ...fields } = request;
       return packr.pack([Op[kind], id, fields]);

@@ -40,6 +40,8 @@ export const Op = {
   report: 23,
   /** Ask the control-plane leader to empty a member and let it leave (`statehouse drain`). */
   drain: 24,
+  /** Restart stuck partitions empty, accepting that their data is gone (`statehouse accept-loss`). */
+  acceptLoss: 27,
   /** A node passes a client's command on to the partition's primary; one-way (peer links). */
   forward: 25,
   /** The primary's reply to a forwarded command, back to the node that forwarded it; one-way. */
@@ -182,12 +184,30 @@ export interface DrainRequest {
   readonly memberId?: string;
 }
 
+/**
+ * Ask the control-plane leader to restart stuck partitions (primary and every in-sync copy
+ * lost) empty: `partitions`, or every stuck partition when absent.
+ */
+export interface AcceptLossRequest {
+  readonly kind: 'acceptLoss';
+  readonly id: number;
+  readonly partitions?: readonly number[];
+}
+
+export interface AcceptLossResult {
+  /** Partitions restarted empty, with the member now their primary. */
+  readonly accepted: readonly { readonly partition: number; readonly primary: string }[];
+  /** Partitions named but not restarted, and why (not stuck, no member to take it). */
+  readonly refused: readonly { readonly partition: number; readonly reason: string }[];
+}
+
 export interface DrainResult {
   /** The member that is now draining. */
   readonly memberId: string;
 }
 
 export type Request =
+  | AcceptLossRequest
   | DrainRequest
   | HelloRequest
   | PingRequest
@@ -282,6 +302,8 @@ export interface ClusterStatusView {
     readonly total: number;
     readonly withoutPrimary: number;
     readonly underReplicated: number;
+    /** Partitions whose primary and every in-sync copy are lost: see `accept-loss`. */
+    readonly stuck: readonly number[];
   };
   readonly health: 'ok' | 'degraded' | 'unavailable';
 }

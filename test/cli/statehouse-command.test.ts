@@ -106,6 +106,12 @@ test('bad flags exit 2 with a message naming the problem', async () => {
   assert.match(memory.stderr, /not a size/);
   const arity = await run(['set', 'only-key']);
   assert.equal(arity.code, 2);
+  const acceptNothing = await run(['accept-loss']);
+  assert.equal(acceptNothing.code, 2);
+  assert.match(acceptNothing.stderr, /partition numbers or --all/);
+  const acceptWord = await run(['accept-loss', 'seven']);
+  assert.equal(acceptWord.code, 2);
+  assert.match(acceptWord.stderr, /not a partition number: seven/);
   const command = await run(['frobnicate']);
   assert.equal(command.code, 2);
   assert.match(command.stderr, /unknown command 'frobnicate'/);
@@ -115,7 +121,7 @@ test('--help prints usage for the command and every subcommand', async () => {
   const top = await run(['--help']);
   assert.equal(top.code, 0);
   assert.match(top.stdout, /statehouse node --listen/);
-  for (const command of ['node', 'get', 'set', 'del', 'ttl', 'touch', 'ping']) {
+  for (const command of ['node', 'get', 'set', 'del', 'ttl', 'touch', 'ping', 'accept-loss']) {
     const help = await run([command, '--help']);
     assert.equal(help.code, 0, command);
     assert.match(help.stdout, /^Usage: statehouse /, command);

@@ -51,3 +51,49 @@ test('a partition whose primary and only in-sync backup are gone answers UNAVAIL
     return s.health === 'unavailable' && s.partitions.withoutPrimary >= 1;
   });
 });
+
+test('an operator who accepts the loss gets the stuck partition back empty, taking writes, and nothing else changes', async (t) => {
+  const nodes = await startCluster(t, 5, { partitions: 16 });
+  await eventually('converged', () => nodes.every((n) => converged(n, 5)), 30_000);
+  const status = nodes[0]!.status();
+  const voters = new Set(status.members.filter((m) => m.role === 'voter').map((m) => m.name));
+  const leader = status.members.find((m) => m.id === status.leader)!.name;
+  const keys = keyPerPartition(16, 'k');
+  const holders = await holdersOf(nodes, keys);
+  const lost = holders.findIndex(
+    (h) => h.length === 2 && !h.includes(leader) && h.filter((n) => voters.has(n)).length <= 1,
+  );
+  assert.notEqual(lost, -1, 'a partition with both copies off the leader and a voter');
+  const client = await connect({ seeds: nodes.map((n) => n.address), timeoutMs: 5_000 });
+  t.after(() => client.close());
+  await client.set(keys[lost]!, 'acknowledged');
+  const other = keys.findIndex((_, p) => !holders[p]!.every((n) => holders[lost]!.includes(n)));
+  await client.set(keys[other]!, 'kept');
+
+  const victims = nodes.filter((n) => holders[lost]!.includes(n.id));
+  await Promise.all(victims.map((n) => n.close()));
+  const survivor = nodes.find((n) => !victims.includes(n))!;
+  await eventually(
+    'the partition is stuck',
+    () => survivor.status().partitions.stuck.includes(lost),
+    30_000,
+  );
+
+  // Naming a partition that is not stuck is refused and changes nothing.
+  const refused = await client.acceptLoss([other]);
+  assert.deepEqual(refused.accepted, []);
+  assert.equal(refused.refused[0]?.partition, other);
+
+  const result = await client.acceptLoss();
+  assert.ok(
+    result.accepted.some((a) => a.partition === lost),
+    JSON.stringify(result),
+  );
+  assert.ok(result.accepted.every((a) => !victims.some((v) => v.memberId === a.primary)));
+  // The data is gone, and the partition says so instead of answering UNAVAILABLE forever.
+  assert.equal(await client.get(keys[lost]!), null);
+  await client.set(keys[lost]!, 'after');
+  assert.equal(await client.get(keys[lost]!), 'after');
+  assert.equal(await client.get(keys[other]!), 'kept');
+  await eventually('nothing is stuck', () => survivor.status().partitions.stuck.length === 0);
+});

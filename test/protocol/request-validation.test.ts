@@ -60,6 +60,8 @@ test('every kind of request survives an encode and decode unchanged', () => {
     { kind: 'command', id: 10, command: { op: 'get', key: 'k' }, forward: true },
     { kind: 'forward', id: 11, clientId: 'c', request: new Uint8Array([0x93, 0x0a, 0x01, 0x80]) },
     { kind: 'forwarded', id: 0, reply: new Uint8Array([0x93, 0x0b, 0x00, 0xc0]) },
+    { kind: 'acceptLoss', id: 12 },
+    { kind: 'acceptLoss', id: 13, partitions: [0, 7] },
   ];
   // Buffers and Uint8Arrays with the same bytes are the same value on the wire.
   const plain = (v: unknown): unknown =>
@@ -99,6 +101,11 @@ test('a forwarded command must carry the client id and the encoded request', () 
   assert.match(bad(pack([Op.forward, 4, { request: new Uint8Array(1) }])).message, /clientId/);
   assert.match(bad(pack([Op.forward, 4, { clientId: 'c', request: 'x' }])).message, /request/);
   assert.match(bad(pack([Op.forwarded, 0, {}])).message, /reply/);
+});
+
+test('accept-loss names partitions as an array of partition numbers', () => {
+  assert.match(bad(pack([Op.acceptLoss, 1, { partitions: [1, -2] }])).message, /partitions/);
+  assert.match(bad(pack([Op.acceptLoss, 1, { partitions: 3 }])).message, /partitions/);
 });
 
 test('a negative ttl is refused', () => {

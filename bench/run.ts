@@ -16,11 +16,11 @@
  * Flags: --seconds S (per phase, default 5), --concurrency C (default 64), --keys N (default
  * 100000), --value-bytes B (default 1024), --warmup S (default 1), --durability sync|async,
  * --quick (2000 keys, 1 s phases, 16 callers, for a smoke run), --out DIR, --redis-server PATH,
- * --node-flags "FLAGS" (given to every node process, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"),
+ * --node-flags="FLAGS" (given to every node process, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"),
  * --replicated-only (skip the single-node section; print the replicated section's figures as
  * JSON and markdown, and write no report: for measuring a change to the replicated path),
  * --http-connections C (default 64), --http-seconds S (default 10), --http-warmup S (default 2),
- * --shop-flags "FLAGS" (given to every shop process, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"),
+ * --shop-flags="FLAGS" (given to every shop process, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"),
  * --http-only (only the HTTP section; prints, writes no report, like --replicated-only).
  * --quick makes the HTTP section 16 connections, 0.5 s warm-up and 1 s per system.
  */

@@ -6,15 +6,19 @@
  * request (cookie signature, body parsing, the session load before the handler, the save
  * after it), not a store call alone.
  *
- * For each system in turn, with nothing else of the bench running:
- * 1. Start its servers (redis-server, or the node(s); the cluster is measured once settled),
- *    and the shop in a process of its own (shop-process.ts), so that the web server does not
- *    share an event loop with the load generator.
+ * With nothing else of the bench running (the other sections' processes are stopped):
+ * 1. For each system, start its servers (redis-server, or the node(s); the cluster is used
+ *    once settled) and the shop in a process of its own (shop-process.ts), so that the web
+ *    server does not share an event loop with the load generator. All three stay up.
  * 2. Make one session per autocannon connection: POST /login (a name; the shop regenerates the
  *    session and sets the cookie), then one POST /api/cart/add. Each connection then sends
  *    its own cookie, so the sessions never overlap and every request loads and saves one
  *    session of the same shape on either store.
- * 3. Warm up, then measure: each connection sends, in turn and one at a time, POST
+ * 3. Warm each one up; then measure in rounds of about two seconds, each round every system in
+ *    turn, so that the machine's load (other work on a shared two-core machine moves a lot)
+ *    shifts every system about equally; the idle systems' background work (timers, the
+ *    cluster's heartbeats: a few percent of a core) goes on during every system's rounds.
+ *    Each connection sends, in turn and one at a time, POST
  *    /api/cart/add {tea} and POST /api/cart/update {tea, 1}. Why the pair: the cart grows by
  *    one element per add, and a session that grows through the run would make a later system
  *    pay for a bigger session; setting the quantity back to one keeps it at one or two units
@@ -23,7 +27,7 @@
  *    shop did not accept would have made each of its requests a new session, and the figures
  *    would mean nothing), and that every session is still its user's, with one to three units
  *    of tea (a run may end between the two requests, or with one in flight).
- * 5. Stop the shop and the servers, by pid, also when a step fails.
+ * 5. Stop the shops and the servers, by pid, also when a step fails.
  *
  * Figures: 2xx responses per second; p50/p99 of the 2xx responses' times as autocannon saw
  * them (recorded here in microseconds; autocannon's own percentiles are whole milliseconds);
@@ -31,7 +35,7 @@
  * load generator, which say which process limits the throughput on a two-core machine.
  */
 import { loadavg } from 'node:os';
-import { createHistogram } from 'node:perf_hooks';
+import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
 import autocannon from 'autocannon';
 import { connectRedis, progress, redisCpuMicros, type Closers, type Settings } from './harness.js';
 import { spawnNodeProcess } from './node-process.js';
@@ -45,7 +49,7 @@ import {
   type HttpSystemId,
   type HttpSystemResult,
 } from './report.js';
-import { spawnShopProcess, type ShopSessions } from './shop-process.js';
+import { spawnShopProcess, type ShopProcess, type ShopSessions } from './shop-process.js';
 import { runEach } from './workload.js';
 
 /** What each connection sends, in turn, again and again: an add, then the quantity back to 1. */
@@ -166,8 +170,8 @@ export function runCartLoad(
   baseUrl: string,
   sessions: readonly BenchSession[],
   seconds: number,
+  histogram: RecordableHistogram = createHistogram(),
 ): Promise<LoadResult> {
-  const histogram = createHistogram();
   let nextClient = 0;
   return new Promise((resolve, reject) => {
     const instance = autocannon(
@@ -301,87 +305,165 @@ function ownCpuMicros(): number {
   return user + system;
 }
 
-async function measureSystem(spec: HttpSystemSpec, settings: Settings): Promise<HttpSystemResult> {
-  const closers: Closers = [];
-  try {
-    const servers = await spec.open(settings, closers);
-    const shop = await spawnShopProcess(servers.sessions, settings.shopFlags);
-    closers.push(() => shop.stop());
-    progress(`http, ${spec.label}: shop ${shop.url} (pid ${shop.pid})`);
-    const sessions = await createSessions(shop.url, settings.httpConnections);
-    if (settings.httpWarmupSeconds > 0) {
-      await runCartLoad(shop.url, sessions, settings.httpWarmupSeconds);
-    }
-    const loadAverage1m = loadavg()[0] ?? 0;
-    const before = await Promise.all([shop.cpuMicros(), servers.serverCpuMicros()]);
-    const ownBefore = ownCpuMicros();
-    const load = await runCartLoad(shop.url, sessions, settings.httpSeconds);
-    const ownCpu = ownCpuMicros() - ownBefore;
-    const after = await Promise.all([shop.cpuMicros(), servers.serverCpuMicros()]);
-    if (load.requests === 0) {
-      throw new Error(
-        `http, ${spec.label}: no 2xx response (${load.errors} errors, ` +
-          `${load.timeouts} timeouts, ${load.non2xx} non-2xx)`,
-      );
-    }
-    const stored = await servers.sessionCount();
-    if (stored !== sessions.length) {
-      throw new Error(
-        `http, ${spec.label}: the store holds ${stored} sessions after the run, not the ` +
-          `${sessions.length} made before it: some requests were not sent with their cookie`,
-      );
-    }
-    await checkSessions(shop.url, sessions);
-    const perRequest = (micros: number): number => micros / load.requests;
-    const result: HttpSystemResult = {
-      id: spec.id,
-      label: spec.label,
-      serverProcesses: servers.serverProcesses,
-      requests: load.requests,
-      seconds: load.seconds,
-      requestsPerSec: load.requests / load.seconds,
-      p50Ms: load.p50Ms,
-      p99Ms: load.p99Ms,
-      maxMs: load.maxMs,
-      autocannonLatencyMs: load.autocannonLatencyMs,
-      errors: load.errors,
-      timeouts: load.timeouts,
-      non2xx: load.non2xx,
-      shopCpuUsPerRequest: perRequest(after[0] - before[0]),
-      serverCpuUsPerRequest: perRequest(after[1] - before[1]),
-      loadGeneratorCpuUsPerRequest: perRequest(ownCpu),
-      loadAverage1m,
-    };
-    const failed = load.errors + load.timeouts + load.non2xx;
-    if (failed > 0) {
-      progress(
-        `  warning: ${load.errors} errors, ${load.timeouts} timeouts, ${load.non2xx} non-2xx`,
-      );
-    }
-    progress(
-      `  ${spec.label}: ${Math.round(result.requestsPerSec)} requests/s, ` +
-        `p50 ${result.p50Ms.toFixed(3)} ms, p99 ${result.p99Ms.toFixed(3)} ms`,
-    );
-    return result;
-  } finally {
-    for (const close of closers.reverse()) await close().catch(() => undefined);
+/** One system ready for its rounds: servers and shop running, sessions made, warmed up. */
+interface OpenHttpSystem {
+  readonly spec: HttpSystemSpec;
+  readonly servers: OpenServers;
+  readonly shop: ShopProcess;
+  readonly sessions: readonly BenchSession[];
+}
+
+async function openSystem(
+  spec: HttpSystemSpec,
+  settings: Settings,
+  closers: Closers,
+): Promise<OpenHttpSystem> {
+  const servers = await spec.open(settings, closers);
+  const shop = await spawnShopProcess(servers.sessions, settings.shopFlags);
+  closers.push(() => shop.stop());
+  progress(`http, ${spec.label}: shop ${shop.url} (pid ${shop.pid})`);
+  const sessions = await createSessions(shop.url, settings.httpConnections);
+  if (settings.httpWarmupSeconds > 0) {
+    await runCartLoad(shop.url, sessions, settings.httpWarmupSeconds);
   }
+  return { spec, servers, shop, sessions };
+}
+
+/** What the rounds of one system add up to. */
+class Tally {
+  readonly histogram = createHistogram();
+  requests = 0;
+  seconds = 0;
+  errors = 0;
+  timeouts = 0;
+  non2xx = 0;
+  shopCpu = 0;
+  serverCpu = 0;
+  ownCpu = 0;
+  loadAverageSum = 0;
+  rounds = 0;
+  autocannonP50Max = 0;
+  autocannonP99Max = 0;
+}
+
+async function measureRound(system: OpenHttpSystem, seconds: number, tally: Tally): Promise<void> {
+  const { shop, servers, sessions } = system;
+  tally.loadAverageSum += loadavg()[0] ?? 0;
+  const [shopBefore, serverBefore] = await Promise.all([
+    shop.cpuMicros(),
+    servers.serverCpuMicros(),
+  ]);
+  const ownBefore = ownCpuMicros();
+  const load = await runCartLoad(shop.url, sessions, seconds, tally.histogram);
+  tally.ownCpu += ownCpuMicros() - ownBefore;
+  const [shopAfter, serverAfter] = await Promise.all([shop.cpuMicros(), servers.serverCpuMicros()]);
+  tally.shopCpu += shopAfter - shopBefore;
+  tally.serverCpu += serverAfter - serverBefore;
+  tally.requests += load.requests;
+  tally.seconds += load.seconds;
+  tally.errors += load.errors;
+  tally.timeouts += load.timeouts;
+  tally.non2xx += load.non2xx;
+  tally.rounds++;
+  tally.autocannonP50Max = Math.max(tally.autocannonP50Max, load.autocannonLatencyMs.p50);
+  tally.autocannonP99Max = Math.max(tally.autocannonP99Max, load.autocannonLatencyMs.p99);
+}
+
+/** After the rounds: the store holds one session per connection, each its user's, cart small. */
+async function checkAfterRounds(system: OpenHttpSystem): Promise<void> {
+  const { spec, servers, shop, sessions } = system;
+  const stored = await servers.sessionCount();
+  if (stored !== sessions.length) {
+    throw new Error(
+      `http, ${spec.label}: the store holds ${stored} sessions after the run, not the ` +
+        `${sessions.length} made before it: some requests were not sent with their cookie`,
+    );
+  }
+  await checkSessions(shop.url, sessions);
+}
+
+function resultOf(system: OpenHttpSystem, tally: Tally): HttpSystemResult {
+  const { spec, servers } = system;
+  if (tally.requests === 0) {
+    throw new Error(
+      `http, ${spec.label}: no 2xx response (${tally.errors} errors, ` +
+        `${tally.timeouts} timeouts, ${tally.non2xx} non-2xx)`,
+    );
+  }
+  const perRequest = (micros: number): number => micros / tally.requests;
+  const msOf = (percentile: number): number => tally.histogram.percentile(percentile) / 1e3;
+  const result: HttpSystemResult = {
+    id: spec.id,
+    label: spec.label,
+    serverProcesses: servers.serverProcesses,
+    requests: tally.requests,
+    seconds: tally.seconds,
+    requestsPerSec: tally.requests / tally.seconds,
+    p50Ms: msOf(50),
+    p99Ms: msOf(99),
+    maxMs: tally.histogram.max / 1e3,
+    autocannonLatencyMs: { p50: tally.autocannonP50Max, p99: tally.autocannonP99Max },
+    errors: tally.errors,
+    timeouts: tally.timeouts,
+    non2xx: tally.non2xx,
+    shopCpuUsPerRequest: perRequest(tally.shopCpu),
+    serverCpuUsPerRequest: perRequest(tally.serverCpu),
+    loadGeneratorCpuUsPerRequest: perRequest(tally.ownCpu),
+    loadAverage1m: tally.loadAverageSum / tally.rounds,
+  };
+  if (tally.errors + tally.timeouts + tally.non2xx > 0) {
+    progress(
+      `  warning: ${spec.label}: ${tally.errors} errors, ${tally.timeouts} timeouts, ` +
+        `${tally.non2xx} non-2xx`,
+    );
+  }
+  progress(
+    `  ${spec.label}: ${Math.round(result.requestsPerSec)} requests/s, ` +
+      `p50 ${result.p50Ms.toFixed(3)} ms, p99 ${result.p99Ms.toFixed(3)} ms`,
+  );
+  return result;
+}
+
+/** Rounds of about this many seconds: short enough to interleave, long enough to be a run. */
+const roundSecondsTarget = 2;
+
+/** The measured time is cut into rounds of about two seconds, at least one. */
+export function roundsOf(seconds: number): number {
+  return Math.max(1, Math.round(seconds / roundSecondsTarget));
 }
 
 /**
- * Runs the HTTP section from start to end, one system at a time; each system's processes are
- * stopped before the next one starts, and before this returns or throws.
+ * Runs the HTTP section from start to end: every system opened (servers, shop, sessions,
+ * warm-up), then the measured time in rounds, each round every system in turn, so that a
+ * change in the machine's load during the section shifts all of them about equally. Every
+ * process is stopped before this returns or throws.
  */
 export async function runHttpSection(settings: Settings): Promise<HttpReport> {
   const loadAtStart = loadavg()[0] ?? 0;
-  const systems: HttpSystemResult[] = [];
-  for (const spec of systemSpecs) systems.push(await measureSystem(spec, settings));
+  const closers: Closers = [];
+  let systems: HttpSystemResult[];
+  const rounds = roundsOf(settings.httpSeconds);
+  try {
+    const open: OpenHttpSystem[] = [];
+    for (const spec of systemSpecs) open.push(await openSystem(spec, settings, closers));
+    const tallies = open.map(() => new Tally());
+    for (let round = 0; round < rounds; round++) {
+      for (const [i, system] of open.entries()) {
+        await measureRound(system, settings.httpSeconds / rounds, tallies[i]!);
+      }
+    }
+    for (const system of open) await checkAfterRounds(system);
+    systems = open.map((system, i) => resultOf(system, tallies[i]!));
+  } finally {
+    for (const close of closers.reverse()) await close().catch(() => undefined);
+  }
   return {
     loadAverage1m: loadAtStart,
     settings: {
       connections: settings.httpConnections,
       seconds: settings.httpSeconds,
       warmupSeconds: settings.httpWarmupSeconds,
+      rounds,
       cycle: cartCycle.map((r) => `POST ${r.path} ${JSON.stringify(r.body)}`),
       nodes: clusterSize,
       replicationFactor,

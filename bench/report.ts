@@ -133,7 +133,7 @@ export interface HttpSystemResult {
   readonly p50Ms: number;
   readonly p99Ms: number;
   readonly maxMs: number;
-  /** autocannon's own percentiles (whole milliseconds), for reference. */
+  /** autocannon's own percentiles (whole milliseconds), the highest of the rounds, for reference. */
   readonly autocannonLatencyMs: { readonly p50: number; readonly p99: number };
   /** Socket errors, timeouts, and responses that were not 2xx. */
   readonly errors: number;
@@ -143,7 +143,7 @@ export interface HttpSystemResult {
   readonly shopCpuUsPerRequest: number;
   readonly serverCpuUsPerRequest: number;
   readonly loadGeneratorCpuUsPerRequest: number;
-  /** The 1-minute load average when this system's measured run started. */
+  /** The 1-minute load average when this system's rounds started, averaged over the rounds. */
   readonly loadAverage1m: number;
 }
 
@@ -165,7 +165,9 @@ export interface HttpReport {
   readonly settings: {
     /** autocannon connections, each with a session of its own, one request at a time. */
     readonly connections: number;
+    /** Measured seconds per system, in `rounds` rounds; each round runs every system in turn. */
     readonly seconds: number;
+    readonly rounds: number;
     readonly warmupSeconds: number;
     /** The requests each connection sends in turn, again and again. */
     readonly cycle: readonly string[];
@@ -445,11 +447,12 @@ export function renderHttp(r: HttpReport): string[] {
     `## HTTP: the shop's cart API on express-session + connect-redis + Redis vs Statehouse's store`,
     '',
     `Load average ${r.loadAverage1m.toFixed(2)} when this section started. The same Express app ` +
-      `(examples/shop) in a process of its own (NODE_ENV=production), on one store at a time; ` +
+      `(examples/shop), one process per store (NODE_ENV=production), all running at once; ` +
       `autocannon in the bench process with ${s.connections} connections, each with a session ` +
       `of its own (a login and one cart unit, made before the run) and one request at a time, ` +
       `sending in turn: ${s.cycle.map((c) => `\`${c}\``).join(', then ')}, so the session ` +
-      `keeps its size. ${s.warmupSeconds} s warm-up, then ${s.seconds} s measured, per system. ` +
+      `keeps its size. ${s.warmupSeconds} s warm-up, then ${s.seconds} s measured per system, in ` +
+      `${s.rounds} round${s.rounds === 1 ? '' : 's'}, each round every system in turn. ` +
       `Redis: one redis-server (\`--save '' --appendonly no\`), connect-redis with one node-redis ` +
       `client. Statehouse: one node, or ${s.nodes} nodes with RF=${s.replicationFactor} and ` +
       `\`${s.statehouseDurability}\` writes; the store's own client. Latency is per 2xx response, ` +

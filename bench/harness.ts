@@ -20,6 +20,14 @@ export interface Settings {
   nodeFlags: string[];
   /** Run only the replicated section, and print its figures instead of writing a report. */
   replicatedOnly: boolean;
+  /** The HTTP section: autocannon connections (one session each), seconds measured and warm-up. */
+  httpConnections: number;
+  httpSeconds: number;
+  httpWarmupSeconds: number;
+  /** Given to each shop process's node, e.g. `--cpu-prof`. */
+  shopFlags: string[];
+  /** Run only the HTTP section, and print its figures instead of writing a report. */
+  httpOnly: boolean;
 }
 
 /** A session as the bench writes it: an id and one string field of `valueBytes` characters. */

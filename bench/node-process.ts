@@ -15,7 +15,7 @@
  */
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { startNode } from '../src/node/index.js';
-import { spawnTracked, stopChild } from './processes.js';
+import { ipcChild, spawnTracked, stopChild } from './processes.js';
 
 /** The node's own figures and its process's, at one moment. Bytes and microseconds. */
 export interface NodeSample {
@@ -58,10 +58,6 @@ const stopTimeoutMs = 5_000;
 const thisFile = fileURLToPath(import.meta.url);
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 
-function isFromChild(message: unknown): message is FromChild {
-  return typeof message === 'object' && message !== null && 'type' in message;
-}
-
 /** Starts a node process; `nodeFlags` go to node itself (e.g. `--cpu-prof`). */
 export async function spawnNodeProcess(
   nodeFlags: readonly string[] = [],
@@ -72,58 +68,19 @@ export async function spawnNodeProcess(
     cwd: repoRoot,
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
-  const next = <T extends FromChild['type']>(
-    type: T,
-    timeoutMs: number,
-  ): Promise<Extract<FromChild, { type: T }>> =>
-    new Promise((resolve, reject) => {
-      const cleanup = (): void => {
-        clearTimeout(timer);
-        child.off('message', onMessage);
-        child.off('exit', onExit);
-      };
-      const onMessage = (message: unknown): void => {
-        if (!isFromChild(message) || message.type !== type) return;
-        cleanup();
-        resolve(message as Extract<FromChild, { type: T }>);
-      };
-      const onExit = (code: number | null, signal: string | null): void => {
-        cleanup();
-        reject(
-          new Error(
-            `the node process exited (${signal ?? code}) while the bench waited for '${type}'`,
-          ),
-        );
-      };
-      const timer = setTimeout(() => {
-        cleanup();
-        reject(new Error(`the node process sent no '${type}' within ${timeoutMs} ms`));
-      }, timeoutMs);
-      child.on('message', onMessage);
-      child.once('exit', onExit);
-    });
-  const send = (message: ToChild): void => {
-    child.send(message);
-  };
+  const ipc = ipcChild<FromChild, ToChild>(child, 'node process');
 
   try {
-    const { address } = await next('ready', startTimeoutMs);
+    const { address } = await ipc.next('ready', startTimeoutMs);
     return {
       address,
-      pid: child.pid ?? 0,
+      pid: ipc.pid,
       async sample(gc) {
-        const reply = next('sample', startTimeoutMs);
-        send({ type: 'sample', gc });
+        const reply = ipc.next('sample', startTimeoutMs);
+        ipc.send({ type: 'sample', gc });
         return (await reply).sample;
       },
-      async stop() {
-        if (child.exitCode !== null || child.signalCode !== null) return;
-        const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-        send({ type: 'stop' });
-        const timer = setTimeout(() => void stopChild(child), stopTimeoutMs);
-        await exited;
-        clearTimeout(timer);
-      },
+      stop: () => ipc.stop({ type: 'stop' }, stopTimeoutMs),
     };
   } catch (error) {
     await stopChild(child);

@@ -66,3 +66,66 @@ export function freePort(): Promise<number> {
     });
   });
 }
+
+/**
+ * The bench's end of a child that talks over the IPC channel (a Statehouse node, a shop):
+ * messages are objects with a `type`. `next(type)` waits for the next message of that type,
+ * and fails if the child exits or sends none in time; `stop(message)` asks the child to exit
+ * (so that a --cpu-prof profile gets written) and stops it by its pid if it has not within
+ * `timeoutMs`.
+ */
+export interface IpcChild<From extends { type: string }, To> {
+  readonly pid: number;
+  next<T extends From['type']>(type: T, timeoutMs: number): Promise<Extract<From, { type: T }>>;
+  send(message: To): void;
+  stop(message: To, timeoutMs: number): Promise<void>;
+}
+
+export function ipcChild<From extends { type: string }, To>(
+  child: ChildProcess,
+  what: string,
+): IpcChild<From, To> {
+  const isMessage = (message: unknown): message is From =>
+    typeof message === 'object' && message !== null && 'type' in message;
+  return {
+    pid: child.pid ?? 0,
+    next: (type, timeoutMs) =>
+      new Promise((resolve, reject) => {
+        const cleanup = (): void => {
+          clearTimeout(timer);
+          child.off('message', onMessage);
+          child.off('exit', onExit);
+        };
+        const onMessage = (message: unknown): void => {
+          if (!isMessage(message) || message.type !== type) return;
+          cleanup();
+          resolve(message as Extract<From, { type: typeof type }>);
+        };
+        const onExit = (code: number | null, signal: string | null): void => {
+          cleanup();
+          reject(
+            new Error(
+              `the ${what} exited (${signal ?? code}) while the bench waited for '${type}'`,
+            ),
+          );
+        };
+        const timer = setTimeout(() => {
+          cleanup();
+          reject(new Error(`the ${what} sent no '${type}' within ${timeoutMs} ms`));
+        }, timeoutMs);
+        child.on('message', onMessage);
+        child.once('exit', onExit);
+      }),
+    send: (message) => {
+      child.send(message as object);
+    },
+    async stop(message, timeoutMs) {
+      if (exited(child)) return;
+      const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      child.send(message as object);
+      const timer = setTimeout(() => void stopChild(child), timeoutMs);
+      await gone;
+      clearTimeout(timer);
+    },
+  };
+}

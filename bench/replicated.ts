@@ -66,8 +66,8 @@ import {
 import { runEach } from './workload.js';
 
 /** The issue's shape: three nodes, two copies of each partition (a primary and one backup). */
-const clusterSize = 3;
-const replicationFactor = 2;
+export const clusterSize = 3;
+export const replicationFactor = 2;
 /** Redis replicas: one, the counterpart of Statehouse's one backup per partition. */
 const redisReplicas = 1;
 /**
@@ -131,12 +131,23 @@ async function waitUntilSettled(client: Client): Promise<ClusterStatusView> {
   }
 }
 
-export async function openStatehouseCluster(
-  settings: Settings,
-  keys: readonly string[],
-  valueOf: (i: number) => Doc,
+/** A three-node cluster with RF=2, settled, and a client of it; stopped by `closers`. */
+export interface SettledCluster {
+  readonly nodes: readonly NodeProcess[];
+  readonly client: Client;
+  readonly partitions: number;
+  /** How long it took the cluster to settle once the last node had started. */
+  readonly settleMs: number;
+}
+
+/**
+ * Starts the cluster (step 1 above) and waits until it settled. Also used by the HTTP section,
+ * which measures the shop on the same cluster.
+ */
+export async function startSettledCluster(
+  settings: Pick<Settings, 'nodeFlags' | 'durability'>,
   closers: Closers,
-): Promise<{ system: OpenSystem; partitions: number }> {
+): Promise<SettledCluster> {
   const nodes: NodeProcess[] = [];
   // Stopped together: one by one, each stop would first make the others fail its partitions over.
   closers.push(async () => {
@@ -162,10 +173,19 @@ export async function openStatehouseCluster(
   closers.push(() => client.close());
   const waitStart = Date.now();
   const status = await waitUntilSettled(client);
-  const partitions = status.partitions.total;
+  return { nodes, client, partitions: status.partitions.total, settleMs: Date.now() - waitStart };
+}
+
+export async function openStatehouseCluster(
+  settings: Settings,
+  keys: readonly string[],
+  valueOf: (i: number) => Doc,
+  closers: Closers,
+): Promise<{ system: OpenSystem; partitions: number }> {
+  const { nodes, client, partitions, settleMs } = await startSettledCluster(settings, closers);
   progress(
     `statehouse cluster: ${nodes.map((n) => `${n.address} (pid ${n.pid})`).join(', ')}; ` +
-      `settled in ${Date.now() - waitStart} ms, ${partitions} partitions with ` +
+      `settled in ${settleMs} ms, ${partitions} partitions with ` +
       `${replicationFactor} in-sync copies each; loading ${keys.length} keys`,
   );
 

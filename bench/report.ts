@@ -112,6 +112,97 @@ export interface ReplicatedReport {
   };
 }
 
+/** The HTTP section's systems: the shop on connect-redis, on one Statehouse node, on three. */
+export type HttpSystemId = 'redis' | 'statehouse-1' | 'statehouse-3';
+
+/** The issue's target for the HTTP section: requests/s at least 1.0x connect-redis's, p99 no worse. */
+export const httpTargetRequestsRatioMin = 1;
+export const httpTargetP99RatioMax = 1;
+
+export interface HttpSystemResult {
+  readonly id: HttpSystemId;
+  readonly label: string;
+  /** Server processes behind the shop: redis-server, or the Statehouse nodes. */
+  readonly serverProcesses: number;
+  /** 2xx responses in the measured run. */
+  readonly requests: number;
+  readonly seconds: number;
+  /** 2xx responses per second of the measured run. */
+  readonly requestsPerSec: number;
+  /** Of the 2xx responses, measured by the load generator from request written to response read. */
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly maxMs: number;
+  /** autocannon's own percentiles (whole milliseconds), the highest of the rounds, for reference. */
+  readonly autocannonLatencyMs: { readonly p50: number; readonly p99: number };
+  /** Socket errors, timeouts, and responses that were not 2xx. */
+  readonly errors: number;
+  readonly timeouts: number;
+  readonly non2xx: number;
+  /** CPU time per 2xx response, in microseconds: the shop process, the server processes, autocannon's. */
+  readonly shopCpuUsPerRequest: number;
+  readonly serverCpuUsPerRequest: number;
+  readonly loadGeneratorCpuUsPerRequest: number;
+  /** The 1-minute load average when this system's rounds started, averaged over the rounds. */
+  readonly loadAverage1m: number;
+}
+
+export interface HttpTargetCheck {
+  readonly system: HttpSystemId;
+  readonly versus: HttpSystemId;
+  /** Statehouse's requests/s divided by connect-redis's: above 1 is Statehouse faster. */
+  readonly requestsPerSec: number;
+  /** Statehouse's p99 divided by connect-redis's: above 1 is Statehouse slower. */
+  readonly p99: number;
+  readonly requestsMet: boolean;
+  readonly p99Met: boolean;
+}
+
+/** The shop's cart API under autocannon, on connect-redis + Redis and on Statehouse's store. */
+export interface HttpReport {
+  /** The 1-minute load average when this section started. */
+  readonly loadAverage1m: number;
+  readonly settings: {
+    /** autocannon connections, each with a session of its own, one request at a time. */
+    readonly connections: number;
+    /** Measured seconds per system, in `rounds` rounds; each round runs every system in turn. */
+    readonly seconds: number;
+    readonly rounds: number;
+    readonly warmupSeconds: number;
+    /** The requests each connection sends in turn, again and again. */
+    readonly cycle: readonly string[];
+    readonly nodes: number;
+    readonly replicationFactor: number;
+    readonly statehouseDurability: string;
+  };
+  readonly systems: readonly HttpSystemResult[];
+  readonly targets: {
+    readonly requestsRatioMin: number;
+    readonly p99RatioMax: number;
+    /** Each Statehouse setup against connect-redis. */
+    readonly checks: readonly HttpTargetCheck[];
+  };
+}
+
+export function httpTargetChecks(systems: readonly HttpSystemResult[]): HttpTargetCheck[] {
+  const redis = systems.find((s) => s.id === 'redis');
+  if (redis === undefined) return [];
+  return systems
+    .filter((s) => s.id !== 'redis')
+    .map((s) => {
+      const requestsPerSec = s.requestsPerSec / redis.requestsPerSec;
+      const p99 = s.p99Ms / redis.p99Ms;
+      return {
+        system: s.id,
+        versus: redis.id,
+        requestsPerSec,
+        p99,
+        requestsMet: requestsPerSec >= httpTargetRequestsRatioMin,
+        p99Met: p99 <= httpTargetP99RatioMax,
+      };
+    });
+}
+
 export interface BenchReport {
   readonly generatedAt: string;
   readonly machine: {
@@ -136,6 +227,7 @@ export interface BenchReport {
   readonly ratios: readonly Ratio[];
   readonly memory: MemoryResult;
   readonly replicated: ReplicatedReport;
+  readonly http: HttpReport;
 }
 
 /** Statehouse against each Redis setup, phase by phase. */
@@ -304,6 +396,78 @@ export function renderReplicated(r: ReplicatedReport, callers: number): string[]
   ];
 }
 
+/** The HTTP section: the shop's figures on each store, and the issue's target checked. */
+export function renderHttp(r: HttpReport): string[] {
+  const s = r.settings;
+  const labelOf = (id: HttpSystemId): string => r.systems.find((x) => x.id === id)?.label ?? id;
+  const yesNo = (met: boolean): string => (met ? 'yes' : '**no**');
+  const results = table(
+    [
+      'system',
+      'requests/s',
+      'p50 ms',
+      'p99 ms',
+      'errors + timeouts',
+      'non-2xx',
+      'shop CPU µs/req',
+      'server CPU µs/req',
+      'autocannon CPU µs/req',
+      'load avg',
+    ],
+    r.systems.map((sys) => [
+      sys.label,
+      int(sys.requestsPerSec),
+      ms(sys.p50Ms),
+      ms(sys.p99Ms),
+      int(sys.errors + sys.timeouts),
+      int(sys.non2xx),
+      us(sys.shopCpuUsPerRequest),
+      us(sys.serverCpuUsPerRequest),
+      us(sys.loadGeneratorCpuUsPerRequest),
+      sys.loadAverage1m.toFixed(2),
+    ]),
+  );
+  const checks = table(
+    [
+      'Statehouse setup',
+      'requests/s ratio',
+      `at least ${times(r.targets.requestsRatioMin)}?`,
+      'p99 ratio',
+      `at most ${times(r.targets.p99RatioMax)}?`,
+    ],
+    r.targets.checks.map((c) => [
+      labelOf(c.system),
+      times(c.requestsPerSec),
+      yesNo(c.requestsMet),
+      times(c.p99),
+      yesNo(c.p99Met),
+    ]),
+  );
+  return [
+    `## HTTP: the shop's cart API on express-session + connect-redis + Redis vs Statehouse's store`,
+    '',
+    `Load average ${r.loadAverage1m.toFixed(2)} when this section started. The same Express app ` +
+      `(examples/shop), one process per store (NODE_ENV=production), all running at once; ` +
+      `autocannon in the bench process with ${s.connections} connections, each with a session ` +
+      `of its own (a login and one cart unit, made before the run) and one request at a time, ` +
+      `sending in turn: ${s.cycle.map((c) => `\`${c}\``).join(', then ')}, so the session ` +
+      `keeps its size. ${s.warmupSeconds} s warm-up, then ${s.seconds} s measured per system, in ` +
+      `${s.rounds} round${s.rounds === 1 ? '' : 's'}, each round every system in turn. ` +
+      `Redis: one redis-server (\`--save '' --appendonly no\`), connect-redis with one node-redis ` +
+      `client. Statehouse: one node, or ${s.nodes} nodes with RF=${s.replicationFactor} and ` +
+      `\`${s.statehouseDurability}\` writes; the store's own client. Latency is per 2xx response, ` +
+      `as autocannon saw it; CPU is per 2xx response.`,
+    '',
+    results,
+    '',
+    `The issue's target, Statehouse / connect-redis: requests/s at least ` +
+      `${times(r.targets.requestsRatioMin)}, p99 no worse (at most ${times(r.targets.p99RatioMax)}):`,
+    '',
+    checks,
+    '',
+  ];
+}
+
 export function renderMarkdown(report: BenchReport): string {
   const { machine: m, settings: s, memory } = report;
   const labelOf = (id: SystemId): string => report.systems.find((x) => x.id === id)?.label ?? id;
@@ -385,6 +549,7 @@ export function renderMarkdown(report: BenchReport): string {
     preload,
     '',
     ...renderReplicated(report.replicated, s.concurrency),
+    ...renderHttp(report.http),
   ].join('\n');
 }
 

@@ -8,14 +8,21 @@
  *    Stop both servers.
  * 3. The replicated section (replicated.ts): three Statehouse nodes with RF=2 and sync writes
  *    against a Redis primary and replica with SET + WAIT 1, the set and mix phases the same way.
- * 4. Write bench/results/latest.{md,json} and print the markdown.
+ * 4. The HTTP section (http.ts): the shop's cart API under autocannon, the same Express app on
+ *    express-session + connect-redis + redis-server and on Statehouse's store (one node, and
+ *    three with RF=2), one system at a time.
+ * 5. Write bench/results/latest.{md,json} and print the markdown.
  *
  * Flags: --seconds S (per phase, default 5), --concurrency C (default 64), --keys N (default
  * 100000), --value-bytes B (default 1024), --warmup S (default 1), --durability sync|async,
  * --quick (2000 keys, 1 s phases, 16 callers, for a smoke run), --out DIR, --redis-server PATH,
- * --node-flags "FLAGS" (given to every node process, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"),
+ * --node-flags="FLAGS" (given to every node process, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"),
  * --replicated-only (skip the single-node section; print the replicated section's figures as
- * JSON and markdown, and write no report: for measuring a change to the replicated path).
+ * JSON and markdown, and write no report: for measuring a change to the replicated path),
+ * --http-connections C (default 64), --http-seconds S (default 10), --http-warmup S (default 2),
+ * --shop-flags="FLAGS" (given to every shop process, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"),
+ * --http-only (only the HTTP section; prints, writes no report, like --replicated-only).
+ * --quick makes the HTTP section 16 connections, 0.5 s warm-up and 1 s per system.
  */
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -26,6 +33,7 @@ import { encodeValue } from '../src/core/value-codec.js';
 import { spawnNodeProcess } from './node-process.js';
 import { stopAll } from './processes.js';
 import { startRedis } from './redis-server.js';
+import { runHttpSection } from './http.js';
 import { runReplicatedSection } from './replicated.js';
 import {
   connectRedis,
@@ -46,6 +54,7 @@ import {
 import {
   phaseNames,
   ratios,
+  renderHttp,
   renderReplicated,
   writeReport,
   type BenchReport,
@@ -74,6 +83,11 @@ function readSettings(): Settings {
       'redis-server': { type: 'string', default: 'redis-server' },
       'node-flags': { type: 'string', default: '' },
       'replicated-only': { type: 'boolean', default: false },
+      'http-connections': { type: 'string' },
+      'http-seconds': { type: 'string' },
+      'http-warmup': { type: 'string' },
+      'shop-flags': { type: 'string', default: '' },
+      'http-only': { type: 'boolean', default: false },
     },
     strict: true,
   });
@@ -105,6 +119,13 @@ function readSettings(): Settings {
     redisBinary: values['redis-server'],
     nodeFlags: values['node-flags'].split(/\s+/).filter((f) => f.length > 0),
     replicatedOnly: values['replicated-only'] === true,
+    httpConnections: Math.floor(
+      number('http-connections', values['http-connections'], quick ? 16 : 64, 1),
+    ),
+    httpSeconds: number('http-seconds', values['http-seconds'], quick ? 1 : 10, 0.1),
+    httpWarmupSeconds: number('http-warmup', values['http-warmup'], quick ? 0.5 : 2, 0),
+    shopFlags: values['shop-flags'].split(/\s+/).filter((f) => f.length > 0),
+    httpOnly: values['http-only'] === true,
   };
 }
 
@@ -250,6 +271,15 @@ async function main(): Promise<void> {
   const valueOf = (i: number): Doc => ({ id: i, data: payload });
   const keys = Array.from({ length: settings.keys }, (_, i) => `key:${i}`);
 
+  if (settings.replicatedOnly && settings.httpOnly) {
+    throw new Error('--replicated-only and --http-only: give one of them');
+  }
+  if (settings.httpOnly) {
+    const http = await runHttpSection(settings);
+    console.log(JSON.stringify(http, null, 2));
+    console.log(renderHttp(http).join('\n'));
+    return;
+  }
   if (settings.replicatedOnly) {
     const replicated = await runReplicatedSection(settings, keys, valueOf, () => loadavg()[0] ?? 0);
     console.log(JSON.stringify(replicated, null, 2));
@@ -258,7 +288,7 @@ async function main(): Promise<void> {
   }
 
   const closers: Closers = [];
-  let single: Omit<BenchReport, 'replicated'>;
+  let single: Omit<BenchReport, 'replicated' | 'http'>;
   try {
     const statehouse = await openStatehouse(settings, keys, valueOf, closers);
     const redis = await openRedis(settings, keys, valueOf, closers);
@@ -328,7 +358,9 @@ async function main(): Promise<void> {
   // Only now, with the single node and its Redis stopped: the two sections never share the
   // machine's two cores.
   const replicated = await runReplicatedSection(settings, keys, valueOf, () => loadavg()[0] ?? 0);
-  const report: BenchReport = { ...single, replicated };
+  // Then the HTTP section, each of its systems alone on the machine too.
+  const http = await runHttpSection(settings);
+  const report: BenchReport = { ...single, replicated, http };
   const markdown = await writeReport(settings.outDir, report);
   console.log(markdown);
   progress(`wrote ${settings.outDir}/latest.md and latest.json`);

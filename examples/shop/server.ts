@@ -9,15 +9,16 @@
  *   node --import tsx examples/shop/server.ts --port 8081 --name web-1 \
  *        --seeds 127.0.0.1:7401,127.0.0.1:7402,127.0.0.1:7403
  *
- * As a library (the test, a benchmark): `createShop({ seeds | client, name, port })` resolves
- * to `{ url, name, port, close() }`.
+ * As a library (the test, a benchmark): `createShop({ seeds | client | store, name, port })`
+ * resolves to `{ url, name, port, close() }`. `store` runs the same app on another
+ * express-session store (bench/http.ts compares it on connect-redis with this one on Statehouse).
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import express, { type Request, type Response } from 'express';
-import session from 'express-session';
+import session, { type Store } from 'express-session';
 import { connect, type Client } from '../../src/client/index.js';
 import { partitionOf } from '../../src/core/keys.js';
 import { createExpressStore } from '../../src/session/express.js';
@@ -52,6 +53,12 @@ export interface ShopOptions {
   seeds?: string | readonly string[];
   /** A connected client to use instead; the shop never closes it. */
   client?: Client;
+  /**
+   * Another express-session store to keep the sessions in instead of Statehouse (connect-redis
+   * for the benchmark's comparison, MemoryStore for a test); the shop never closes it. Pages
+   * then name no primary node, and concurrent requests keep only what that store keeps.
+   */
+  store?: Store;
   /** This web server's name, shown on every page. Default `web-<port>`. */
   name?: string;
   /** Port to listen on; 0 (default) picks a free one. */
@@ -69,8 +76,14 @@ export interface Shop {
   close(): Promise<void>;
 }
 
-function servedBy(req: Request, client: Client, name: string, port: number): Served {
+function servedBy(req: Request, client: Client | null, name: string, port: number): Served {
   const key = sessionPrefix + req.sessionID;
+  if (client === null) {
+    return {
+      server: { name, port },
+      state: { key, partitionCount: 0, partition: null, primary: null },
+    };
+  }
   const partitionCount = client.limits.partitionCount;
   return {
     server: { name, port },
@@ -99,14 +112,38 @@ function destroy(req: Request): Promise<void> {
   );
 }
 
-export async function createShop(options: ShopOptions): Promise<Shop> {
-  if ((options.client === undefined) === (options.seeds === undefined)) {
-    throw new TypeError('createShop: pass exactly one of `seeds` and `client`');
+/** The shop's sessions: a Statehouse client and its store, or a store of another kind. */
+interface Sessions {
+  readonly store: Store;
+  /** Null when the sessions live in another store. */
+  readonly client: Client | null;
+  close(): Promise<void>;
+}
+
+async function openSessions(options: ShopOptions): Promise<Sessions> {
+  const given = [options.seeds, options.client, options.store].filter((o) => o !== undefined);
+  if (given.length !== 1) {
+    throw new TypeError('createShop: pass exactly one of `seeds`, `client` and `store`');
+  }
+  if (options.store !== undefined) {
+    return { store: options.store, client: null, close: async () => undefined };
   }
   const ownsClient = options.client === undefined;
   const client = options.client ?? (await connect({ seeds: options.seeds!, name: 'shop' }));
-  const host = options.host ?? '127.0.0.1';
   const store = createExpressStore(session, { client, prefix: sessionPrefix });
+  return {
+    store,
+    client,
+    close: async () => {
+      store.close();
+      if (ownsClient) await client.close();
+    },
+  };
+}
+
+export async function createShop(options: ShopOptions): Promise<Shop> {
+  const { store, client, close: closeSessions } = await openSessions(options);
+  const host = options.host ?? '127.0.0.1';
 
   const app = express();
   app.disable('x-powered-by');
@@ -244,6 +281,25 @@ export async function createShop(options: ShopOptions): Promise<Shop> {
     });
   });
 
+  /**
+   * JSON: set the quantity of `productId` (0 removes the line). With /api/cart/add, the load
+   * benchmark's cycle: add one, set back to one, so that the session keeps its size.
+   */
+  app.post('/api/cart/update', (req, res) => {
+    const product = productById(req.body?.productId);
+    const quantity: unknown = req.body?.quantity;
+    if (product === undefined || typeof quantity !== 'number' || !Number.isFinite(quantity)) {
+      return void res.status(400).json({ error: 'want { productId, quantity: number }' });
+    }
+    const next = withQuantity(cartOf(req), product.id, quantity);
+    req.session.cart = next;
+    res.json({
+      productId: product.id,
+      quantity: quantityOf(next, product.id),
+      served: servedBy(req, client, name, port),
+    });
+  });
+
   /** JSON: the session as this web server sees it. */
   app.get('/api/cart', (req, res) => {
     const cart = req.session.cart ?? [];
@@ -268,8 +324,7 @@ export async function createShop(options: ShopOptions): Promise<Shop> {
       });
     });
   } catch (error) {
-    store.close();
-    if (ownsClient) await client.close();
+    await closeSessions();
     throw error;
   }
   port = (server.address() as { port: number }).port;
@@ -286,8 +341,7 @@ export async function createShop(options: ShopOptions): Promise<Shop> {
           server.closeAllConnections();
           server.close(() => resolve());
         });
-        store.close();
-        if (ownsClient) await client.close();
+        await closeSessions();
       })()),
   };
 }

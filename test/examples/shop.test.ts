@@ -6,6 +6,7 @@
  */
 import test from 'node:test';
 import assert from 'node:assert/strict';
+import session from 'express-session';
 import { connect, type Client } from '../../src/client/index.js';
 import { createShop, sessionPrefix, type Shop } from '../../examples/shop/server.js';
 import { converged, eventually, startCluster } from '../helpers/cluster.js';
@@ -22,7 +23,10 @@ interface CartView {
   items: Record<string, number>;
   units: number;
   orders: string[];
-  served: { server: { name: string; port: number }; state: { key: string; primary: string } };
+  served: {
+    server: { name: string; port: number };
+    state: { key: string; primary: string | null };
+  };
 }
 
 /** One user: keeps the cookie, sends each request to the next web server in turn. */
@@ -130,7 +134,7 @@ async function shopFlow(shops: Shop[], client: Client, addresses: string[]): Pro
   const key = sessionPrefix + browser.sessionId!;
   assert.equal(cart.served.state.key, key);
   assert.equal(cart.served.state.primary, client.primaryOf(key));
-  assert.ok(addresses.includes(cart.served.state.primary));
+  assert.ok(addresses.includes(cart.served.state.primary ?? ''));
 
   // Add, change a quantity, remove: each on whichever server is next.
   for (const productId of ['tea', 'mug', 'mug']) {
@@ -195,6 +199,55 @@ async function shopFlow(shops: Shop[], client: Client, addresses: string[]): Pro
   assert.deepEqual(cart.orders, []);
 }
 
-test('createShop wants exactly one of seeds and client', async () => {
+test('createShop wants exactly one of seeds, client and store', async () => {
   await assert.rejects(createShop({ name: 'x' }), TypeError);
+  await assert.rejects(
+    createShop({ seeds: '127.0.0.1:1', store: new session.MemoryStore() }),
+    TypeError,
+  );
+});
+
+test('the same shop runs on another express-session store, and names no primary node', async () => {
+  const shop = await createShop({ store: new session.MemoryStore(), name: 'web-memory' });
+  try {
+    const browser = new Browser([shop]);
+    const login = await browser.send('POST', '/login', { name: 'Grace' });
+    assert.equal(login.status, 303);
+    assert.ok(browser.cookie !== null);
+    const add = (productId: string): Promise<Reply> =>
+      browser.sendTo(
+        shop,
+        'POST',
+        '/api/cart/add',
+        JSON.stringify({ productId }),
+        'application/json',
+      );
+    assert.equal((await add('tea')).status, 200);
+    assert.equal((await add('tea')).status, 200);
+    const update = await browser.sendTo(
+      shop,
+      'POST',
+      '/api/cart/update',
+      JSON.stringify({ productId: 'tea', quantity: 1 }),
+      'application/json',
+    );
+    assert.equal(update.status, 200, update.text);
+    assert.equal((JSON.parse(update.text) as { quantity: number }).quantity, 1);
+    const bad = await browser.sendTo(
+      shop,
+      'POST',
+      '/api/cart/update',
+      JSON.stringify({ productId: 'tea', quantity: 'many' }),
+      'application/json',
+    );
+    assert.equal(bad.status, 400);
+    const cart = await browser.cart();
+    assert.equal(cart.user, 'Grace');
+    assert.deepEqual(cart.items, { tea: 1 });
+    assert.equal(cart.served.state.primary, null);
+    const home = await browser.send('GET', '/');
+    assert.equal(attribute(home.text, 'data-primary'), 'unknown');
+  } finally {
+    await shop.close();
+  }
 });

@@ -1,0 +1,119 @@
+/**
+ * The shop (examples/shop) under HTTP load, in a process of its own, so that the web server
+ * and the load generator (autocannon, in the bench process) do not share one event loop.
+ *
+ * Both ends are in this file, as in node-process.ts. The bench calls `spawnShopProcess()`,
+ * which runs `node --import tsx bench/shop-process.ts SESSIONS`, SESSIONS as JSON:
+ *   { "kind": "statehouse", "seeds": [...] }   the shop on Statehouse's express-session store
+ *                                              (its own client, default durability: sync);
+ *   { "kind": "redis", "port": N }             the same shop on connect-redis, with one
+ *                                              node-redis client to redis-server on that port.
+ * The same createShop, the same prefix and cookie; only the express-session store differs.
+ * The child runs with NODE_ENV=production, as a deployed Express app does.
+ *   child -> { type: 'ready', url }        once the shop listens on a free loopback port;
+ *   bench -> { type: 'sample' }            child -> { type: 'sample', cpuMicros };
+ *   bench -> { type: 'stop' }              the shop closes and the child exits.
+ * The child also exits when the channel closes: a crashed bench leaves no shop behind.
+ */
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { RedisStore } from 'connect-redis';
+import { createClient } from 'redis';
+import { createShop, sessionPrefix, type Shop } from '../examples/shop/server.js';
+import { ipcChild, spawnTracked, stopChild } from './processes.js';
+
+export type ShopSessions =
+  | { readonly kind: 'statehouse'; readonly seeds: readonly string[] }
+  | { readonly kind: 'redis'; readonly port: number };
+
+export interface ShopProcess {
+  readonly url: string;
+  readonly pid: number;
+  /** CPU time the shop process used since it started, user + system, in microseconds. */
+  cpuMicros(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+type FromChild = { type: 'ready'; url: string } | { type: 'sample'; cpuMicros: number };
+type ToChild = { type: 'sample' } | { type: 'stop' };
+
+/** Connecting to the store and listening take well under a second; generous for a busy machine. */
+const startTimeoutMs = 20_000;
+const stopTimeoutMs = 5_000;
+const thisFile = fileURLToPath(import.meta.url);
+const repoRoot = fileURLToPath(new URL('..', import.meta.url));
+
+/** Starts a shop process; `nodeFlags` go to node itself (e.g. `--cpu-prof`). */
+export async function spawnShopProcess(
+  sessions: ShopSessions,
+  nodeFlags: readonly string[] = [],
+): Promise<ShopProcess> {
+  const args = [...nodeFlags, '--import', 'tsx', thisFile, JSON.stringify(sessions)];
+  const child = spawnTracked(process.execPath, args, {
+    cwd: repoRoot,
+    env: { ...process.env, NODE_ENV: 'production' },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const ipc = ipcChild<FromChild, ToChild>(child, 'shop process');
+  try {
+    const { url } = await ipc.next('ready', startTimeoutMs);
+    return {
+      url,
+      pid: ipc.pid,
+      async cpuMicros() {
+        const reply = ipc.next('sample', startTimeoutMs);
+        ipc.send({ type: 'sample' });
+        return (await reply).cpuMicros;
+      },
+      stop: () => ipc.stop({ type: 'stop' }, stopTimeoutMs),
+    };
+  } catch (error) {
+    await stopChild(child);
+    throw error;
+  }
+}
+
+async function openShop(sessions: ShopSessions): Promise<{ shop: Shop; close(): Promise<void> }> {
+  if (sessions.kind === 'statehouse') {
+    const shop = await createShop({ seeds: sessions.seeds, name: 'bench-statehouse' });
+    return { shop, close: () => shop.close() };
+  }
+  const redis = createClient({ url: `redis://127.0.0.1:${sessions.port}` });
+  // Commands reject with the error themselves; this keeps node-redis from also throwing it.
+  redis.on('error', () => undefined);
+  await redis.connect();
+  const store = new RedisStore({ client: redis, prefix: sessionPrefix });
+  const shop = await createShop({ store, name: 'bench-redis' });
+  return {
+    shop,
+    close: async () => {
+      await shop.close();
+      redis.destroy();
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const send = (message: FromChild): void => {
+    process.send?.(message);
+  };
+  const sessions = JSON.parse(process.argv[2] ?? '{}') as ShopSessions;
+  const { shop, close } = await openShop(sessions);
+  process.on('disconnect', () => process.exit(0));
+  process.on('message', (message: ToChild) => {
+    if (message.type === 'sample') {
+      const cpu = process.cpuUsage();
+      send({ type: 'sample', cpuMicros: cpu.user + cpu.system });
+    } else if (message.type === 'stop') {
+      void close().finally(() => process.exit(0));
+    }
+  });
+  send({ type: 'ready', url: shop.url });
+}
+
+// Run as the child only when this file is the entry point, not when the bench imports it.
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().catch((error: unknown) => {
+    console.error('shop process failed:', error);
+    process.exit(1);
+  });
+}

@@ -51,6 +51,7 @@ Runs a state node in the foreground. SIGTERM or SIGINT stops it gracefully. With
 Options:
   --listen HOST:PORT    address to listen on (default 127.0.0.1:7400)
   --advertise HOST:PORT address others reach this node at (default: the listen address)
+  --local-address HOST  dial other nodes from this local address (default: the OS's choice)
   --id NAME             this node's name (default: random)
   --seeds HOST:PORT,... nodes of the cluster to join
   --data-dir DIR        keep the control-plane log here; a restart resumes its place
@@ -100,6 +101,7 @@ const clientOptions = {
 const nodeOptions = {
   listen: { type: 'string' },
   advertise: { type: 'string' },
+  'local-address': { type: 'string' },
   id: { type: 'string' },
   seeds: { type: 'string' },
   'data-dir': { type: 'string' },
@@ -237,6 +239,7 @@ async function runNode(args: string[]): Promise<number> {
     ...(values['data-dir'] !== undefined && { dataDir: values['data-dir'] }),
     ...(values.zone !== undefined && { zone: values.zone }),
     ...(values.advertise !== undefined && { advertise: values.advertise }),
+    ...(values['local-address'] !== undefined && { localAddress: values['local-address'] }),
     ...(replicationFactor !== undefined && { replicationFactor }),
     ...(values['min-in-sync'] !== undefined && {
       minInSync: usageValue(() => {

@@ -36,6 +36,8 @@ export interface PeerIdentity {
   readonly address: string;
   readonly clusterId: () => string | null;
   readonly token?: string;
+  /** Dial peers from this local address (NodeOptions.localAddress). */
+  readonly localAddress?: string;
 }
 
 class PeerLink {
@@ -89,7 +91,14 @@ class PeerLink {
       this.closed = true;
       return;
     }
-    const socket = connect({ host, port, noDelay: true });
+    const socket = connect({
+      host,
+      port,
+      noDelay: true,
+      ...(this.identity.localAddress !== undefined && {
+        localAddress: this.identity.localAddress,
+      }),
+    });
     this.socket = socket;
     const decoder = new FrameDecoder(1 << 20);
     socket.on('connect', () => {

@@ -20,12 +20,19 @@ export function requestOnce(args: {
   clientName: string;
   clientId: string;
   token?: string;
+  /** The local address to dial from (NodeOptions.localAddress). */
+  localAddress?: string;
   timeoutMs: number;
   encode: (id: number) => Uint8Array;
 }): Promise<Reply> {
   const { host, port } = parseAddress(args.address);
   return new Promise<Reply>((resolve, reject) => {
-    const socket = connect({ host, port, noDelay: true });
+    const socket = connect({
+      host,
+      port,
+      noDelay: true,
+      ...(args.localAddress !== undefined && { localAddress: args.localAddress }),
+    });
     const decoder = new FrameDecoder(1 << 24);
     let done = false;
     const finish = (error: Error | null, reply?: Reply): void => {

@@ -3,7 +3,7 @@
  * timers and the clock. `startNode()` is the same code whether the node runs as a process
  * (`statehouse node`) or embedded in an application.
  */
-import { createServer, type Server, type Socket } from 'node:net';
+import { createServer, isIP, type Server, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { StatehouseError, ErrorCode } from '../core/errors.js';
 import {
@@ -116,6 +116,13 @@ export interface NodeOptions {
   dataDir?: string;
   /** The address peers and clients reach this node at, when not the listen address. */
   advertise?: string;
+  /**
+   * The local address of the connections this node dials to other nodes (peer links, join and
+   * drain requests). Default: the operating system's choice. Set it on a host with several
+   * addresses so that peers, firewalls and proxies see one source per node; the chaos run gives
+   * each node its own 127.0.0.x and tells the nodes apart by it (scripts/chaos.ts).
+   */
+  localAddress?: string;
   /** Failure domain (rack, zone): no two copies of a partition share one when enough exist. */
   zone?: string;
   /** Copies of each partition, primary included, for a new cluster. Default 2. */
@@ -257,6 +264,13 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
     );
   }
   for (const seed of seeds) parseAddress(seed);
+  // net.connect takes only an IP here, and would fail each dial later, far from the cause.
+  if (options.localAddress !== undefined && isIP(options.localAddress) === 0) {
+    throw new StatehouseError(
+      ErrorCode.BAD_REQUEST,
+      `localAddress must be an IP address of this host, e.g. 127.0.0.11; got '${options.localAddress}'`,
+    );
+  }
   const name = options.id ?? `node-${randomBytes(4).toString('hex')}`;
   if (!/^[A-Za-z0-9._-]{1,64}$/.test(name)) {
     throw new StatehouseError(
@@ -303,6 +317,7 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
       address,
       clusterId: () => control.state.clusterId,
       ...(options.token !== undefined && { token: options.token }),
+      ...(options.localAddress !== undefined && { localAddress: options.localAddress }),
     },
     logger,
   );
@@ -648,6 +663,7 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
         zone: options.zone,
         clusterId: meta?.clusterId ?? null,
         token: options.token,
+        localAddress: options.localAddress,
         peers,
         logger,
       });
@@ -684,6 +700,7 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
       memberId,
       peers,
       token: options.token,
+      localAddress: options.localAddress,
       logger,
       timeoutMs: drainOptions.timeoutMs ?? drainTimeoutMsDefault,
     }).finally(close);
@@ -718,6 +735,7 @@ async function drainThenClose(args: {
   memberId: string;
   peers: PeerNetwork;
   token: string | undefined;
+  localAddress: string | undefined;
   logger: Logger;
   timeoutMs: number;
 }): Promise<void> {
@@ -773,6 +791,7 @@ async function askLeaderToDrain(args: {
   memberId: string;
   peers: PeerNetwork;
   token: string | undefined;
+  localAddress: string | undefined;
 }): Promise<void> {
   const leader = args.control.leaderId;
   if (leader === null) throw new StatehouseError(ErrorCode.UNAVAILABLE, 'no leader known');
@@ -788,6 +807,7 @@ async function askLeaderToDrain(args: {
     clientId: args.memberId,
     timeoutMs: 5_000,
     ...(args.token !== undefined && { token: args.token }),
+    ...(args.localAddress !== undefined && { localAddress: args.localAddress }),
     encode: (id) => encodeRequest({ kind: 'drain', id, memberId: args.memberId }),
   });
   if (!reply.ok) throw new StatehouseError(reply.error.code, reply.error.message);
@@ -862,6 +882,7 @@ async function joinCluster(args: {
   zone: string | undefined;
   clusterId: string | null;
   token: string | undefined;
+  localAddress: string | undefined;
   peers: PeerNetwork;
   logger: Logger;
 }): Promise<JoinResult> {
@@ -878,6 +899,7 @@ async function joinCluster(args: {
           clientId: args.memberId,
           timeoutMs: Math.max(100, Math.min(10_000, deadline - Date.now())),
           ...(args.token !== undefined && { token: args.token }),
+          ...(args.localAddress !== undefined && { localAddress: args.localAddress }),
           encode: (id) =>
             encodeRequest({
               kind: 'join',

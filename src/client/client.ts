@@ -4,7 +4,8 @@
  * A call is sent to the primary of its key's partition, per the cached partition table.
  * It is retried, within its deadline, when the answer says to look elsewhere or wait:
  * - NOT_PRIMARY: the table is stale; refresh it and go to the new primary;
- * - UNAVAILABLE, CONNECTION_CLOSED: the partition or node is between owners; back off, retry.
+ * - UNAVAILABLE, CONNECTION_CLOSED: the partition or node is between owners; back off, learn
+ *   the table again from the other nodes first, retry.
  * Every write carries this client's id and a sequence number fixed for the call, so a retry
  * of a write the node already applied is answered from the node's memory of it, not applied
  * again. When the deadline passes after a write was sent without an answer, the error says
@@ -137,6 +138,8 @@ export class Client {
   private readonly connections = new Map<string, NodeConnection>();
   private readonly router = new Router();
   private refreshing: Promise<void> | null = null;
+  /** Where the next refresh starts in its list of nodes; see fetchTable(). */
+  private refreshStart = 0;
   private seq = 0;
   /** Sequence numbers of writes not yet answered; the lowest is the acknowledgement mark. */
   private readonly unansweredSeqs = new Set<number>();
@@ -421,14 +424,28 @@ export class Client {
 
   /** Learns the partition table from any reachable node. Called by connect(). */
   async refreshTable(deadline = Date.now() + this.timeoutMs): Promise<void> {
-    this.refreshing ??= this.fetchTable(deadline).finally(() => {
+    return this.refreshAsking(deadline);
+  }
+
+  /** A refresh that asks `last` (the node that just refused) after every other node. */
+  private refreshAsking(deadline: number, last?: string): Promise<void> {
+    this.refreshing ??= this.fetchTable(deadline, last).finally(() => {
       this.refreshing = null;
     });
     return this.refreshing;
   }
 
-  private async fetchTable(deadline: number): Promise<void> {
-    const candidates = [...new Set([...this.router.addresses(), ...this.seeds])];
+  private async fetchTable(deadline: number, last?: string): Promise<void> {
+    const known = [...new Set([...this.router.addresses(), ...this.seeds])];
+    // The first node that answers is believed, and a node cut off from the cluster answers
+    // with the table it had: so each refresh starts at the next node, and a refresh after a
+    // refusal asks the refusing node last. Refresh after refresh, every node gets asked first.
+    const start = this.refreshStart++ % known.length;
+    const rotated = [...known.slice(start), ...known.slice(0, start)];
+    const candidates =
+      last === undefined || !rotated.includes(last)
+        ? rotated
+        : [...rotated.filter((a) => a !== last), last];
     let lastError: unknown = null;
     while (Date.now() < deadline && !this.closed) {
       for (const address of candidates) {
@@ -625,6 +642,11 @@ export class Client {
         }
         if (code === ErrorCode.UNAVAILABLE) {
           await sleep(this.backoff(attempt++));
+          // A primary cut off from the cluster refuses for as long as the cut lasts: it cannot
+          // hear that its backup was promoted. Ask the others for a newer table (found by the
+          // chaos run; test/client/primary-cut-off-from-cluster.test.ts).
+          if (this.router.addresses().length > 1)
+            await this.refreshAsking(deadline, address).catch(() => undefined);
           continue;
         }
         if (code === ErrorCode.TIMEOUT) {

@@ -43,6 +43,12 @@ export interface LoadOptions {
   /** registers: the share of calls that read one of the caller's keys, 0 to 1. Default 0. */
   readShare?: number;
   /**
+   * registers: each caller moves to fresh keys after this many calls. Default: never. A long
+   * run sets it so that each key's history stays short: the linearizability checker's search
+   * is exponential in the writes of unknown outcome that overlap on one key.
+   */
+  rotateKeysEvery?: number;
+  /**
    * Pause of each caller between calls, in ms. Default 2: a steady load that leaves the
    * machine's cores to the nodes, so a slow failover is the system's, not the load's.
    */
@@ -137,6 +143,7 @@ export class WriteLoad {
       mode: options.mode ?? 'unique',
       keysPerCaller: options.keysPerCaller ?? 4,
       readShare: options.readShare ?? 0,
+      rotateKeysEvery: options.rotateKeysEvery ?? Infinity,
       pauseMs: options.pauseMs ?? 2,
       timeoutMs: options.timeoutMs ?? 5_000,
       history: options.history ?? false,
@@ -207,12 +214,15 @@ export class WriteLoad {
   }
 
   private async run(caller: number): Promise<void> {
-    const { mode, keysPerCaller, readShare, pauseMs, prefix } = this.options;
+    const { mode, keysPerCaller, readShare, pauseMs, prefix, rotateKeysEvery } = this.options;
     let n = 0;
     while (this.running) {
       n++;
+      const generation = rotateKeysEvery === Infinity ? '' : `g${Math.floor(n / rotateKeysEvery)}:`;
       const key =
-        mode === 'unique' ? `${prefix}:${caller}:${n}` : `${prefix}:${caller}:${n % keysPerCaller}`;
+        mode === 'unique'
+          ? `${prefix}:${caller}:${n}`
+          : `${prefix}:${caller}:${generation}${n % keysPerCaller}`;
       if (mode === 'registers' && n > keysPerCaller && Math.random() < readShare) {
         await this.read(caller, key);
       } else {

@@ -8,7 +8,8 @@
  * each node's log are kept, to print when a test fails. `kill()`, `signal()` (SIGSTOP and
  * SIGCONT) and `restart()` are the faults; `stop()` ends every process by its pid (SIGCONT
  * and SIGTERM, then SIGKILL if it does not exit) and removes the data dirs; tests call it
- * from `t.after`.
+ * from `t.after`. With `placement`, the caller chooses each node's listen and advertised
+ * addresses (the chaos run puts a fault proxy at the advertised one, scripts/chaos.ts).
  */
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -26,7 +27,12 @@ const logLinesKept = 400;
 export interface ProcessNode {
   /** `--id`: n1, n2, ... */
   readonly name: string;
+  /** The advertised address: where peers and clients reach the node. */
   readonly address: string;
+  /** Where the process listens: the advertised address unless a placement said otherwise. */
+  readonly listen: string;
+  /** Flags from the placement, kept for a restart. */
+  readonly extraArgs: readonly string[];
   readonly dataDir: string;
   readonly child: ChildProcess;
   /** The most recent log lines, oldest first. */
@@ -39,6 +45,18 @@ export interface ProcessClusterOptions {
   args?: readonly string[];
   /** Default info: failovers and joins are logged at info, requests are not. */
   logLevel?: string;
+  /**
+   * Addresses and flags of a new node (not of a restart, which keeps its own). Default: a
+   * free port on 127.0.0.1, advertised as it is.
+   */
+  placement?: (name: string) => Promise<NodePlacement>;
+}
+
+export interface NodePlacement {
+  listen: string;
+  advertise: string;
+  /** More flags for this node only, e.g. `--local-address`. */
+  args?: readonly string[];
 }
 
 export class ProcessCluster {
@@ -68,13 +86,21 @@ export class ProcessCluster {
    * place of a stopped one: the same name, address and data dir, so it resumes its member id.
    */
   async spawn(name: string, on?: ProcessNode): Promise<ProcessNode> {
-    const address = on?.address ?? `127.0.0.1:${await freePort()}`;
+    const placed =
+      on === undefined && this.options.placement !== undefined
+        ? await this.options.placement(name)
+        : undefined;
+    const listen = on?.listen ?? placed?.listen ?? `127.0.0.1:${await freePort()}`;
+    const address = on?.address ?? placed?.advertise ?? listen;
+    const extraArgs = on?.extraArgs ?? placed?.args ?? [];
     const dataDir = on?.dataDir ?? mkdtempSync(join(tmpdir(), `statehouse-${name}-`));
     if (on === undefined) this.dirs.push(dataDir);
     const seeds = this.alive().map((n) => n.address);
     const child = await spawnNode([
       '--listen',
-      address,
+      listen,
+      ...(address !== listen ? ['--advertise', address] : []),
+      ...extraArgs,
       '--id',
       name,
       '--data-dir',
@@ -94,7 +120,7 @@ export class ProcessCluster {
     };
     child.stdout!.on('data', keep);
     child.stderr!.on('data', keep);
-    const node: ProcessNode = { name, address, dataDir, child, log };
+    const node: ProcessNode = { name, address, listen, extraArgs, dataDir, child, log };
     this.nodes.push(node);
     return node;
   }

@@ -644,8 +644,9 @@ export class Client {
           await sleep(this.backoff(attempt++));
           // A primary cut off from the cluster refuses for as long as the cut lasts: it cannot
           // hear that its backup was promoted. Ask the others for a newer table (found by the
-          // chaos run; test/client/primary-cut-off-from-cluster.test.ts).
-          if (this.router.addresses().length > 1)
+          // chaos run; test/client/primary-cut-off-from-cluster.test.ts). A forwarding client
+          // routes by its seeds, not the table, and just tries the next seed.
+          if (!this.forward && this.router.addresses().length > 1)
             await this.refreshAsking(deadline, address).catch(() => undefined);
           continue;
         }

@@ -631,6 +631,10 @@ export class Client {
         lastError = new StatehouseError(code, reply.error.message, {
           meta: reply.error.meta ?? {},
         });
+        // The primary applied the write and then lost its epoch: retrying is still safe (the
+        // idempotency id), but a call that ends without a definite answer is in doubt, not
+        // failed (found by the chaos run: a write reported failed was read back later).
+        if (write && reply.error.meta?.inDoubt === true) inDoubt = true;
         if (code === ErrorCode.NOT_PRIMARY) {
           // Forwarded, it means the seed's table is behind (a hand-off in progress): wait.
           if (this.forward) await sleep(this.backoff(attempt++));

@@ -74,6 +74,12 @@ export interface ErrorMeta {
   currentVersion?: number;
   /** TOO_LARGE: the limit in bytes that was exceeded. */
   limitBytes?: number;
+  /**
+   * NOT_PRIMARY, UNAVAILABLE: the write had been applied by the primary and was waiting for its
+   * backups when the partition changed epoch; it may or may not survive. A client that ends the
+   * call without a definite answer must report it in doubt, not failed.
+   */
+  inDoubt?: boolean;
 }
 
 export class StatehouseError extends Error {

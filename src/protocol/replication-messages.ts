@@ -319,6 +319,7 @@ function readMeta(m: MapReader): ErrorMeta {
   if (m.has('hint')) meta.hint = m.at('hint').string(0, replicationIdLengthMax);
   if (m.has('currentVersion')) meta.currentVersion = m.at('currentVersion').uint();
   if (m.has('limitBytes')) meta.limitBytes = m.at('limitBytes').uint();
+  if (m.has('inDoubt')) meta.inDoubt = m.at('inDoubt').bool();
   return meta;
 }
 

@@ -478,7 +478,7 @@ export class PartitionReplica {
           message:
             `partition ${this.partition} moved to epoch ${config.epoch} before the write was ` +
             'acknowledged by every in-sync replica; it may or may not have been applied',
-          meta: { partition: this.partition, epoch: config.epoch },
+          meta: { partition: this.partition, epoch: config.epoch, inDoubt: true },
         },
       });
     }

@@ -52,6 +52,17 @@ test('pending sync writes fail with UNAVAILABLE when the primary stays across an
   assert.equal(codeOf(c.outcome(write)), 'UNAVAILABLE');
 });
 
+test('a pending write failed by an epoch change says it may have been applied', () => {
+  const c = twoNodes();
+  const write = c.execute('A', setCmd('k', enc(1)));
+  c.flush('A');
+  c.deliver(); // B has it: after a failover to B it survives, yet A cannot say so
+  c.configure({ epoch: 2, primary: 'B', inSync: ['B'], backups: [] });
+  const outcome = c.outcome(write);
+  assert.ok(outcome !== undefined && !outcome.ok);
+  assert.equal(outcome.meta?.inDoubt, true);
+});
+
 test('writes the old in-sync set fully acknowledged are answered success at the epoch change', () => {
   const c = twoNodes();
   const write = c.execute('A', setCmd('k', enc(1)));

@@ -8,52 +8,13 @@
  * that client for the whole partition. The client must look for a newer table elsewhere.
  */
 import test from 'node:test';
-import { once } from 'node:events';
-import { createServer } from 'node:net';
 import assert from 'node:assert/strict';
-import { startNode, type StateNode } from '../../src/node/index.js';
 import { connect } from '../../src/client/index.js';
-import { FaultNet, FaultProxy } from '../chaos/fault-proxy.js';
-import { eventually, fastTiming } from '../helpers/cluster.js';
-
-async function freePortOn(host: string): Promise<number> {
-  const server = createServer();
-  server.listen(0, host);
-  await once(server, 'listening');
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
-}
+import { startProxiedCluster } from '../chaos/proxied-cluster.js';
+import { eventually } from '../helpers/cluster.js';
 
 test('a client whose primary is cut off from the cluster writes to the promoted backup', async (t) => {
-  const net = new FaultNet();
-  const nodes: StateNode[] = [];
-  const proxies: FaultProxy[] = [];
-  t.after(async () => {
-    net.heal();
-    await Promise.all(nodes.map((n) => n.close()));
-    await Promise.all(proxies.map((p) => p.close()));
-  });
-  // Three nodes on 127.0.0.91-93, each behind a proxy at its advertised address.
-  for (let i = 1; i <= 3; i++) {
-    const host = `127.0.0.${90 + i}`;
-    net.register(host, `n${i}`);
-    // The node's port is chosen first: the leader dials a joiner before its start resolves.
-    const port = await freePortOn(host);
-    const proxy = await FaultProxy.start({ net, node: `n${i}`, host, target: { host, port } });
-    proxies.push(proxy);
-    const node = await startNode({
-      host,
-      port,
-      id: `n${i}`,
-      advertise: proxy.address,
-      localAddress: host,
-      partitions: 8,
-      ...(i > 1 && { seeds: [proxies[0]!.address] }),
-      ...fastTiming,
-    });
-    nodes.push(node);
-  }
+  const { net, nodes, proxies } = await startProxiedCluster(t, 3, 90, { partitions: 8 });
   const client = await connect({ seeds: proxies.map((p) => p.address), timeoutMs: 5_000 });
   t.after(() => client.close());
   await eventually('three active members, every partition with a primary and a backup', () => {

@@ -25,6 +25,7 @@ import type { Random } from '../core/random.js';
 import {
   RaftNode,
   type Message,
+  type MessageType,
   type PersistedState,
   type RaftStatus,
   type Ready,
@@ -97,6 +98,16 @@ export type ClusterStatus = ClusterStatusView;
 const snapshotEveryEntries = 1_000;
 /** A join waits this long for its entry to be committed before the joiner asks again. */
 const joinCommitTimeoutMs = 5_000;
+
+/**
+ * Raft messages a node sends on its own, without having heard anyone: they prove it can send,
+ * not that it can receive, so they do not count as a sign of life (see receive()).
+ */
+const unpromptedTypes: ReadonlySet<MessageType> = new Set<MessageType>([
+  'preVote',
+  'vote',
+  'readIndex',
+]);
 
 interface JoinWaiter {
   readonly index: number;
@@ -207,7 +218,12 @@ export class ControlPlane {
       );
       return;
     }
-    this.lastHeard.set(from, this.options.clock.now());
+    // Only a message that answers someone, or comes from a leader, shows the sender hears the
+    // cluster. A node cut off one way (it sends, it hears nothing) campaigns every election
+    // timeout; counting its vote requests as life kept it from being declared dead while it
+    // served nothing (found by the chaos run; test/cluster/node-that-cannot-hear-is-declared-
+    // dead.test.ts). etcd's check-quorum counts only replies, for the same reason.
+    if (!unpromptedTypes.has(message.type)) this.lastHeard.set(from, this.options.clock.now());
     this.raft.step(message);
     this.process();
   }

@@ -22,7 +22,12 @@
  * A node that becomes primary waits, before it serves, until no other node can still hold a
  * grant from it that predates the change: for every node it echoed, either that node's
  * latest ping says it has applied the new table (so it knows it is no longer primary), or
- * `grantWaitMs` has passed since the last echo. On a failover the old primary has been silent
+ * `grantWaitMs` has passed since the last echo it sent before it applied the new table.
+ * Echoes sent after do not count (see the gap below): the peer counts them only once it has
+ * applied that table itself. Without this distinction, a node that can send but not hear (a
+ * one-way partition) pinged the new primary forever, each ping was echoed, and the new
+ * primary waited forever for a grant that could no longer reach anyone (found by the chaos
+ * run). On a failover the old primary has been silent
  * for the failure timeout, longer than the lease, so there is nothing to wait for; on a
  * planned hand-off the old primary applies the change within a heartbeat and says so in its
  * next ping, so the pause is about one tick, for that partition only.
@@ -75,8 +80,11 @@ export function leaseOptions(leaseMs: number): LeaseOptions {
 }
 
 interface Given {
-  /** When this node last echoed the peer's ping. */
-  echoedAt: number;
+  /**
+   * When this node last echoed the peer's ping, by the table version this node had applied
+   * at the time. Entries older than a grant are dropped: only recent ones can hold anyone.
+   */
+  echoedAt: Map<number, number>;
   /** The highest table version the peer's pings reported. */
   version: number;
 }
@@ -127,9 +135,13 @@ export class LeaseTable {
   ): LeaseMessage | null {
     if (message.type === 'leasePing') {
       const given = this.given.get(from);
-      if (given === undefined) this.given.set(from, { echoedAt: now, version: message.version });
-      else {
-        given.echoedAt = now;
+      if (given === undefined) {
+        this.given.set(from, { echoedAt: new Map([[version, now]]), version: message.version });
+      } else {
+        given.echoedAt.set(version, now);
+        for (const [v, at] of given.echoedAt) {
+          if (at + this.options.grantWaitMs <= now) given.echoedAt.delete(v);
+        }
         given.version = Math.max(given.version, message.version);
       }
       return { type: 'leaseEcho', sentAt: message.sentAt, version };
@@ -155,7 +167,10 @@ export class LeaseTable {
    */
   settled(version: number, now: number): boolean {
     for (const given of this.given.values()) {
-      if (given.version < version && given.echoedAt + this.options.grantWaitMs > now) return false;
+      if (given.version >= version) continue;
+      for (const [echoedWith, at] of given.echoedAt) {
+        if (echoedWith < version && at + this.options.grantWaitMs > now) return false;
+      }
     }
     return true;
   }

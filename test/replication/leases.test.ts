@@ -63,6 +63,25 @@ test('a new primary waits until nodes it vouched for confirm the change or their
   assert.equal(c.settled(2, 1_051), true);
 });
 
+test('echoes a new primary sends after it applied the change do not hold it back', () => {
+  const options = leaseOptions(leaseMs);
+  const b = new LeaseTable(options);
+  // B echoed A at table 1, then applied table 2 (B primary). A cannot hear B (a one-way
+  // partition) and goes on pinging at table 1; B echoes with version 2, which A would count
+  // only after applying table 2 itself.
+  b.receive('A', { type: 'leasePing', sentAt: 990, version: 1 }, 1, 1_000);
+  for (let t = 1_050; t < 3_000; t += 50) {
+    b.receive('A', { type: 'leasePing', sentAt: t - 10, version: 1 }, 2, t);
+    // Held only by the echo at table 1, sent at 1000; never by the later ones.
+    assert.equal(b.settled(2, t), t >= 1_000 + options.grantWaitMs, `at ${t}`);
+  }
+  // And such an echo indeed renews nothing at A while A is at table 1.
+  const a = new LeaseTable(options);
+  a.setPeers(new Set(['B']), 0);
+  a.receive('B', { type: 'leaseEcho', sentAt: 2_940, version: 2 }, 1, 2_960);
+  assert.equal(a.heldFromAll(['B'], 2_961), false);
+});
+
 test('the wait for a grant covers clock-rate drift between two nodes', () => {
   const options = leaseOptions(leaseMs);
   assert.ok(options.grantWaitMs >= leaseMs * 1.2);

@@ -40,15 +40,28 @@ export class FlowNetwork {
 
   /** Adds an edge and its residual twin; returns the edge's index (the twin is index ^ 1). */
   addEdge(from: number, to: number, capacity: number, cost: number): number {
-    assert(this.isVertex(from) && this.isVertex(to), () => `edge ${from}->${to} out of range`);
-    assert(capacity >= 0 && Number.isInteger(capacity), () => `capacity ${capacity}`);
-    assert(Number.isInteger(cost) && cost >= 0, () => `cost ${cost}: costs are non-negative`);
+    // Placement adds P*N edges per plan (200k at P = 1024 over 200 nodes), so the checks build
+    // their messages only when they fail: a closure per check per edge was most of a plan.
+    const fromEdges = this.adjacency[from];
+    const toEdges = this.adjacency[to];
+    if (
+      fromEdges === undefined ||
+      toEdges === undefined ||
+      !this.isVertex(from) ||
+      !this.isVertex(to)
+    ) {
+      assert(false, () => `edge ${from}->${to} out of range`);
+    }
+    if (!(capacity >= 0 && Number.isInteger(capacity))) assert(false, () => `capacity ${capacity}`);
+    if (!(Number.isInteger(cost) && cost >= 0)) {
+      assert(false, () => `cost ${cost}: costs are non-negative`);
+    }
     const index = this.edgeTo.length;
     this.edgeTo.push(to, from);
     this.edgeCapacity.push(capacity, 0);
     this.edgeCost.push(cost, -cost);
-    this.adjacency[from]?.push(index);
-    this.adjacency[to]?.push(index + 1);
+    fromEdges.push(index);
+    toEdges.push(index + 1);
     return index;
   }
 

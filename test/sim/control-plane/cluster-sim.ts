@@ -30,6 +30,7 @@ import {
   type ClusterState,
   type ControlCommand,
   type PartitionAssignment,
+  type PartitionTable,
 } from '../../../src/control/index.js';
 import { encodeRequest } from '../../../src/protocol/index.js';
 import { ControlPlane } from '../../../src/node/control-plane.js';
@@ -72,7 +73,11 @@ export interface DeathDeclared {
   readonly id: string;
   readonly at: number;
   readonly index: number;
-  /** True when the node was up and not stalled: the detection was false. */
+  /**
+   * True when the node was running and had been out (crashed or stalled) for less than the
+   * failure timeout lately: silence a failure detector may not call death. Cut links are not
+   * counted as outages; the scale tests cut none.
+   */
   readonly wasRunning: boolean;
 }
 
@@ -139,6 +144,8 @@ export interface SimNode {
   stalledUntil: number;
   /** Messages that reached it during a stall, read when it resumes (a socket buffers them). */
   held: Message<ControlCommand>[];
+  /** The node's last crash or stall; `to` is Infinity while it lasts. */
+  lastOutage: { from: number; to: number } | null;
   readonly traffic: NodeTraffic;
 }
 
@@ -273,6 +280,7 @@ export class ClusterSim {
       up: true,
       stalledUntil: -Infinity,
       held: [],
+      lastOutage: null,
       traffic: { sent: 0, received: 0, bytesSent: 0, bytesReceived: 0 },
       plane: undefined as unknown as ControlPlane,
     };
@@ -332,6 +340,7 @@ export class ClusterSim {
     const n = this.nodes.get(id)!;
     n.up = false;
     n.held = [];
+    n.lastOutage = { from: this.now, to: Infinity };
   }
 
   /**
@@ -343,6 +352,7 @@ export class ClusterSim {
   stall(id: string, ms: number): void {
     const n = this.nodes.get(id)!;
     n.stalledUntil = this.now + ms;
+    n.lastOutage = { from: this.now, to: this.now + ms };
   }
 
   private isStalled(n: SimNode): boolean {
@@ -367,11 +377,21 @@ export class ClusterSim {
       states.set(m.id, m.state);
       if (m.state === 'dead' && this.memberStatesAt.states.get(m.id) !== 'dead') {
         const n = this.nodes.get(m.id);
-        const wasRunning = n !== undefined && n.up && !this.isStalled(n);
+        const wasRunning = n !== undefined && n.up && !this.isStalled(n) && !this.wasOutLong(n);
         this.deaths.push({ id: m.id, at: this.now, index, wasRunning });
       }
     }
     this.memberStatesAt = { index, states };
+  }
+
+  /**
+   * Whether `n` was out for at least a failure timeout, recently enough (within two failure
+   * timeouts) that a detector may still be catching up with it.
+   */
+  private wasOutLong(n: SimNode): boolean {
+    const o = n.lastOutage;
+    const timeout = this.options.failureTimeoutMs;
+    return o !== null && o.to - o.from >= timeout && this.now - o.to < 2 * timeout;
   }
 
   /** Deaths declared while the node was running: the failure detector was wrong. */
@@ -385,6 +405,7 @@ export class ClusterSim {
     n.plane.close();
     n.plane = this.makePlane(n.name, n.id, n.storage, false);
     n.up = true;
+    if (n.lastOutage !== null) n.lastOutage = { ...n.lastOutage, to: this.now };
   }
 
   cutLink(a: string, b: string): void {
@@ -511,4 +532,29 @@ export class ClusterSim {
 /** The bytes a Raft message takes on a peer link: its request body and a 4-byte length. */
 function wireBytes(message: Message<ControlCommand>): number {
   return encodeRequest({ kind: 'raft', id: 0, message }).byteLength + 4;
+}
+
+/**
+ * Copies in `after` that `before` did not have (partition, node): the state transfers a
+ * change of the table costs. A promotion or a primary hand-off moves no copy.
+ */
+export function copiesCreated(before: PartitionTable, after: PartitionTable): number {
+  let created = 0;
+  after.forEach((a, p) => {
+    const old = before[p];
+    const had = new Set(old === undefined ? [] : [old.primary, ...old.backups]);
+    for (const n of [a.primary, ...a.backups]) if (n !== null && !had.has(n)) created++;
+  });
+  return created;
+}
+
+/** Copies each node holds in `table`. */
+export function copiesPerNode(table: PartitionTable): Map<string, number> {
+  const copies = new Map<string, number>();
+  for (const a of table) {
+    for (const n of [a.primary, ...a.backups]) {
+      if (n !== null) copies.set(n, (copies.get(n) ?? 0) + 1);
+    }
+  }
+  return copies;
 }

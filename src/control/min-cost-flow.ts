@@ -29,9 +29,12 @@ import { assert } from '../core/assert.js';
 
 export class FlowNetwork {
   private readonly adjacency: number[][];
-  private readonly edgeTo: number[] = [];
-  private readonly edgeCapacity: number[] = [];
-  private readonly edgeCost: number[] = [];
+  // Typed arrays grown by doubling: placement builds graphs of hundreds of thousands of
+  // edges per plan, and plain arrays of that size cost more in growth and GC than the solve.
+  private edgeTo = new Int32Array(64);
+  private edgeCapacity = new Float64Array(64);
+  private edgeCost = new Float64Array(64);
+  private edgeCount = 0;
 
   constructor(readonly vertexCount: number) {
     assert(Number.isInteger(vertexCount) && vertexCount >= 2, () => `vertexCount ${vertexCount}`);
@@ -56,10 +59,15 @@ export class FlowNetwork {
     if (!(Number.isInteger(cost) && cost >= 0)) {
       assert(false, () => `cost ${cost}: costs are non-negative`);
     }
-    const index = this.edgeTo.length;
-    this.edgeTo.push(to, from);
-    this.edgeCapacity.push(capacity, 0);
-    this.edgeCost.push(cost, -cost);
+    const index = this.edgeCount;
+    if (index + 2 > this.edgeTo.length) this.grow();
+    this.edgeTo[index] = to;
+    this.edgeTo[index + 1] = from;
+    this.edgeCapacity[index] = capacity;
+    this.edgeCapacity[index + 1] = 0;
+    this.edgeCost[index] = cost;
+    this.edgeCost[index + 1] = -cost;
+    this.edgeCount = index + 2;
     fromEdges.push(index);
     toEdges.push(index + 1);
     return index;
@@ -112,13 +120,26 @@ export class FlowNetwork {
     return { flow, cost };
   }
 
+  private grow(): void {
+    const size = this.edgeTo.length * 2;
+    const to = new Int32Array(size);
+    to.set(this.edgeTo);
+    this.edgeTo = to;
+    const capacity = new Float64Array(size);
+    capacity.set(this.edgeCapacity);
+    this.edgeCapacity = capacity;
+    const cost = new Float64Array(size);
+    cost.set(this.edgeCost);
+    this.edgeCost = cost;
+  }
+
   private isVertex(v: number): boolean {
     return Number.isInteger(v) && v >= 0 && v < this.vertexCount;
   }
 
   private capacityOf(edge: number): number {
     const c = this.edgeCapacity[edge];
-    assert(c !== undefined, () => `no edge ${edge}`);
+    if (c === undefined || !(edge < this.edgeCount)) assert(false, () => `no edge ${edge}`);
     return c;
   }
 

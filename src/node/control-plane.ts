@@ -24,6 +24,7 @@ import type { Clock } from '../core/clock.js';
 import type { Random } from '../core/random.js';
 import {
   RaftNode,
+  type Membership,
   type Message,
   type PersistedState,
   type RaftStatus,
@@ -114,6 +115,9 @@ export class ControlPlane {
   /** Milliseconds this node's loop was blocked, which its failure detector does not count. */
   private deafMs = 0;
   private lastTickAt: number | null = null;
+  /** The Raft membership last seen, to notice members entering it (see noteNewRaftMembers). */
+  private raftMembership: Membership | null = null;
+  private raftMembers = new Set<string>();
   /** The leader this node last followed, and the one it followed when it was elected. */
   private followed: string | null = null;
   private predecessor: string | null = null;
@@ -607,6 +611,7 @@ export class ControlPlane {
         this.trackLeadership(ready.softState.role === 'leader');
         this.raft.advance();
       }
+      this.noteNewRaftMembers();
       if (changed) {
         for (const m of this.state.members) this.options.transport.learn(m.id, m.address);
         if (this.state.tableVersion !== versionBefore || changed) this.options.onChange(this.state);
@@ -625,6 +630,28 @@ export class ControlPlane {
     } finally {
       this.processing = false;
     }
+  }
+
+  /**
+   * A member is heard only once it is in Raft: until the leader adds it as a learner nobody
+   * sends it anything, so it has nothing to answer. The leader adds learners one config change
+   * at a time, a commit round each, so when many nodes join at once the last waits seconds;
+   * counted from its join, that wait was silence, and a scale-out of 90 nodes had about 90
+   * of them declared dead (and their new copies dropped and made again) before they were ever
+   * asked. Its silence is counted from when it entered Raft instead, as if heard then; the
+   * controller does not count the silence of a member not yet in Raft at all.
+   */
+  private noteNewRaftMembers(): void {
+    const membership = this.raft.status().membership;
+    if (membership === this.raftMembership) return;
+    this.raftMembership = membership;
+    const members = new Set([...membership.voters, ...membership.learners]);
+    const now = this.listeningNow();
+    for (const id of members) {
+      if (this.raftMembers.has(id) || id === this.memberId) continue;
+      this.lastHeard.set(id, Math.max(this.lastHeard.get(id) ?? now, now));
+    }
+    this.raftMembers = members;
   }
 
   private trackLeadership(isLeader: boolean): void {

@@ -26,6 +26,7 @@
  */
 import { SeededRandom } from '../../../src/core/random.js';
 import {
+  planMoves,
   tableProblem,
   type ClusterState,
   type ControlCommand,
@@ -590,6 +591,48 @@ export class ClusterSim {
       versions.add(s.tableVersion);
     }
     return versions.size === 1;
+  }
+
+  /**
+   * True when converged and placement has nothing left to do: every rebalance is over, not
+   * just between two rounds of moves (which `converged` cannot tell, since this simulation
+   * catches copies up at once).
+   */
+  settled(): boolean {
+    if (!this.converged()) return false;
+    const leader = this.leader();
+    const settings = leader?.plane.state.settings;
+    if (leader === undefined || settings === undefined || settings === null) return false;
+    const state = leader.plane.state;
+    // A copy in transfer is a move not finished; the plan is empty while the budget is spent.
+    const inTransfer = state.table.some(
+      (a) => a.inSync.length !== a.backups.length + (a.primary === null ? 0 : 1),
+    );
+    if (inTransfer) return false;
+    const members = state.members.map((m) => ({
+      id: m.id,
+      state: m.state,
+      ...(m.zone !== undefined && { zone: m.zone }),
+    }));
+    const plan = planMoves(state.table, members, {
+      replicationFactor: settings.replicationFactor,
+    });
+    return plan.changes.length === 0;
+  }
+
+  /** Steps until settled; returns the steps it took, or throws after `stepsMax`. */
+  runUntilSettled(stepsMax: number): number {
+    let checkedVersion = -1;
+    for (let i = 0; i < stepsMax; i++) {
+      // A plan costs up to a few hundred ms at 200 nodes: check once per table version.
+      const version = this.leader()?.plane.state.tableVersion ?? -1;
+      if (version !== checkedVersion && this.converged()) {
+        checkedVersion = version;
+        if (this.settled()) return i;
+      }
+      this.step();
+    }
+    throw new Error(`seed ${this.options.seed}: not settled within ${stepsMax} steps`);
   }
 
   /** Steps until converged; returns the steps it took, or throws after `stepsMax`. */

@@ -60,6 +60,7 @@ const header = [
   'elections',
   'failure moved/min, off',
   'leader failure moved/min, off, elections',
+  'detected ms (failure, leader)',
   'join moved/share, off',
 ];
 const rows: string[][] = [];
@@ -99,6 +100,7 @@ for (const nodes of nodeCounts) {
         `${steady.elections} + ${leaderFailure.elections}`,
         `${failure.created}/${failure.lost}, ${failure.movedOffSurvivors}`,
         `${leaderFailure.created}/${leaderFailure.lost}, ${leaderFailure.movedOffSurvivors}, ${leaderFailure.elections}`,
+        `${failure.detectedAfterMs}, ${leaderFailure.detectedAfterMs}`,
         `${join.created}/${join.share.toFixed(1)}, ${join.movedBetweenOldNodes}`,
       ]);
       if (sim.violations.length > 0) {

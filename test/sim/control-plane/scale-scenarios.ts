@@ -167,8 +167,11 @@ export function failOne(sim: ClusterSim, which: 'leader' | 'follower'): FailureR
   const electionsBefore = sim.elections;
   const crashedAt = sim.now;
   sim.crash(victim.id);
-  // Past the failure timeout first: until then the leader rightly still counts it alive.
-  sim.run(failureTimeoutMs / tickMs + 10);
+  // Until its death is committed the cluster rightly counts it alive, and placement, with
+  // nothing to do, looks settled; so wait for the death first. A leader's death waits for an
+  // election too (500 to 1000 ms) before the failure timeout can run out.
+  const deathsMax = (4 * failureTimeoutMs) / tickMs;
+  for (let i = 0; i < deathsMax && !sim.deaths.some((d) => d.id === victim.id); i++) sim.step();
   sim.runUntilSettled(5_000);
   const after = sim.leader()!.plane.state.table;
   const death = sim.deaths.find((d) => d.id === victim.id && d.at >= crashedAt);

@@ -12,7 +12,8 @@
  * the hot spot (it heartbeats every member every tick and hears every answer). "moved/min" is
  * copies made again over the least possible (the copies the dead node held; for a join, the new
  * node's share P·RF/(N+1)); "off" is copies that left a surviving node (0: only the lost
- * copies moved). wall s/vmin is wall-clock seconds per virtual minute in the lossy run, with
+ * copies moved). detected ms runs from the crash to the commit of the death (the failure timeout
+ * is 600 ms; a leader's death waits for an election first). wall s/vmin is wall-clock seconds per virtual minute in the lossy run, with
  * wire bytes measured (an encoding per message); cpu s is the process's CPU time for it.
  */
 import { parseArgs } from 'node:util';

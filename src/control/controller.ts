@@ -13,7 +13,10 @@
  *    dead member heard from again is proposed active, unless a newer incarnation of its name
  *    took its place. A new leader counts its election as having heard from everyone, so it
  *    does not declare the cluster dead for the silence before it led. An old incarnation
- *    that a newer one replaced is removed once it holds no copies.
+ *    that a newer one replaced is removed once it holds no copies. A member not yet in Raft
+ *    (admitted, waiting to be added as a learner) is not silent but unasked: nobody sends it
+ *    anything yet, so its silence is not counted until it is in Raft (the runtime counts it
+ *    as heard when it enters).
  * 2. Raft membership follows the cluster state, one single-server change at a time: the
  *    voters are the healthy members, as many as `votersMax` allows, an odd number (an even
  *    one tolerates no more failures than the odd number below it and needs a larger quorum);
@@ -81,8 +84,10 @@ export function decide(input: ControllerInput): Decision {
   if (state.clusterId === null) return { commands, configChange: null };
 
   // 1. Failure detection.
+  const inRaft = (id: string): boolean =>
+    input.membership.voters.includes(id) || input.membership.learners.includes(id);
   const isAlive = (id: string): boolean =>
-    id === input.self || now - heardAt(input, id) < options.failureTimeoutMs;
+    id === input.self || !inRaft(id) || now - heardAt(input, id) < options.failureTimeoutMs;
   // A dead member comes back only on evidence: a message within the failure timeout. A new
   // leader's grace holds off declaring members dead; it says nothing about a dead one, which
   // the leader may have last heard from just before it died.
@@ -107,9 +112,7 @@ export function decide(input: ControllerInput): Decision {
     if (!isReplaced(state, m.id) && !(m.state === 'draining' && !holdsCopies(state, m.id))) {
       continue;
     }
-    const inRaft =
-      input.membership.voters.includes(m.id) || input.membership.learners.includes(m.id);
-    if (!holdsCopies(state, m.id) && !inRaft) commands.push({ type: 'remove', id: m.id });
+    if (!holdsCopies(state, m.id) && !inRaft(m.id)) commands.push({ type: 'remove', id: m.id });
   }
   // Decide the rest on the state as it will be once these are applied. Failures are the
   // exception: their failover is planned now, on a copy of the state with the deaths

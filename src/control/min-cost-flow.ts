@@ -29,9 +29,12 @@ import { assert } from '../core/assert.js';
 
 export class FlowNetwork {
   private readonly adjacency: number[][];
-  private readonly edgeTo: number[] = [];
-  private readonly edgeCapacity: number[] = [];
-  private readonly edgeCost: number[] = [];
+  // Typed arrays grown by doubling: placement builds graphs of hundreds of thousands of
+  // edges per plan, and plain arrays of that size cost more in growth and GC than the solve.
+  private edgeTo = new Int32Array(64);
+  private edgeCapacity = new Float64Array(64);
+  private edgeCost = new Float64Array(64);
+  private edgeCount = 0;
 
   constructor(readonly vertexCount: number) {
     assert(Number.isInteger(vertexCount) && vertexCount >= 2, () => `vertexCount ${vertexCount}`);
@@ -40,15 +43,33 @@ export class FlowNetwork {
 
   /** Adds an edge and its residual twin; returns the edge's index (the twin is index ^ 1). */
   addEdge(from: number, to: number, capacity: number, cost: number): number {
-    assert(this.isVertex(from) && this.isVertex(to), () => `edge ${from}->${to} out of range`);
-    assert(capacity >= 0 && Number.isInteger(capacity), () => `capacity ${capacity}`);
-    assert(Number.isInteger(cost) && cost >= 0, () => `cost ${cost}: costs are non-negative`);
-    const index = this.edgeTo.length;
-    this.edgeTo.push(to, from);
-    this.edgeCapacity.push(capacity, 0);
-    this.edgeCost.push(cost, -cost);
-    this.adjacency[from]?.push(index);
-    this.adjacency[to]?.push(index + 1);
+    // Placement adds P*N edges per plan (200k at P = 1024 over 200 nodes), so the checks build
+    // their messages only when they fail: a closure per check per edge was most of a plan.
+    const fromEdges = this.adjacency[from];
+    const toEdges = this.adjacency[to];
+    if (
+      fromEdges === undefined ||
+      toEdges === undefined ||
+      !this.isVertex(from) ||
+      !this.isVertex(to)
+    ) {
+      assert(false, () => `edge ${from}->${to} out of range`);
+    }
+    if (!(capacity >= 0 && Number.isInteger(capacity))) assert(false, () => `capacity ${capacity}`);
+    if (!(Number.isInteger(cost) && cost >= 0)) {
+      assert(false, () => `cost ${cost}: costs are non-negative`);
+    }
+    const index = this.edgeCount;
+    if (index + 2 > this.edgeTo.length) this.grow();
+    this.edgeTo[index] = to;
+    this.edgeTo[index + 1] = from;
+    this.edgeCapacity[index] = capacity;
+    this.edgeCapacity[index + 1] = 0;
+    this.edgeCost[index] = cost;
+    this.edgeCost[index + 1] = -cost;
+    this.edgeCount = index + 2;
+    fromEdges.push(index);
+    toEdges.push(index + 1);
     return index;
   }
 
@@ -99,13 +120,26 @@ export class FlowNetwork {
     return { flow, cost };
   }
 
+  private grow(): void {
+    const size = this.edgeTo.length * 2;
+    const to = new Int32Array(size);
+    to.set(this.edgeTo);
+    this.edgeTo = to;
+    const capacity = new Float64Array(size);
+    capacity.set(this.edgeCapacity);
+    this.edgeCapacity = capacity;
+    const cost = new Float64Array(size);
+    cost.set(this.edgeCost);
+    this.edgeCost = cost;
+  }
+
   private isVertex(v: number): boolean {
     return Number.isInteger(v) && v >= 0 && v < this.vertexCount;
   }
 
   private capacityOf(edge: number): number {
     const c = this.edgeCapacity[edge];
-    assert(c !== undefined, () => `no edge ${edge}`);
+    if (c === undefined || !(edge < this.edgeCount)) assert(false, () => `no edge ${edge}`);
     return c;
   }
 

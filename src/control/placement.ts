@@ -455,12 +455,18 @@ function copyTargets(
 
   // Partition side: the spread rule. The `low` copies a zone must hold come straight from the
   // source, so saturating every source edge (flow = P*R) meets every minimum.
+  // Edges are found again by number, not by a string key: the graph has P*N copy edges (200k at
+  // P = 1024 over 200 nodes), and building a key per edge, twice, was most of a plan's time.
+  const zoneCount = quotas.zones.length;
+  const liveCount = live.length;
+  const liveIndex = new Map<string, number>();
+  live.forEach((m, j) => liveIndex.set(m.id, j));
   const lowSum = quotas.zones.reduce((sum, z) => sum + z.low, 0);
   const sourceEdge: number[] = [];
-  const mandatoryEdge = new Map<string, number>();
-  const optionalEdge = new Map<string, number>();
-  const copyEdge = new Map<string, number>();
-  const key = (i: number, x: number | string): string => `${i}/${x}`;
+  // -1: no such edge.
+  const mandatoryEdge = new Int32Array(partitions.length * zoneCount).fill(-1);
+  const optionalEdge = new Int32Array(partitions.length * zoneCount).fill(-1);
+  const copyEdge = new Int32Array(partitions.length * liveCount).fill(-1);
   partitions.forEach((p, i) => {
     sourceEdge.push(net.addEdge(source, partitionVertex(i), r - lowSum, 0));
     const held = new Set((holdings.get(p) ?? []).map((h) => h.node));
@@ -468,15 +474,16 @@ function copyTargets(
       let from = partitionVertex(i);
       if (layered[z]) {
         from = pairVertex(i, z);
-        if (zone.low > 0) mandatoryEdge.set(key(i, z), net.addEdge(source, from, zone.low, 0));
+        if (zone.low > 0) mandatoryEdge[i * zoneCount + z] = net.addEdge(source, from, zone.low, 0);
         const optional = zone.high - zone.low;
         if (optional > 0) {
-          optionalEdge.set(key(i, z), net.addEdge(partitionVertex(i), from, optional, 0));
+          optionalEdge[i * zoneCount + z] = net.addEdge(partitionVertex(i), from, optional, 0);
         }
       }
       for (const m of zone.nodes) {
         const cost = held.has(m.id) ? 0 : 1;
-        copyEdge.set(key(i, m.id), net.addEdge(from, nodeVertex.get(m.id) as number, 1, cost));
+        const edge = net.addEdge(from, nodeVertex.get(m.id) as number, 1, cost);
+        copyEdge[i * liveCount + (liveIndex.get(m.id) as number)] = edge;
       }
     });
   });
@@ -487,16 +494,18 @@ function copyTargets(
   quotas.zones.forEach((zone, z) => {
     for (const m of zone.nodes) zoneIndex.set(m.id, z);
   });
+  const edgeOrUndefined = (edge: number | undefined): number | undefined =>
+    edge === undefined || edge < 0 ? undefined : edge;
   const route = (i: number, node: string): void => {
     const z = zoneIndex.get(node);
     if (z === undefined) return;
-    const copy = copyEdge.get(key(i, node)) as number;
+    const copy = copyEdge[i * liveCount + (liveIndex.get(node) as number)] as number;
     let head: number[] | null = null;
     if (!layered[z]) {
       head = [sourceEdge[i] as number, copy];
     } else {
-      const mandatory = mandatoryEdge.get(key(i, z));
-      const optional = optionalEdge.get(key(i, z));
+      const mandatory = edgeOrUndefined(mandatoryEdge[i * zoneCount + z]);
+      const optional = edgeOrUndefined(optionalEdge[i * zoneCount + z]);
       if (mandatory !== undefined && net.residual(mandatory) > 0) head = [mandatory, copy];
       else if (optional !== undefined) head = [sourceEdge[i] as number, optional, copy];
     }
@@ -519,12 +528,13 @@ function copyTargets(
   net.solve(source, sink);
 
   partitions.forEach((p, i) => {
-    const nodes = live.filter((m) => net.flowOn(copyEdge.get(key(i, m.id)) as number) === 1);
+    const nodes: string[] = [];
+    for (let j = 0; j < liveCount; j++) {
+      if (net.flowOn(copyEdge[i * liveCount + j] as number) === 1)
+        nodes.push((live[j] as Member).id);
+    }
     assert(nodes.length === r, () => `partition ${p} placed on ${nodes.length} nodes, not ${r}`);
-    targets.set(
-      p,
-      nodes.map((m) => m.id),
-    );
+    targets.set(p, nodes);
   });
   return targets;
 }

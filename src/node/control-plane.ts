@@ -24,6 +24,7 @@ import type { Clock } from '../core/clock.js';
 import type { Random } from '../core/random.js';
 import {
   RaftNode,
+  type Membership,
   type Message,
   type MessageType,
   type PersistedState,
@@ -119,8 +120,15 @@ interface JoinWaiter {
 export class ControlPlane {
   readonly state = new ClusterState();
   private readonly raft: RaftNode<ControlCommand>;
+  /** When each member was last heard, on the listening clock (see listeningNow). */
   private readonly lastHeard = new Map<string, number>();
   private leaderSince = 0;
+  /** Milliseconds this node's loop was blocked, which its failure detector does not count. */
+  private deafMs = 0;
+  private lastTickAt: number | null = null;
+  /** The Raft membership last seen, to notice members entering it (see noteNewRaftMembers). */
+  private raftMembership: Membership | null = null;
+  private raftMembers = new Set<string>();
   /** The leader this node last followed, and the one it followed when it was elected. */
   private followed: string | null = null;
   private predecessor: string | null = null;
@@ -169,6 +177,20 @@ export class ControlPlane {
     return this.options.self.id;
   }
 
+  /**
+   * The failure detector's clock: the node's clock minus the time its own event loop was
+   * blocked. While the loop is blocked (a long placement plan, a GC pause, a slow disk) the
+   * peers' messages wait unread in the sockets, and when it resumes Node runs the tick timer
+   * before it reads them (the timers phase comes before the poll phase). Measured on the plain
+   * clock, a leader blocked for longer than the failure timeout would find every member silent
+   * and declare them all dead in that first tick: a failover of the whole cluster for a pause
+   * of its own. Measured on this clock, only silence the leader was there to hear counts, so a
+   * member's detection is delayed by the leader's own stalls and never caused by them.
+   */
+  private listeningNow(): number {
+    return this.options.clock.now() - this.deafMs;
+  }
+
   /** What the failure detector knows of when each member was last heard. */
   private heard(): Pick<ControllerInput, 'lastHeard' | 'leaderSince' | 'predecessor'> {
     return {
@@ -194,6 +216,14 @@ export class ControlPlane {
   /** Advances Raft's clock by one tick; as leader, lets the controller act. */
   tick(): void {
     if (this.closed) return;
+    const now = this.options.clock.now();
+    // A tick more than two intervals after the last one means the loop was blocked in
+    // between (timer jitter under load stays well below a tick); the time beyond one
+    // interval is time nobody could be heard.
+    if (this.lastTickAt !== null && now - this.lastTickAt > 2 * this.options.tickMs) {
+      this.deafMs += now - this.lastTickAt - this.options.tickMs;
+    }
+    this.lastTickAt = now;
     this.raft.tick();
     this.process();
     if (this.isLeader) this.control();
@@ -223,7 +253,7 @@ export class ControlPlane {
     // timeout; counting its vote requests as life kept it from being declared dead while it
     // served nothing (found by the chaos run; test/cluster/node-that-cannot-hear-is-declared-
     // dead.test.ts). etcd's check-quorum counts only replies, for the same reason.
-    if (!unpromptedTypes.has(message.type)) this.lastHeard.set(from, this.options.clock.now());
+    if (!unpromptedTypes.has(message.type)) this.lastHeard.set(from, this.listeningNow());
     this.raft.step(message);
     this.process();
   }
@@ -260,7 +290,7 @@ export class ControlPlane {
         `the node belongs to cluster ${request.clusterId}, this is cluster ${this.state.clusterId}`,
       );
     }
-    const now = this.options.clock.now();
+    const now = this.listeningNow();
     const existing = this.state.member(request.memberId);
     let resetIndex: number | undefined;
     if (existing !== undefined && request.clusterId !== null) {
@@ -480,7 +510,8 @@ export class ControlPlane {
   /** The leader's control loop: one round of decisions at a time. */
   private control(): void {
     if (this.applied < this.awaitingIndex) return;
-    const now = this.options.clock.now();
+    // The controller's `now` serves only failure detection, so it runs on the listening clock.
+    const now = this.listeningNow();
     const raft = this.raft.status();
     if (this.state.clusterId === null) {
       if (this.options.bootstrap && this.applied === raft.commit) this.bootstrapCluster();
@@ -596,6 +627,7 @@ export class ControlPlane {
         this.trackLeadership(ready.softState.role === 'leader');
         this.raft.advance();
       }
+      this.noteNewRaftMembers();
       if (changed) {
         for (const m of this.state.members) this.options.transport.learn(m.id, m.address);
         if (this.state.tableVersion !== versionBefore || changed) this.options.onChange(this.state);
@@ -616,11 +648,33 @@ export class ControlPlane {
     }
   }
 
+  /**
+   * A member is heard only once it is in Raft: until the leader adds it as a learner nobody
+   * sends it anything, so it has nothing to answer. The leader adds learners one config change
+   * at a time, a commit round each, so when many nodes join at once the last waits seconds;
+   * counted from its join, that wait was silence, and a scale-out of 90 nodes had about 90
+   * of them declared dead (and their new copies dropped and made again) before they were ever
+   * asked. Its silence is counted from when it entered Raft instead, as if heard then; the
+   * controller does not count the silence of a member not yet in Raft at all.
+   */
+  private noteNewRaftMembers(): void {
+    const membership = this.raft.status().membership;
+    if (membership === this.raftMembership) return;
+    this.raftMembership = membership;
+    const members = new Set([...membership.voters, ...membership.learners]);
+    const now = this.listeningNow();
+    for (const id of members) {
+      if (this.raftMembers.has(id) || id === this.memberId) continue;
+      this.lastHeard.set(id, Math.max(this.lastHeard.get(id) ?? now, now));
+    }
+    this.raftMembers = members;
+  }
+
   private trackLeadership(isLeader: boolean): void {
     const leader = this.raft.status().leader;
     if (!isLeader && leader !== null && leader !== this.memberId) this.followed = leader;
     if (isLeader && !this.wasLeader) {
-      this.leaderSince = this.options.clock.now();
+      this.leaderSince = this.listeningNow();
       this.predecessor = this.followed;
       this.awaitingIndex = 0;
       this.options.logger.info({ term: this.raft.status().term }, 'became control-plane leader');

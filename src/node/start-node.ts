@@ -22,7 +22,6 @@ import {
   DataPlane,
   clockDriftFactor,
   leaseMsDefault,
-  type PartitionPlacement,
   type PlaneEffects,
 } from '../replication/index.js';
 import {
@@ -64,6 +63,13 @@ import {
   type RaftStorage,
 } from './raft-storage.js';
 import { createLogger, silentLogger, type Logger, type LogLevel } from './logger.js';
+import {
+  TableGate,
+  applyServedTable,
+  deliverEffects,
+  type EffectSink,
+  type ReportSink,
+} from './plane-glue.js';
 
 /** Raft ticks per election timeout: 10 heartbeats fit in one, so a lost one is not an election. */
 const electionTimeoutTicks = 10;
@@ -334,43 +340,32 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
   // Set below, once drain() exists; the control plane may apply entries before that.
   let startDrain: () => void = () => undefined;
   /**
-   * A node that resumed from its data dir kept its Raft state but not its entries, which
-   * live in memory. The table it replays may still name it primary or in-sync backup of
-   * partitions whose data it no longer has; serving them, or feeding its empty copy to their
-   * backups, would lose acknowledged writes. So its data plane takes no table until it has
-   * applied the leader's `lostCopies` entry for it (answered to its join as `resetIndex`),
-   * and after that still masks each partition the table names it in at an epoch it held
-   * before (one stuck with no other in-sync copy): those answer UNAVAILABLE here.
-   * `resumedEpochs` is null for a new node; `resetIndex` undefined until the join answers,
-   * null when nobody answered (then every role from before stays masked).
+   * Carries out what the data plane decided: replies to the connections that asked, messages
+   * to the other replicas, reports to the control-plane leader. Declared before the control
+   * plane, whose first applied entries may already deliver.
    */
-  const resumedEpochs: Map<number, number> | null = persisted === null ? null : new Map();
-  let resetIndex: number | null | undefined;
-  let resumedEpochsRead = false;
-  const tableToServe = (state: ClusterState): PartitionPlacement[] | null => {
-    if (resumedEpochs === null) return [...state.table];
-    const holds = (a: PartitionPlacement | undefined): boolean =>
-      a !== undefined && (a.primary === memberId || a.backups.includes(memberId));
-    if (!resumedEpochsRead) {
-      resumedEpochsRead = true;
-      // Alone in its cluster, nobody else held a copy: there is nothing to protect.
-      const alone = state.members.every((m) => m.id === memberId || m.state === 'dead');
-      if (!alone) state.table.forEach((a, p) => holds(a) && resumedEpochs.set(p, a.epoch));
-    }
-    if (resumedEpochs.size === 0) return [...state.table];
-    if (resetIndex === undefined || (resetIndex !== null && control.appliedIndex < resetIndex)) {
-      return null;
-    }
-    return state.table.map((a, p) => {
-      const before = resumedEpochs.get(p);
-      if (before === undefined) return a;
-      if (!holds(a) || a.epoch > before) {
-        resumedEpochs.delete(p);
-        return a;
-      }
-      return { epoch: a.epoch, primary: null, backups: [], inSync: [] };
-    });
+  const sink: EffectSink = {
+    reply(requestId, outcome) {
+      const asker = waiting.get(requestId);
+      if (asker === undefined) return;
+      waiting.delete(requestId);
+      if ('peer' in asker) peers.sendForwarded(asker.peer, encodeOutcome(asker.ref, outcome));
+      else if (!forwarded(asker, outcome)) asker.connection.answer(asker.wireId, outcome);
+    },
+    sendReplication: (to, message) => peers.sendReplication(to, message),
+    sendReport: (leader, report) => peers.sendReport(leader, report),
   };
+  // Reads `control` only when a report is due: the control plane replays its persisted log,
+  // and so applies tables, inside its constructor, before `control` is assigned.
+  const reportTo: ReportSink = {
+    get leaderId() {
+      return control.leaderId;
+    },
+    report: (caughtUp, lagging) => control.report(caughtUp, lagging),
+  };
+  // What the data plane may serve of the table: everything for a new node, nothing from
+  // before its restart for a resumed one (plane-glue.ts explains why).
+  const gate = new TableGate(memberId, persisted !== null);
   const control: ControlPlane = new ControlPlane({
     self: {
       id: memberId,
@@ -413,43 +408,12 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
   });
 
   function applyTable(state: ClusterState): void {
-    const table = tableToServe(state);
-    if (table === null) return;
-    deliver(
-      plane.applyTable(
-        state.tableVersion,
-        table,
-        // A dead member serves nothing: a partition whose primary died has no primary
-        // until one is promoted, or for good when no in-sync copy survived, and the
-        // nodes answer UNAVAILABLE for it instead of sending clients to a dead address.
-        (id) => {
-          const member = state.member(id);
-          return member === undefined || member.state === 'dead' ? undefined : member.address;
-        },
-        clock.now(),
-      ),
-    );
+    const effects = applyServedTable(plane, gate, state, () => control.appliedIndex, clock.now());
+    if (effects !== null) deliver(effects);
   }
 
-  /**
-   * Carries out what the data plane decided: replies to the connections that asked, messages
-   * to the other replicas, reports to the control-plane leader.
-   */
   function deliver(effects: PlaneEffects): void {
-    for (const { requestId, outcome } of effects.replies) {
-      const asker = waiting.get(requestId);
-      if (asker === undefined) continue;
-      waiting.delete(requestId);
-      if ('peer' in asker) peers.sendForwarded(asker.peer, encodeOutcome(asker.ref, outcome));
-      else if (!forwarded(asker, outcome)) asker.connection.answer(asker.wireId, outcome);
-    }
-    for (const { to, message } of effects.send) peers.sendReplication(to, message);
-    const { caughtUp, lagging } = effects.reports;
-    if (caughtUp.length > 0 || lagging.length > 0) {
-      const leader = control.leaderId;
-      if (leader === memberId) control.report(caughtUp, lagging);
-      else if (leader !== null) peers.sendReport(leader, { caughtUp, lagging });
-    }
+    deliverEffects(effects, memberId, reportTo, sink);
   }
   // Writes of one turn leave for the backups together: one message per backup per turn.
   function scheduleFlush(): void {
@@ -669,7 +633,7 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
       });
       if (persisted === null) await joining;
       else {
-        resetIndex = await joining.then(
+        gate.resetIndex = await joining.then(
           (result) => result.resetIndex ?? null,
           (error: unknown) => {
             if (error instanceof StatehouseError && fatalJoinCodes.has(error.code)) throw error;

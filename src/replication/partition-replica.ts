@@ -81,8 +81,18 @@
  * "done" and the write is gone. Nothing else is weaker: the survivors still agree with each
  * other, and the epoch checks still keep a diverged copy out.
  *
- * Honest limits: reads on the primary see writes that are not acknowledged yet (as in
- * PacificA without read leases). A backup whose transfer and catch-up see more writes than
+ * Why a read never shows a write a failover can take back
+ * -------------------------------------------------------
+ * The primary's store holds its writes as soon as it applied them, before the in-sync set
+ * does. A read answered from it at once could show such a write; if the primary then lost
+ * its role before the backups held it, the next primary never had it (or applies a retry of
+ * it after later writes), and the value read was never, in any order, the register's value.
+ * So a read is answered like a sync write: in seq order, once every in-sync member holds
+ * everything the store held when the read was executed. The reply is the value at that
+ * moment, which is when the read takes effect. Reads of a partition with writes in flight
+ * wait about one round trip to a backup; a partition with none answers at once.
+ *
+ * Honest limits: A backup whose transfer and catch-up see more writes than
  * the transfer bounds hold starts over, and would do so forever if the writes never slow
  * down. The mutations held for a transfer are not charged to the node's MemoryBudget (the
  * backlog never is); the transfer bounds are what limit them.
@@ -236,7 +246,10 @@ export interface PartitionReplicaOptions {
    * MemoryBudget, held only while a transfer or its catch-up runs. At least logBytesMax.
    */
   readonly transferLogBytesMax?: number;
-  /** Sync replies waiting for acks before writes are refused with UNAVAILABLE. Default 10,000. */
+  /**
+   * Replies (sync writes, and reads behind them) waiting for acks before more are refused
+   * with UNAVAILABLE. Default 10,000.
+   */
   readonly pendingWritesMax?: number;
   /** Entries (or remembered clients) per snapshot chunk. Default 256. */
   readonly snapshotChunkEntriesMax?: number;
@@ -560,7 +573,19 @@ export class PartitionReplica {
       });
     }
     if (command.op === 'get' || command.op === 'ttl') {
-      return reply(this.storeValue.execute(command, now).outcome);
+      const outcome = this.storeValue.execute(command, now).outcome;
+      // See "Why a read never shows a write a failover can take back".
+      if (this.pending.length === 0 && this.heldByInSync(this.lastSeq)) return reply(outcome);
+      if (this.pending.length >= this.pendingWritesMax) {
+        return reply(
+          this.unavailable(
+            `partition ${this.partition} has ${this.pending.length} replies waiting for ` +
+              'backups (pendingWritesMax)',
+          ),
+        );
+      }
+      this.pending.push({ requestId, outcome, seq: this.lastSeq });
+      return effects;
     }
     if (this.inSyncSet.size < this.minInSync) {
       return reply(

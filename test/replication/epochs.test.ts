@@ -79,6 +79,8 @@ test('a promoted backup serves the acknowledged writes and continues the sequenc
   c.settle();
   c.configure({ epoch: 2, primary: 'B', inSync: ['B', 'A'], backups: ['A'] });
   const read = c.execute('B', { op: 'get', key: 'k' });
+  // A new primary answers reads once its in-sync copies confirmed they hold what it holds.
+  c.settle();
   assert.ok(isOk(c.outcome(read)));
   const write = c.execute('B', setCmd('k', enc(2)));
   c.settle();

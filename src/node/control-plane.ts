@@ -541,14 +541,19 @@ export class ControlPlane {
         votersMax: this.options.votersMax,
       },
     });
-    // Reports of epochs the table has left behind can never apply again.
-    this.laggingReports = this.laggingReports.filter(
-      (r) => this.state.table[r.partition]?.epoch === r.epoch,
-    );
+    // Reports of epochs the table has left behind can never apply again, and a report the
+    // table already reflects has been acted on. Kept, it would act again: the in-sync set
+    // changes within an epoch, so an old "lagging" would take a copy that has since caught
+    // up out of the set again, an old "caught up" would put it back, and the partition would
+    // flap between the two every decision, for as long as the epoch lasts.
+    this.laggingReports = this.laggingReports.filter((r) => {
+      const a = this.state.table[r.partition];
+      return a?.epoch === r.epoch && a.inSync.includes(r.node);
+    });
     for (const key of this.caughtUpReports) {
-      const [partition, , epoch] = key.split('/');
-      if (this.state.table[Number(partition)]?.epoch !== Number(epoch))
-        this.caughtUpReports.delete(key);
+      const [partition, node = '', epoch] = key.split('/');
+      const a = this.state.table[Number(partition)];
+      if (a?.epoch !== Number(epoch) || a.inSync.includes(node)) this.caughtUpReports.delete(key);
     }
     for (const command of decision.commands) {
       const result = this.raft.propose(command);

@@ -236,6 +236,22 @@ export class ClusterState {
             const heir = a.inSync.find((n) => n !== command.id && a.backups.includes(n));
             if (heir !== undefined)
               table = applyMove(table, { kind: 'promote', partition, newPrimary: heir });
+            else {
+              // No other copy holds what this primary acknowledged: the partition is lost.
+              // Left with its primary named, it would look served to placement, which would
+              // keep a backup catching up from a primary that has no data and never serves
+              // (the node's table gate masks it), holding a move slot forever and starving
+              // the repair of every other partition. Without a primary it is stuck, as after
+              // the death of a primary with no in-sync backup, and placement leaves it be.
+              const next = [...table];
+              next[partition] = {
+                epoch: a.epoch + 1,
+                primary: null,
+                backups: a.backups,
+                inSync: [],
+              };
+              table = next;
+            }
           } else if (a.backups.includes(command.id)) {
             table = applyMove(table, { kind: 'removeReplica', partition, node: command.id });
           }

@@ -27,7 +27,8 @@ import type { Outcome } from '../store/index.js';
  * backups, would lose acknowledged writes. So its data plane takes no table until it has
  * applied the leader's `lostCopies` entry for it (answered to its join as `resetIndex`),
  * and after that still masks each partition the table names it in at an epoch it held
- * before (one stuck with no other in-sync copy): those answer UNAVAILABLE here.
+ * before: those answer UNAVAILABLE here. (`lostCopies` moves every such partition to a new
+ * epoch, so this is the safety net for a node that no seed answered.)
  */
 export class TableGate {
   /** Per partition, the epoch the node held a copy in before it resumed; null for a new node. */

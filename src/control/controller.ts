@@ -31,6 +31,7 @@
  * 4. Placement: control/placement.ts plans failovers, repairs and rebalancing.
  */
 import type { ConfigChange, Membership } from '../raft/index.js';
+import type { PlantedBug } from '../core/planted-bug.js';
 import { ClusterState, type ControlCommand } from './cluster-state.js';
 import { planMoves, type Member } from './placement.js';
 
@@ -41,6 +42,8 @@ export interface ControllerOptions {
   readonly votersMax: number;
   /** Copies of a partition being created at once; see placement.ts. */
   readonly maxMovesInFlight?: number;
+  /** Test-only (core/planted-bug.ts): a deliberate bug for the simulator to catch. */
+  readonly plantedBug?: PlantedBug;
 }
 
 export interface ControllerInput {
@@ -155,7 +158,11 @@ export function decide(input: ControllerInput): Decision {
       if (a.inSync.includes(node)) continue;
       const member = state.member(node);
       if (member === undefined || member.state === 'dead') continue;
-      if (input.caughtUp(partition, node, a.epoch)) {
+      const plantedPromote =
+        options.plantedBug === 'promoteOutOfSync' &&
+        a.primary !== null &&
+        state.member(a.primary)?.state === 'dead';
+      if (plantedPromote || input.caughtUp(partition, node, a.epoch)) {
         commands.push({ type: 'inSync', partition, node, epoch: a.epoch });
       }
     }

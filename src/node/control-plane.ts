@@ -21,6 +21,7 @@
 import { randomUUID } from 'node:crypto';
 import { ErrorCode, StatehouseError } from '../core/errors.js';
 import type { Clock } from '../core/clock.js';
+import type { PlantedBug } from '../core/planted-bug.js';
 import type { Random } from '../core/random.js';
 import {
   RaftNode,
@@ -91,6 +92,8 @@ export interface ControlPlaneOptions {
   readonly onChange: (state: ClusterState) => void;
   /** Names a new cluster; the simulator passes a seeded one. Default: a random UUID. */
   readonly newClusterId?: () => string;
+  /** Test-only (core/planted-bug.ts): a deliberate bug for the simulator to catch. */
+  readonly plantedBug?: PlantedBug;
 }
 
 export type ClusterStatus = ClusterStatusView;
@@ -539,6 +542,7 @@ export class ControlPlane {
       options: {
         failureTimeoutMs: this.options.failureTimeoutMs,
         votersMax: this.options.votersMax,
+        ...(this.options.plantedBug !== undefined && { plantedBug: this.options.plantedBug }),
       },
     });
     // Reports of epochs the table has left behind can never apply again, and a report the

@@ -23,6 +23,7 @@
 import { ErrorCode } from '../core/errors.js';
 import { partitionOf } from '../core/keys.js';
 import { assert } from '../core/assert.js';
+import type { PlantedBug } from '../core/planted-bug.js';
 import { MemoryBudget } from '../store/index.js';
 import type { Command, IdempotencyId } from '../store/index.js';
 import {
@@ -121,6 +122,8 @@ export interface DataPlaneOptions {
   readonly minInSync?: number;
   /** A primary's lease in ms (leases.ts). Default leaseMsDefault. */
   readonly leaseMs?: number;
+  /** Test-only (core/planted-bug.ts): a deliberate bug for the simulator to catch. */
+  readonly plantedBug?: PlantedBug;
 }
 
 /** A partition's placement as the control plane's table gives it. */
@@ -183,6 +186,7 @@ export class DataPlane {
   private sweepCursor = 0;
   /** Partitions with writes not yet flushed to their backups. */
   private readonly dirty = new Set<number>();
+  private readonly plantedBug: PlantedBug | undefined;
 
   constructor(options: DataPlaneOptions) {
     assert(
@@ -194,6 +198,7 @@ export class DataPlane {
     this.partitionCount = options.partitionCount;
     this.budget = new MemoryBudget(options.memoryLimitBytes);
     this.leases = new LeaseTable(leaseOptions(options.leaseMs ?? leaseMsDefault));
+    this.plantedBug = options.plantedBug;
     for (let p = 0; p < options.partitionCount; p++) {
       this.replicas.push(
         new PartitionReplica({
@@ -205,6 +210,7 @@ export class DataPlane {
             valueBytesMax: options.valueBytesMax,
           },
           ...(options.minInSync !== undefined && { minInSync: options.minInSync }),
+          ...(options.plantedBug !== undefined && { plantedBug: options.plantedBug }),
         }),
       );
       // Nothing is served until the control plane's first table arrives.
@@ -338,7 +344,8 @@ export class DataPlane {
       });
       return effects;
     }
-    if (replica.role === 'primary' && !this.leaseHeld(partition, now)) {
+    const leaseSkipped = this.plantedBug === 'readWithoutLease' && !isWrite(command);
+    if (replica.role === 'primary' && !leaseSkipped && !this.leaseHeld(partition, now)) {
       effects.replies.push({
         requestId,
         outcome: {

@@ -98,6 +98,7 @@
  * backlog never is); the transfer bounds are what limit them.
  */
 import { assert } from '../core/assert.js';
+import type { PlantedBug } from '../core/planted-bug.js';
 import { ErrorCode } from '../core/errors.js';
 import { PartitionStore } from '../store/index.js';
 import type {
@@ -257,6 +258,8 @@ export interface PartitionReplicaOptions {
   readonly snapshotChunkBytesMax?: number;
   /** Snapshot chunks sent and not yet acknowledged. Default 4. */
   readonly snapshotChunksInFlightMax?: number;
+  /** Test-only (core/planted-bug.ts): a deliberate bug for the simulator to catch. */
+  readonly plantedBug?: PlantedBug;
 }
 
 const MiB = 1024 * 1024;
@@ -345,6 +348,7 @@ export class PartitionReplica {
   private readonly chunkEntriesMax: number;
   private readonly chunkBytesMax: number;
   private readonly chunksInFlightMax: number;
+  private readonly plantedBug: PlantedBug | undefined;
 
   private storeValue: PartitionStore;
   private readonly log: MutationLog;
@@ -383,6 +387,7 @@ export class PartitionReplica {
       'snapshotChunksInFlightMax',
       options.snapshotChunksInFlightMax ?? 4,
     );
+    this.plantedBug = options.plantedBug;
     this.storeValue = new PartitionStore(options.store);
     const logMutationsMax = positiveInteger('logMutationsMax', options.logMutationsMax ?? 65_536);
     const logBytesMax = positiveInteger('logBytesMax', options.logBytesMax ?? 64 * MiB);
@@ -963,6 +968,7 @@ export class PartitionReplica {
   }
 
   private heldByInSync(seq: number): boolean {
+    if (this.plantedBug === 'ackBeforeBackups') return true;
     for (const member of this.inSyncSet) {
       if (member === this.self) continue;
       const peer = this.peers.get(member);

@@ -115,6 +115,8 @@ const unpromptedTypes: ReadonlySet<MessageType> = new Set<MessageType>([
 
 interface JoinWaiter {
   readonly index: number;
+  /** The term the entry was proposed in: another term at that index is another entry. */
+  readonly term: number;
   readonly resolve: () => void;
   readonly reject: (error: Error) => void;
   readonly timer: NodeJS.Timeout;
@@ -397,8 +399,10 @@ export class ControlPlane {
         `cannot propose ${what} now (${proposed.reason})`,
       );
     }
+    // A leader appends a proposal in its current term, synchronously.
+    const term = this.raft.status().term;
     this.process();
-    await this.waitApplied(proposed.index);
+    await this.waitApplied(proposed.index, term);
     return proposed.index;
   }
 
@@ -496,7 +500,7 @@ export class ControlPlane {
     this.joinWaiters = [];
   }
 
-  private waitApplied(index: number): Promise<void> {
+  private waitApplied(index: number, term: number): Promise<void> {
     if (this.applied >= index) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -506,7 +510,7 @@ export class ControlPlane {
         );
       }, joinCommitTimeoutMs);
       timer.unref();
-      this.joinWaiters.push({ index, resolve, reject, timer });
+      this.joinWaiters.push({ index, term, resolve, reject, timer });
     });
   }
 
@@ -613,12 +617,16 @@ export class ControlPlane {
         this.options.storage.persist(ready);
         for (const message of ready.messages) this.options.transport.send(message);
         if (ready.snapshotToApply) {
+          // The entries a snapshot covers are not seen one by one: which of them were ours
+          // cannot be told, so their waiters are told to ask again.
+          this.failLostProposals(ready.snapshotToApply.meta.index, null);
           this.state.restore(ready.snapshotToApply.data);
           this.applied = ready.snapshotToApply.meta.index;
           this.snapshotIndex = this.applied;
           changed = true;
         }
         for (const entry of ready.committedEntries) {
+          this.failLostProposals(entry.index, entry.term);
           if (entry.kind === 'normal') {
             const result = this.state.apply(entry.data);
             if (result.applied) changed = true;
@@ -689,6 +697,30 @@ export class ControlPlane {
       this.options.logger.info({ term: this.raft.status().term }, 'became control-plane leader');
     }
     this.wasLeader = isLeader;
+  }
+
+  /**
+   * Rejects the waiters of proposals that did not survive: an entry committed at their
+   * index in another term (`term` null: unknown) is another leader's, which overwrote
+   * theirs after this node lost leadership. Without this, the caller would be told that its
+   * join, drain or lostCopies took effect when it never did.
+   */
+  private failLostProposals(index: number, term: number | null): void {
+    if (this.joinWaiters.length === 0) return;
+    const lost = this.joinWaiters.filter(
+      (w) => (term === null ? w.index <= index : w.index === index) && w.term !== term,
+    );
+    if (lost.length === 0) return;
+    this.joinWaiters = this.joinWaiters.filter((w) => !lost.includes(w));
+    for (const w of lost) {
+      clearTimeout(w.timer);
+      w.reject(
+        new StatehouseError(
+          ErrorCode.UNAVAILABLE,
+          'the change was lost to a change of control-plane leader; ask again',
+        ),
+      );
+    }
   }
 
   private releaseJoinWaiters(): void {

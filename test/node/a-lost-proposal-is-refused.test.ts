@@ -23,12 +23,13 @@ test('a join proposed by a leader that loses leadership before it commits is ref
   sim.runUntilConverged(2_000);
   const old = sim.leader()!;
   sim.isolate(old.id);
-  let outcome: 'pending' | 'admitted' | Error = 'pending';
+  // In an object: TypeScript would narrow a plain variable to its first value.
+  const answer: { outcome: 'pending' | 'admitted' | Error } = { outcome: 'pending' };
   old.plane
     .admit({ kind: 'join', id: 0, name: 'x', memberId: 'x~0', address: 'x:1', clusterId: null })
     .then(
-      () => (outcome = 'admitted'),
-      (error: Error) => (outcome = error),
+      () => (answer.outcome = 'admitted'),
+      (error: Error) => (answer.outcome = error),
     );
   // The others elect a leader of their own, whose entries take the index the join was at.
   sim.run(200);
@@ -37,6 +38,7 @@ test('a join proposed by a leader that loses leadership before it commits is ref
   sim.heal();
   sim.run(100);
   await new Promise((resolve) => setImmediate(resolve));
+  const { outcome } = answer;
   assert.ok(outcome instanceof Error, `the join was answered ${String(outcome)}`);
   assert.match(outcome.message, /lost to a change of control-plane leader/);
   assert.equal(sim.leader()!.plane.state.member('x~0'), undefined, 'x was never admitted');

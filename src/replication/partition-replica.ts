@@ -273,6 +273,8 @@ interface PendingWrite {
   readonly outcome: Outcome;
   /** Every in-sync member must have acknowledged this seq. */
   readonly seq: number;
+  /** A read waiting behind writes: it changed nothing, so its failure is not in doubt. */
+  readonly read?: boolean;
 }
 
 /** The primary's view of one backup in the current epoch. */
@@ -488,6 +490,18 @@ export class PartitionReplica {
     if (this.roleValue === 'primary') this.release(effects);
     const code = config.role === 'primary' ? ErrorCode.UNAVAILABLE : ErrorCode.NOT_PRIMARY;
     for (const p of this.pending) {
+      if (p.read === true) {
+        effects.replies.push({
+          requestId: p.requestId,
+          outcome: {
+            ok: false,
+            code,
+            message: `partition ${this.partition} moved to epoch ${config.epoch} before the read was confirmed by every in-sync replica; ask again`,
+            meta: { partition: this.partition, epoch: config.epoch },
+          },
+        });
+        continue;
+      }
       effects.replies.push({
         requestId: p.requestId,
         outcome: {
@@ -589,7 +603,7 @@ export class PartitionReplica {
           ),
         );
       }
-      this.pending.push({ requestId, outcome, seq: this.lastSeq });
+      this.pending.push({ requestId, outcome, seq: this.lastSeq, read: true });
       return effects;
     }
     if (this.inSyncSet.size < this.minInSync) {

@@ -39,6 +39,7 @@ test('a read that saw a write the backups never got fails when the primary loses
   const outcome = c.outcome(read);
   assert.ok(outcome !== undefined && !isOk(outcome), 'never the value 2, which B never had');
   assert.equal(codeOf(outcome), 'NOT_PRIMARY');
+  assert.ok(!outcome.ok && outcome.meta?.inDoubt !== true, 'a read changed nothing: not in doubt');
   const again = c.execute('B', { op: 'get', key: 'k' });
   assert.equal(valueOf(c.outcome(again)), 1);
 });

@@ -290,6 +290,15 @@ interface Peer {
   /** Since when it has owed an ack; null while it has acknowledged everything. */
   waitingSince: number | null;
   lastCaughtUpReportAt: number | null;
+  /**
+   * This primary reported the peer caught up in this epoch. From then on it counts the peer
+   * as in sync for acknowledgements, before the table says so: the leader may commit the
+   * peer into the in-sync set, and the peer be promoted, before this primary applies that
+   * table, and a write acknowledged without it in between would be lost (found by the
+   * data-plane simulator, seeds 88 and 170). Cleared only with the peer (a new epoch, or
+   * the peer leaving the partition).
+   */
+  vouched: boolean;
   transfer: Transfer | null;
   /**
    * The first seq this backup still needs after a state transfer (S+1, then its ackedSeq+1
@@ -560,6 +569,7 @@ export class PartitionReplica {
         lastSendAt: now,
         waitingSince: now,
         lastCaughtUpReportAt: null,
+        vouched: false,
         transfer: null,
         holdFrom: null,
       };
@@ -988,6 +998,9 @@ export class PartitionReplica {
       const peer = this.peers.get(member);
       if (peer === undefined || !peer.confirmed || peer.ackedSeq < seq) return false;
     }
+    for (const peer of this.peers.values()) {
+      if (peer.vouched && peer.ackedSeq < seq) return false;
+    }
     return true;
   }
 
@@ -1003,6 +1016,7 @@ export class PartitionReplica {
       return;
     }
     peer.lastCaughtUpReportAt = this.now;
+    peer.vouched = true;
     (effects.caughtUp ??= []).push({ node: peer.id, epoch: this.epochValue });
   }
 
@@ -1030,7 +1044,7 @@ export class PartitionReplica {
         }
       }
       if (
-        this.inSyncSet.has(peer.id) &&
+        (this.inSyncSet.has(peer.id) || peer.vouched) &&
         peer.waitingSince !== null &&
         now - peer.waitingSince > this.ackTimeoutMs
       ) {

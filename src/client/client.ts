@@ -668,7 +668,10 @@ export class Client {
         if (!(error instanceof StatehouseError)) throw error;
         if (error.code === ErrorCode.CONNECTION_CLOSED || error.code === ErrorCode.TIMEOUT) {
           if (write && error.inDoubt) inDoubt = true;
-          lastError = error;
+          // A send cut short by the call's own deadline says nothing about the cluster; the
+          // last definite answer (UNAVAILABLE, say) stays the cause the caller is shown.
+          const cutShort = error.code === ErrorCode.TIMEOUT && Date.now() >= deadline;
+          if (!cutShort || lastError === null) lastError = error;
           // The node may be gone for good: learn where its partitions went, then retry.
           await sleep(this.backoff(attempt++));
           if (!this.forward && this.router.addresses().length > 1)

@@ -1,17 +1,28 @@
-import test from 'node:test';
+import test, { type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect } from '../../src/client/index.js';
+import { connect, type Client } from '../../src/client/index.js';
+import type { StateNode } from '../../src/node/index.js';
 import { StatehouseError } from '../../src/core/errors.js';
 import { converged, eventually, startCluster } from '../helpers/cluster.js';
 import { holdersOf } from '../helpers/holders.js';
 import { keyPerPartition } from '../helpers/load.js';
 
-// Found by primary-and-backup-lost.test.ts: a partition whose primary and only in-sync
-// backup both died keeps the dead primary named in the table (nothing may be promoted), and
-// the nodes kept sending clients to its dead address: clients got CONNECTION_CLOSED until
-// their deadline instead of UNAVAILABLE, and `status` said health 'ok', counting the dead
-// copies as a primary and as in sync.
-test('a partition whose primary and only in-sync backup are gone answers UNAVAILABLE and the status says unavailable', async (t) => {
+/**
+ * Five in-process nodes, 16 partitions; a key written to a partition whose two copies are
+ * both off the Raft leader with at most one of them a voter (so the control plane keeps a
+ * quorum and goes on deciding); `before` runs, then both holders stop and the survivors
+ * declare them dead.
+ */
+async function loseBothCopies(
+  t: TestContext,
+  before: (client: Client, keys: string[], holders: string[][], lost: number) => Promise<void>,
+): Promise<{
+  client: Client;
+  keys: string[];
+  lost: number;
+  victims: StateNode[];
+  survivor: StateNode;
+}> {
   const nodes = await startCluster(t, 5, { partitions: 16 });
   await eventually('converged', () => nodes.every((n) => converged(n, 5)), 30_000);
   const status = nodes[0]!.status();
@@ -19,8 +30,6 @@ test('a partition whose primary and only in-sync backup are gone answers UNAVAIL
   const leader = status.members.find((m) => m.id === status.leader)!.name;
   const keys = keyPerPartition(16, 'k');
   const holders = await holdersOf(nodes, keys);
-  // Both copies off the Raft leader, at most one of them a voter: the control plane keeps a
-  // quorum and goes on deciding.
   const lost = holders.findIndex(
     (h) => h.length === 2 && !h.includes(leader) && h.filter((n) => voters.has(n)).length <= 1,
   );
@@ -28,6 +37,7 @@ test('a partition whose primary and only in-sync backup are gone answers UNAVAIL
   const client = await connect({ seeds: nodes.map((n) => n.address), timeoutMs: 5_000 });
   t.after(() => client.close());
   await client.set(keys[lost]!, 'acknowledged');
+  await before(client, keys, holders, lost);
 
   const victims = nodes.filter((n) => holders[lost]!.includes(n.id));
   await Promise.all(victims.map((n) => n.close()));
@@ -40,7 +50,16 @@ test('a partition whose primary and only in-sync backup are gone answers UNAVAIL
       ),
     30_000,
   );
+  return { client, keys, lost, victims, survivor };
+}
 
+// Found by primary-and-backup-lost.test.ts: a partition whose primary and only in-sync
+// backup both died keeps the dead primary named in the table (nothing may be promoted), and
+// the nodes kept sending clients to its dead address: clients got CONNECTION_CLOSED until
+// their deadline instead of UNAVAILABLE, and `status` said health 'ok', counting the dead
+// copies as a primary and as in sync.
+test('a partition whose primary and only in-sync backup are gone answers UNAVAILABLE and the status says unavailable', async (t) => {
+  const { client, keys, lost, survivor } = await loseBothCopies(t, async () => undefined);
   await assert.rejects(client.get(keys[lost]!, { timeoutMs: 1_000 }), (e: StatehouseError) => {
     assert.equal(e.code, 'TIMEOUT');
     assert.equal((e.cause as StatehouseError | undefined)?.code, 'UNAVAILABLE', e.message);
@@ -53,26 +72,14 @@ test('a partition whose primary and only in-sync backup are gone answers UNAVAIL
 });
 
 test('an operator who accepts the loss gets the stuck partition back empty, taking writes, and nothing else changes', async (t) => {
-  const nodes = await startCluster(t, 5, { partitions: 16 });
-  await eventually('converged', () => nodes.every((n) => converged(n, 5)), 30_000);
-  const status = nodes[0]!.status();
-  const voters = new Set(status.members.filter((m) => m.role === 'voter').map((m) => m.name));
-  const leader = status.members.find((m) => m.id === status.leader)!.name;
-  const keys = keyPerPartition(16, 'k');
-  const holders = await holdersOf(nodes, keys);
-  const lost = holders.findIndex(
-    (h) => h.length === 2 && !h.includes(leader) && h.filter((n) => voters.has(n)).length <= 1,
+  let other = -1;
+  const { client, keys, lost, victims, survivor } = await loseBothCopies(
+    t,
+    async (c, k, holders, lostPartition) => {
+      other = k.findIndex((_, p) => !holders[p]!.every((n) => holders[lostPartition]!.includes(n)));
+      await c.set(k[other]!, 'kept');
+    },
   );
-  assert.notEqual(lost, -1, 'a partition with both copies off the leader and a voter');
-  const client = await connect({ seeds: nodes.map((n) => n.address), timeoutMs: 5_000 });
-  t.after(() => client.close());
-  await client.set(keys[lost]!, 'acknowledged');
-  const other = keys.findIndex((_, p) => !holders[p]!.every((n) => holders[lost]!.includes(n)));
-  await client.set(keys[other]!, 'kept');
-
-  const victims = nodes.filter((n) => holders[lost]!.includes(n.id));
-  await Promise.all(victims.map((n) => n.close()));
-  const survivor = nodes.find((n) => !victims.includes(n))!;
   await eventually(
     'the partition is stuck',
     () => survivor.status().partitions.stuck.includes(lost),

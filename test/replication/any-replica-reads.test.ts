@@ -6,18 +6,12 @@
  */
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { DataPlane, type PartitionPlacement } from '../../src/replication/index.js';
+import type { DataPlane, PartitionPlacement } from '../../src/replication/index.js';
+import { testPlane } from './two-planes.js';
 import type { Outcome } from '../../src/store/index.js';
 
 function backupB(placement: Omit<PartitionPlacement, 'epoch'>): DataPlane {
-  const plane = new DataPlane({
-    nodeId: 'B',
-    address: 'B:1',
-    partitionCount: 1,
-    keyBytesMax: 1024,
-    valueBytesMax: 1 << 20,
-    memoryLimitBytes: Infinity,
-  });
+  const plane = testPlane('B', 1);
   plane.applyTable(1, [{ epoch: 1, ...placement }], (m) => `${m}:1`, 0);
   return plane;
 }

@@ -14,6 +14,7 @@ import {
 import { partitionOf } from '../../src/core/keys.js';
 import type { PeerDataMessage } from '../../src/protocol/replication-messages.js';
 import { enc } from '../store/helpers.js';
+import { testPlane } from './two-planes.js';
 
 const partitions = 8;
 const now = 1_000;
@@ -22,17 +23,7 @@ const now = 1_000;
 function threeNodes(): Map<string, DataPlane> {
   const planes = new Map<string, DataPlane>();
   for (const id of ['A', 'B', 'C']) {
-    planes.set(
-      id,
-      new DataPlane({
-        nodeId: id,
-        address: `${id}:1`,
-        partitionCount: partitions,
-        keyBytesMax: 1024,
-        valueBytesMax: 1 << 20,
-        memoryLimitBytes: Infinity,
-      }),
-    );
+    planes.set(id, testPlane(id, partitions));
   }
   const table: PartitionPlacement[] = Array.from({ length: partitions }, (_, p) => {
     const backup = p % 2 === 0 ? 'B' : 'C';

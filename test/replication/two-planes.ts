@@ -11,6 +11,19 @@ import type { Outcome } from '../../src/store/index.js';
 import { enc } from '../store/helpers.js';
 
 export const partitions = 1;
+
+/** A DataPlane for tests: node `id` at `id:1`, generous limits, no memory limit. */
+export function testPlane(id: string, partitionCount: number, leaseMs?: number): DataPlane {
+  return new DataPlane({
+    nodeId: id,
+    address: `${id}:1`,
+    partitionCount,
+    keyBytesMax: 1024,
+    valueBytesMax: 1 << 20,
+    memoryLimitBytes: Infinity,
+    ...(leaseMs !== undefined && { leaseMs }),
+  });
+}
 export const leaseMs = 400;
 
 export class TwoNodes {
@@ -23,18 +36,7 @@ export class TwoNodes {
 
   constructor() {
     for (const id of ['A', 'B']) {
-      this.planes.set(
-        id,
-        new DataPlane({
-          nodeId: id,
-          address: `${id}:1`,
-          partitionCount: partitions,
-          keyBytesMax: 1024,
-          valueBytesMax: 1 << 20,
-          memoryLimitBytes: Infinity,
-          leaseMs,
-        }),
-      );
+      this.planes.set(id, testPlane(id, partitions, leaseMs));
     }
   }
 

@@ -493,19 +493,27 @@ export class SessionEngine {
     }
   }
 
-  /** Every live session with its id, read from the index; prunes ids whose session is gone. */
-  async all(): Promise<{ id: string; data: Doc }[]> {
+  /**
+   * Every live session, each with its `id` field (connect-redis's shape, which both
+   * frameworks' stores give), read from the index; prunes ids whose session is gone.
+   */
+  async all(): Promise<Doc[]> {
     this.requireIndex('all()');
     return this.observe(async () => {
-      const found: { id: string; data: Doc }[] = [];
+      const found: Doc[] = [];
       await this.forEachIndexed(async (id) => {
         const value = await this.client.get<unknown>(this.keyOf(id));
         if (!isPlainObject(value)) return false;
-        found.push({ id, data: this.serializer.deserialize(value) });
+        found.push({ ...this.serializer.deserialize(value), id });
         return true;
       });
       return found;
     });
+  }
+
+  /** How many live sessions there are, read from the index. */
+  async length(): Promise<number> {
+    return (await this.ids()).length;
   }
 
   /** The ids of every live session, read from the index. */

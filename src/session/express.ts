@@ -162,11 +162,7 @@ export function createExpressStore<C extends abstract new () => ExpressStoreBase
     }
 
     all(callback?: Callback<Doc[]>): Promise<Doc[] | undefined> {
-      // connect-redis's shape: the sessions, each with its id.
-      return settle(
-        this.engine.all().then((found) => found.map(({ id, data }) => ({ ...data, id }))),
-        callback,
-      );
+      return settle(this.engine.all(), callback);
     }
 
     ids(callback?: Callback<string[]>): Promise<string[] | undefined> {
@@ -174,10 +170,7 @@ export function createExpressStore<C extends abstract new () => ExpressStoreBase
     }
 
     length(callback?: Callback<number>): Promise<number | undefined> {
-      return settle(
-        this.engine.ids().then((ids) => ids.length),
-        callback,
-      );
+      return settle(this.engine.length(), callback);
     }
 
     clear(callback?: Callback<void>): Promise<void> {

@@ -141,10 +141,7 @@ export class FastifySessionStore extends EventEmitter {
 
   /** Every live session with its id (needs `index: true`). */
   all(callback?: Callback<Doc[]>): Promise<Doc[] | undefined> {
-    return settle(
-      this.engine.all().then((found) => found.map(({ id, data }) => ({ ...data, id }))),
-      callback,
-    );
+    return settle(this.engine.all(), callback);
   }
 
   /** The ids of every live session (needs `index: true`). */
@@ -154,10 +151,7 @@ export class FastifySessionStore extends EventEmitter {
 
   /** How many live sessions there are (needs `index: true`). */
   length(callback?: Callback<number>): Promise<number | undefined> {
-    return settle(
-      this.engine.ids().then((ids) => ids.length),
-      callback,
-    );
+    return settle(this.engine.length(), callback);
   }
 
   /** Deletes every session (needs `index: true`). */

@@ -10,6 +10,7 @@ import {
   isStuck,
   type MemberRecord,
 } from '../../src/control/index.js';
+import { foundedCluster } from './helpers.js';
 
 const member = (name: string, state: MemberRecord['state'] = 'active'): MemberRecord => ({
   id: name,
@@ -20,15 +21,10 @@ const member = (name: string, state: MemberRecord['state'] = 'active'): MemberRe
 
 /** Four members, every partition on the founder a. */
 function cluster(): ClusterState {
-  const state = new ClusterState();
-  state.apply({
-    type: 'bootstrap',
-    clusterId: 'c1',
-    settings: { partitionCount: 2, replicationFactor: 2 },
-    member: member('a'),
-  });
-  for (const name of ['b', 'c', 'd']) state.apply({ type: 'join', member: member(name) });
-  return state;
+  return foundedCluster(
+    ['a', 'b', 'c', 'd'].map((name) => member(name)),
+    2,
+  );
 }
 
 /** Partition 0 held by b (primary, in sync) and c (a copy still catching up). */

@@ -7,8 +7,10 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import {
+  ClusterState,
   applyMove,
   planMoves,
+  type MemberRecord,
   type Member,
   type PartitionAssignment,
   type PartitionTable,
@@ -17,6 +19,26 @@ import {
 } from '../../src/control/index.js';
 
 export const partitionCounts = [16, 64, 256] as const;
+
+/**
+ * A cluster state founded by the first of `members` with `partitionCount` partitions (all on
+ * the founder, RF 2), the others joined after.
+ */
+export function foundedCluster(
+  members: readonly MemberRecord[],
+  partitionCount: number,
+): ClusterState {
+  const state = new ClusterState();
+  const [founder, ...others] = members;
+  state.apply({
+    type: 'bootstrap',
+    clusterId: 'c1',
+    settings: { partitionCount, replicationFactor: 2 },
+    member: founder!,
+  });
+  for (const member of others) state.apply({ type: 'join', member });
+  return state;
+}
 
 export function nodeId(i: number): string {
   return `n${String(i).padStart(2, '0')}`;

@@ -15,6 +15,7 @@ import {
   tableProblem,
   type MemberRecord,
 } from '../../src/control/index.js';
+import { foundedCluster } from './helpers.js';
 
 const member = (name: string): MemberRecord => ({
   id: `${name}~1`,
@@ -24,15 +25,7 @@ const member = (name: string): MemberRecord => ({
 });
 
 function twoPartitionsOnA(): ClusterState {
-  const state = new ClusterState();
-  state.apply({
-    type: 'bootstrap',
-    clusterId: 'c1',
-    settings: { partitionCount: 2, replicationFactor: 2 },
-    member: member('a'),
-  });
-  for (const name of ['b', 'c']) state.apply({ type: 'join', member: member(name) });
-  return state;
+  return foundedCluster(['a', 'b', 'c'].map(member), 2);
 }
 
 test('a restarted primary with no in-sync heir leaves its partition without a primary, and the copy catching up from it holds no move slot', () => {

@@ -231,6 +231,23 @@ export class RaftNode<T> {
   }
 
   /**
+   * Stops following `leader`, which the runtime knows is gone (its process refuses
+   * connections). Without this, every follower defends the dead leader's election lease for
+   * a whole timeout, refusing pre-votes, and only then draws its random wait: a leader's
+   * death cost up to two election timeouts before anyone could lead. A follower that forgot
+   * its leader grants pre-votes at once and campaigns after only the random part of its
+   * timeout, so the voters that forgot still rarely campaign together (etcd's ForgetLeader
+   * does the first half). Only liveness depends on the runtime being right: a leader that is
+   * in fact alive wins the follower back with its next heartbeat, and the other voters still
+   * refuse a pre-vote while they hear it.
+   */
+  forgetLeader(leader: NodeId): void {
+    if (this.role !== 'follower' || this.leader !== leader) return;
+    this.leader = null;
+    this.electionElapsed = Math.max(this.electionElapsed, this.opts.electionTimeoutTicks);
+  }
+
+  /**
    * Handles one message from a peer. Messages that are stale, misaddressed or make no sense
    * in the current role are dropped: the network may deliver anything, late or twice.
    */

@@ -38,6 +38,11 @@ import { planMoves, type Member } from './placement.js';
 export interface ControllerOptions {
   /** A member silent this long is declared dead. */
   readonly failureTimeoutMs: number;
+  /**
+   * A member that refused a connection since it was last heard (ControllerInput.refused) is
+   * declared dead once silent this long. Default: failureTimeoutMs (refusals change nothing).
+   */
+  readonly refusedSilenceMs?: number;
   /** Raft voters wanted: 1, 3 or 5. */
   readonly votersMax: number;
   /** Copies of a partition being created at once; see placement.ts. */
@@ -62,6 +67,12 @@ export interface ControllerInput {
    * killed leader is declared dead a failure timeout after it went quiet.
    */
   readonly predecessor?: string | null;
+  /**
+   * Members whose address refused a connection since they were last heard: nothing listens
+   * there, so the process is gone (a killed process's port refuses at once; a paused or cut
+   * off one does not). See looksFailed.
+   */
+  readonly refused?: ReadonlySet<string>;
   /** Whether `node`'s copy of `partition` is current in `epoch` (the replication layer's word). */
   readonly caughtUp: (partition: number, node: string, epoch: number) => boolean;
   /** In-sync backups their primaries report as no longer acknowledging. */
@@ -90,12 +101,13 @@ export function decide(input: ControllerInput): Decision {
   const inRaft = (id: string): boolean =>
     input.membership.voters.includes(id) || input.membership.learners.includes(id);
   const isAlive = (id: string): boolean =>
-    id === input.self || !inRaft(id) || now - heardAt(input, id) < options.failureTimeoutMs;
-  // A dead member comes back only on evidence: a message within the failure timeout. A new
-  // leader's grace holds off declaring members dead; it says nothing about a dead one, which
-  // the leader may have last heard from just before it died.
+    id === input.self || !inRaft(id) || !looksFailed(input, id, now, options);
+  // A dead member comes back only on evidence: a message within the failure timeout (and
+  // none refused since). A new leader's grace holds off declaring members dead; it says
+  // nothing about a dead one, which the leader may have last heard from just before it died.
   const heardRecently = (id: string): boolean =>
-    now - (input.lastHeard.get(id) ?? -Infinity) < options.failureTimeoutMs;
+    now - (input.lastHeard.get(id) ?? -Infinity) < options.failureTimeoutMs &&
+    input.refused?.has(id) !== true;
   const liveNames = new Set(
     state.members.filter((m) => m.state !== 'dead' && isAlive(m.id)).map((m) => m.name),
   );
@@ -186,6 +198,27 @@ function placementCommand(state: ClusterState, options: ControllerOptions): Cont
     ...(options.maxMovesInFlight !== undefined && { maxMovesInFlight: options.maxMovesInFlight }),
   });
   return plan.changes.length > 0 ? { type: 'placement', changes: plan.changes } : null;
+}
+
+/**
+ * Whether the leader should count `id` as failed: silent for the failure timeout, or gone
+ * (refusing connections) and silent for `refusedSilenceMs`. The refusal shortcut is what
+ * makes a killed node's failover start within a few ticks instead of a failure timeout. It
+ * is safe because the failure detector never guarded the data: a new primary waits out the
+ * old one's lease grants itself (replication/leases.ts). It asks for some silence all the
+ * same, so that a node that answers every tick while one path to it refuses (a firewall's
+ * reset, one way) is not declared dead between its messages.
+ */
+export function looksFailed(
+  input: Pick<ControllerInput, 'lastHeard' | 'leaderSince' | 'predecessor' | 'refused'>,
+  id: string,
+  now: number,
+  options: Pick<ControllerOptions, 'failureTimeoutMs' | 'refusedSilenceMs'>,
+): boolean {
+  const silence = now - heardAt(input, id);
+  if (silence >= options.failureTimeoutMs) return true;
+  const refusedSilenceMs = options.refusedSilenceMs ?? options.failureTimeoutMs;
+  return input.refused?.has(id) === true && silence >= refusedSilenceMs;
 }
 
 /**

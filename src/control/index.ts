@@ -43,6 +43,7 @@ export { isControlCommand } from './command-validation.js';
 export {
   decide,
   heardAt,
+  looksFailed,
   type ControllerInput,
   type ControllerOptions,
   type Decision,

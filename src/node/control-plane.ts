@@ -38,6 +38,7 @@ import {
   acceptLossProblem,
   decide,
   heardAt,
+  looksFailed,
   isControlCommand,
   isStuck,
   summarize,
@@ -127,6 +128,8 @@ export class ControlPlane {
   private readonly raft: RaftNode<ControlCommand>;
   /** When each member was last heard, on the listening clock (see listeningNow). */
   private readonly lastHeard = new Map<string, number>();
+  /** Members whose address refused a connection since they were last heard (peerRefused). */
+  private readonly refused = new Set<string>();
   private leaderSince = 0;
   /** Milliseconds this node's loop was blocked, which its failure detector does not count. */
   private deafMs = 0;
@@ -197,12 +200,35 @@ export class ControlPlane {
   }
 
   /** What the failure detector knows of when each member was last heard. */
-  private heard(): Pick<ControllerInput, 'lastHeard' | 'leaderSince' | 'predecessor'> {
+  private heard(): Pick<ControllerInput, 'lastHeard' | 'leaderSince' | 'predecessor' | 'refused'> {
     return {
       lastHeard: this.lastHeard,
       leaderSince: this.leaderSince,
       predecessor: this.predecessor,
+      refused: this.refused,
     };
+  }
+
+  /**
+   * Silence after a refused connection that counts as a failure: a few heartbeats, during
+   * which a live member would have been heard (and its refusal forgotten).
+   */
+  private get refusedSilenceMs(): number {
+    return 3 * this.options.tickMs;
+  }
+
+  /**
+   * The runtime could not connect to `memberId`: its address refused the connection, so no
+   * process listens there. As leader, the controller then declares it dead after a few
+   * silent ticks instead of the failure timeout; as a follower of it, this node stops
+   * defending its election lease and lets a new leader be elected at once (Raft's
+   * forgetLeader). Anything heard from the member afterwards takes the refusal back.
+   */
+  peerRefused(memberId: string): void {
+    if (this.closed || memberId === this.memberId || this.state.member(memberId) === undefined) {
+      return;
+    }
+    this.refused.add(memberId);
   }
 
   /** The index of the last log entry applied to the cluster state. */
@@ -229,6 +255,7 @@ export class ControlPlane {
       this.deafMs += now - this.lastTickAt - this.options.tickMs;
     }
     this.lastTickAt = now;
+    this.forgetRefusedLeader();
     this.raft.tick();
     this.process();
     if (this.isLeader) this.control();
@@ -258,9 +285,23 @@ export class ControlPlane {
     // timeout; counting its vote requests as life kept it from being declared dead while it
     // served nothing (found by the chaos run; test/cluster/node-that-cannot-hear-is-declared-
     // dead.test.ts). etcd's check-quorum counts only replies, for the same reason.
+    // Any message proves that the sender's process is alive, whatever it proves of its links.
+    this.refused.delete(from);
     if (!unpromptedTypes.has(message.type)) this.lastHeard.set(from, this.listeningNow());
     this.raft.step(message);
     this.process();
+  }
+
+  private forgetRefusedLeader(): void {
+    const leader = this.raft.status().leader;
+    if (leader === null || leader === this.memberId || !this.refused.has(leader)) return;
+    const silence = this.listeningNow() - (this.lastHeard.get(leader) ?? -Infinity);
+    if (silence < this.refusedSilenceMs) return;
+    this.options.logger.info(
+      { leader },
+      'the control-plane leader refuses connections; electing another',
+    );
+    this.raft.forgetLeader(leader);
   }
 
   /**
@@ -526,10 +567,13 @@ export class ControlPlane {
     }
     // Placement is the costly part of a decision; skip it while nothing it depends on moved:
     // the applied log, the Raft membership, and which members are alive.
-    const { failureTimeoutMs } = this.options;
     const heard = this.heard();
+    const detector = {
+      failureTimeoutMs: this.options.failureTimeoutMs,
+      refusedSilenceMs: this.refusedSilenceMs,
+    };
     const alive = this.state.members
-      .filter((m) => now - heardAt(heard, m.id) < failureTimeoutMs)
+      .filter((m) => !looksFailed(heard, m.id, now, detector))
       .map((m) => m.id);
     const facts = `${this.applied}|${this.reportsVersion}|${raft.membership.voters}|${raft.membership.learners}|${alive}`;
     if (facts === this.lastDecidedOn) return;
@@ -544,7 +588,7 @@ export class ControlPlane {
         this.caughtUpReports.has(`${partition}/${node}/${epoch}`),
       lagging: this.laggingReports,
       options: {
-        failureTimeoutMs: this.options.failureTimeoutMs,
+        ...detector,
         votersMax: this.options.votersMax,
         ...(this.options.plantedBug !== undefined && { plantedBug: this.options.plantedBug }),
       },

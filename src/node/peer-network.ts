@@ -11,6 +11,11 @@
  * Raft tolerates lost messages, so a link never blocks its caller: while it is connecting,
  * messages queue up to a bound and the oldest are dropped beyond it; when it fails, what it
  * held is dropped and it dials again after a backoff.
+ *
+ * A dial that is refused (nothing listens at the peer's address: its process is gone) is
+ * reported, so that the control plane can act on a killed node within a few ticks instead
+ * of a failure timeout (ControlPlane.peerRefused). A paused or cut-off process is not
+ * refused; its connection hangs, and only its silence tells.
  */
 import { connect, type Socket } from 'node:net';
 import {
@@ -40,6 +45,9 @@ export interface PeerIdentity {
   readonly localAddress?: string;
 }
 
+/** Called with the address that refused a connection. */
+type OnRefused = (address: string) => void;
+
 class PeerLink {
   private socket: Socket | null = null;
   private ready = false;
@@ -53,6 +61,7 @@ class PeerLink {
     readonly address: string,
     private readonly identity: PeerIdentity,
     private readonly logger: Logger,
+    private readonly onRefused: OnRefused,
   ) {}
 
   send(body: Uint8Array): void {
@@ -134,7 +143,9 @@ class PeerLink {
         this.scheduleFlush();
       });
     });
-    socket.on('error', () => undefined);
+    socket.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'ECONNREFUSED' && !this.closed) this.onRefused(this.address);
+    });
     socket.on('close', () => {
       if (this.socket === socket) {
         this.socket = null;
@@ -159,6 +170,8 @@ export class PeerNetwork {
   constructor(
     private readonly identity: PeerIdentity,
     private readonly logger: Logger,
+    /** Told of each member whose address refused a connection (see the header). */
+    private readonly onRefused: (memberId: string) => void = () => undefined,
   ) {}
 
   learn(memberId: string, address: string): void {
@@ -198,7 +211,9 @@ export class PeerNetwork {
     if (address === undefined) return; // unknown peer: the sender retries once we learn it
     let link = this.links.get(address);
     if (link === undefined) {
-      link = new PeerLink(address, this.identity, this.logger);
+      link = new PeerLink(address, this.identity, this.logger, (refusing) => {
+        for (const [id, at] of this.addresses) if (at === refusing) this.onRefused(id);
+      });
       this.links.set(address, link);
     }
     link.send(body);

@@ -326,6 +326,7 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
       ...(options.localAddress !== undefined && { localAddress: options.localAddress }),
     },
     logger,
+    (refusing) => control.peerRefused(refusing),
   );
   // Client requests waiting for the data plane's answer, by the plane's request id.
   let nextRequestId = 1;

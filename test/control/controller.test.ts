@@ -132,6 +132,65 @@ test('a dead member heard from again is proposed active', () => {
   assert.deepEqual(decision.commands, [{ type: 'setState', id: 'b', state: 'active' }]);
 });
 
+const refusing = { failureTimeoutMs: 1_000, refusedSilenceMs: 150, votersMax: 3 };
+
+test('a member that refuses connections is proposed dead after a short silence, not the failure timeout', () => {
+  const state = cluster(['a', 'b', 'c']);
+  const decision = decide(
+    input(
+      state,
+      { voters: ['a', 'b', 'c'], learners: [] },
+      {
+        lastHeard: new Map([
+          ['b', 10_000],
+          ['c', 9_800],
+        ]),
+        refused: new Set(['c']),
+        options: refusing,
+      },
+    ),
+  );
+  assert.deepEqual(decision.commands[0], { type: 'setState', id: 'c', state: 'dead' });
+});
+
+test('a refusing member heard within the short silence is not proposed dead', () => {
+  const state = cluster(['a', 'b', 'c']);
+  const decision = decide(
+    input(
+      state,
+      { voters: ['a', 'b', 'c'], learners: [] },
+      {
+        lastHeard: new Map([
+          ['b', 10_000],
+          ['c', 9_900],
+        ]),
+        refused: new Set(['c']),
+        options: refusing,
+      },
+    ),
+  );
+  assert.ok(
+    !decision.commands.some((c) => c.type === 'setState'),
+    JSON.stringify(decision.commands),
+  );
+});
+
+test('a dead member that still refuses connections is not proposed active', () => {
+  const state = cluster(['a', 'b']);
+  state.apply({ type: 'setState', id: 'b', state: 'dead' });
+  const decision = decide(
+    input(
+      state,
+      { voters: ['a'], learners: ['b'] },
+      { lastHeard: new Map([['b', 9_900]]), refused: new Set(['b']), options: refusing },
+    ),
+  );
+  assert.ok(
+    !decision.commands.some((c) => c.type === 'setState'),
+    JSON.stringify(decision.commands),
+  );
+});
+
 // Found by the SIGKILL-of-the-leader process test: a leader elected after another leader had
 // declared the old, killed leader dead proposed it active again at once (its election grace
 // counted as having heard from it), so the dead node's partitions were routed to its dead

@@ -24,7 +24,8 @@
  * - A crash loses everything in memory. A restart either resumes from the node's Raft
  *   storage (a data dir: same member id, the table gate holds the data plane back until the
  *   leader's `lostCopies` entry is applied) or starts a new incarnation without one; either
- *   way it asks the leader to admit it, as joinCluster does.
+ *   way it asks the leader to admit it, as joinCluster does. While it is down, its address
+ *   refuses connections: a node that sends to it is told so (ControlPlane.peerRefused).
  * - A pause (SIGSTOP) stops a node from processing anything; messages to it wait, its clock
  *   runs on, and on resume it takes the queued messages in their order.
  */
@@ -432,6 +433,11 @@ export class World {
   send(from: string, to: string, toMember: string | null, payload: Payload): void {
     const isNodeLink = !from.startsWith('c') && !to.startsWith('c');
     if (isNodeLink && this.cut.has(`${from}>${to}`)) return;
+    // As a real node's PeerNetwork: nothing listens at a crashed node's address, so the
+    // sender learns at once that its process is gone (a cut or paused node is not refused).
+    if (isNodeLink && toMember !== null && this.nodeByName(to)?.up === false) {
+      this.nodeByName(from)?.control.peerRefused(toMember);
+    }
     if (this.lossRate > 0 && this.random.next() < this.lossRate) return;
     const copies = this.duplicateRate > 0 && this.random.next() < this.duplicateRate ? 2 : 1;
     for (let i = 0; i < copies; i++) {

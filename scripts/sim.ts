@@ -85,7 +85,7 @@ console.log(
     `  seeds run:           ${results.length} (${first}..${first + count - 1})`,
     `  faults injected:     ${sum((r) => r.faults)}`,
     `  operations checked:  ${sum((r) => r.operations)} (ok ${sum((r) => r.stats.ok)}, fail ${sum((r) => r.stats.fail)}, unknown ${sum((r) => r.stats.info)})`,
-    `  violations:          ${sum((r) => r.violations.length)} linearizability, ${sum((r) => r.problems.length)} other, in ${failed.length} seeds`,
+    `  violations:          ${sum((r) => r.violations.length)} history (registers linearizable, counters exact, set additions kept), ${sum((r) => r.problems.length)} other, in ${failed.length} seeds`,
     `  stuck partitions:    ${sum((r) => r.stuckPartitions)} (lost every in-sync copy; unavailable, not wrong)`,
     `  time per seed:       mean ${(sum((r) => r.wallMs) / results.length / 1000).toFixed(2)} s, max ${(Math.max(...wall) / 1000).toFixed(2)} s (virtual ${(sum((r) => r.virtualMs) / results.length / 1000).toFixed(1)} s)`,
     ...(results.length === 1 ? [`  trace hash:          ${results[0]!.traceHash}`] : []),

@@ -9,6 +9,11 @@
  * Every read goes to the primary (readFrom 'primary', the default): a read that allows any
  * replica may be stale by design, and the register model would rightly reject it, so none
  * is issued.
+ *
+ * Three kinds of key, as a session holds them: registers (set, cas, delete: checked against
+ * the register model), counters (patch incr of `n` by 1: every acknowledged increment must
+ * be counted exactly once) and sets (patch add to `items`: an acknowledged addition is never
+ * lost); the last two are checked by checker/commutative.ts.
  */
 import { Router } from '../../../src/client/router.js';
 import { ErrorCode } from '../../../src/core/errors.js';
@@ -60,6 +65,20 @@ export interface ClientStats {
   ok: number;
   fail: number;
   info: number;
+}
+
+/** What the key holds, from its name: `counter…` and `set…` keys, and registers. */
+export function keyKind(key: string): 'register' | 'counter' | 'set' {
+  return key.startsWith('counter') ? 'counter' : key.startsWith('set') ? 'set' : 'register';
+}
+
+/** A get's answer as the history records it: a counter's count, a set's elements. */
+function readValue(key: string, stored: unknown): unknown {
+  if (stored === null) return null;
+  const kind = keyKind(key);
+  if (kind === 'register') return stored;
+  const doc = stored as { n?: unknown; items?: unknown };
+  return kind === 'counter' ? (doc.n ?? null) : (doc.items ?? null);
 }
 
 export class Clients {
@@ -136,6 +155,7 @@ export class Clients {
     const key = this.keys[this.random.int(this.keys.length)]!;
     const r = this.random.next();
     const expected = client.lastSeen.get(key);
+    const kind = keyKind(key);
     let f: OperationName;
     let command: Command;
     let invokeValue: unknown = null;
@@ -144,6 +164,20 @@ export class Clients {
     if (r < 0.6) {
       f = 'read';
       command = { op: 'get', key };
+    } else if (kind === 'counter') {
+      f = 'incr';
+      command = { op: 'patch', key, ops: [{ op: 'incr', path: 'n', by: 1 }], create: true };
+      invokeValue = 1;
+    } else if (kind === 'set') {
+      const element = `e${this.nextValue++}`;
+      f = 'add';
+      command = {
+        op: 'patch',
+        key,
+        ops: [{ op: 'add', path: 'items', values: [element] }],
+        create: true,
+      };
+      invokeValue = element;
     } else if (r < 0.94 || expected === undefined) {
       const value = this.nextValue++;
       if (r < 0.82 || expected === undefined) {
@@ -222,9 +256,12 @@ export class Clients {
       let value: unknown = null;
       if (outcome.result.op === 'get') {
         const entry = outcome.result.entry;
-        value = entry === null ? null : decodeValue(entry.value);
+        value = entry === null ? null : readValue(op.key, decodeValue(entry.value));
       }
-      if (op.f === 'read' && typeof value === 'number') client.lastSeen.set(op.key, value);
+      const register = keyKind(op.key) === 'register';
+      if (register && op.f === 'read' && typeof value === 'number') {
+        client.lastSeen.set(op.key, value);
+      }
       if (op.f === 'write' || op.f === 'cas') {
         const command = op.command as Extract<Command, { op: 'set' | 'cas' }>;
         client.lastSeen.set(op.key, decodeValue(command.value) as number);

@@ -9,7 +9,9 @@
  *    backup leaves the in-sync set, then crash the primary.
  * 3. Liveness phase: every fault healed, every node back; the cluster must settle within a
  *    bound, and then every key whose partition kept an in-sync copy must answer again.
- * 4. The clients' history is checked per key against the register model (Wing-Gong-Lowe).
+ * 4. The clients' history is checked per key: registers against the register model
+ *    (Wing-Gong-Lowe), counters and sets by checker/commutative.ts (every acknowledged
+ *    increment counted exactly once, no acknowledged addition lost).
  *
  * The result carries the trace hash (two runs of one seed must agree byte for byte), the
  * history as Jepsen JSON lines, and, for a violation, the trace around it.
@@ -17,13 +19,14 @@
 import { partitionOf } from '../../../src/core/keys.js';
 import type { PlantedBug } from '../../../src/core/planted-bug.js';
 import {
+  checkCommutative,
   checkLinearizable,
   pairOperations,
   registerModel,
   toJsonLines,
   type Violation,
 } from '../checker/index.js';
-import { Clients, operationDeadlineMs } from './clients.js';
+import { Clients, keyKind, operationDeadlineMs } from './clients.js';
 import { SeededRandom } from '../../../src/core/random.js';
 import { World, stepMs, type SimNode } from './world.js';
 
@@ -58,7 +61,8 @@ const nodeCount = 5;
 const partitions = 8;
 const replicationFactor = 2;
 const clientCount = 5;
-const keys = ['k0', 'k1', 'k2', 'k3'];
+/** Registers, counters and sets (clients.ts keyKind), on different partitions mostly. */
+const keys = ['k0', 'k1', 'k2', 'k3', 'counter0', 'counter1', 'set0', 'set1'];
 /** The cluster must settle within this after the faults heal: a few failure timeouts, transfers. */
 const settleMsMax = 30_000;
 /** After settling, the longest clients run; every key with a surviving copy must answer in it. */
@@ -243,7 +247,7 @@ class Nemesis {
 }
 
 /** The trace lines around a violation: faults, the key's partition, the key's operations. */
-function traceAround(world: World, v: Violation): string[] {
+function traceAround(world: World, v: Pick<Violation, 'key' | 'operation'>): string[] {
   const p = partitionOf(v.key, partitions);
   const from = v.operation.call - 3_000;
   const to = (v.operation.ret === Infinity ? v.operation.call : v.operation.ret) + 500;
@@ -331,12 +335,16 @@ export async function runSeed(options: RunOptions): Promise<RunResult> {
   problems.push(...world.violations);
 
   const operations = pairOperations(clients.history);
-  const check = checkLinearizable(operations, registerModel);
-  const violations = check.violations.map(
+  const registers = operations.filter((op) => keyKind(op.key) === 'register');
+  const check = checkLinearizable(registers, registerModel);
+  const patches = checkCommutative(operations);
+  const violations = [...check.violations, ...patches.violations].map(
     (v) => `${v.description}\n  trace around it:\n    ${traceAround(world, v).join('\n    ')}`,
   );
   for (const key of check.unknownKeys) problems.push(`the checker ran out of budget on ${key}`);
-  world.log(`END: ${operations.length} operations, ${check.violations.length} violations`);
+  world.log(
+    `END: ${operations.length} operations, ${check.violations.length + patches.violations.length} violations`,
+  );
   return {
     seed,
     plantedBug: bug,

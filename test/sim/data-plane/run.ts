@@ -4,7 +4,8 @@
  * 1. Start: five nodes form a cluster (n1 founds it, the others are admitted) and settle.
  * 2. Safety phase: clients run while a nemesis injects faults from the seed: loss, delay,
  *    duplication, node isolation, symmetric and one-way link cuts, crashes with restarts (from
- *    the data dir or as a new incarnation), pauses, clock drift, and the sequence that tests
+ *    the data dir or as a new incarnation), pauses, clock drift, drains followed by a join
+ *    of the drained machine as a new incarnation, and the sequence that tests
  *    the in-sync rule: cut a primary from its backup for longer than the ack timeout, so the
  *    backup leaves the in-sync set, then crash the primary.
  * 3. Liveness phase: every fault healed, every node back; the cluster must settle within a
@@ -144,7 +145,7 @@ class Nemesis {
     if (now < this.nextAt) return;
     this.nextAt = now + 300 + this.random.int(1_200);
     const { primary, backup } = this.target();
-    const kind = this.random.int(8);
+    const kind = this.random.int(9);
     const down = (n: SimNode): boolean => !n.up || n.paused(now);
     const world = this.world;
     switch (kind) {
@@ -217,6 +218,13 @@ class Nemesis {
       case 6:
         world.drift(this.pickNode());
         break;
+      case 7: {
+        // A drain, then the machine rejoins (world.ts); other node faults wait meanwhile.
+        if (this.nodeFaultActive() || world.nodes.some((n) => n.draining || down(n))) return;
+        if (!world.drain(primary)) return;
+        this.active.push({ endAt: now + 5_000, node: primary, undo: () => undefined });
+        break;
+      }
       default: {
         world.lossRate = this.random.next() * 0.08;
         world.duplicateRate = this.random.next() * 0.05;

@@ -26,6 +26,10 @@
  *   leader's `lostCopies` entry is applied) or starts a new incarnation without one; either
  *   way it asks the leader to admit it, as joinCluster does. While it is down, its address
  *   refuses connections: a node that sends to it is told so (ControlPlane.peerRefused).
+ * - A drain is `statehouse drain` of a node: the leader commits it draining, placement moves
+ *   its copies away, and once the cluster has removed it the process exits and the machine
+ *   comes back as a new incarnation that joins again (a drain, then a join, under load). A
+ *   drain whose entry was lost with a leader change is asked again, as an operator would.
  * - A pause (SIGSTOP) stops a node from processing anything; messages to it wait, its clock
  *   runs on, and on resume it takes the queued messages in their order.
  */
@@ -136,6 +140,10 @@ export class SimNode {
   joinAskedAt = -Infinity;
   /** An admission asked and not answered yet. */
   joinPending = false;
+  /** Draining: once the cluster has let it go, it rejoins as a new incarnation (World.drain). */
+  draining = false;
+  /** A drain asked of the leader and not answered yet. */
+  drainPending = false;
   /** Client requests waiting for the data plane's answer, by the plane's request id. */
   readonly waiting = new Map<number, { client: number; attempt: number }>();
   nextRequestId = 1;
@@ -379,6 +387,51 @@ export class World {
     );
   }
 
+  /** Starts draining `node`; see the header. False if there is no leader to ask. */
+  drain(node: SimNode): boolean {
+    if (this.leader() === undefined || !node.up || !node.joined || node.draining) return false;
+    node.draining = true;
+    this.log(`${node.name}: DRAIN ${node.memberId}`);
+    this.askToDrain(node);
+    return true;
+  }
+
+  private askToDrain(node: SimNode): void {
+    const leader = this.leader();
+    if (leader === undefined || node.drainPending) return;
+    node.drainPending = true;
+    const memberId = node.memberId;
+    leader.control.drain(memberId).then(
+      () => {
+        node.drainPending = false;
+      },
+      () => {
+        node.drainPending = false;
+      },
+    );
+  }
+
+  /**
+   * A draining node the cluster removed exits and rejoins as a new incarnation; one whose
+   * drain was never committed (or was undone by its death) is asked to drain again.
+   */
+  private followDrains(): void {
+    const leader = this.leader();
+    if (leader === undefined) return;
+    for (const node of this.nodes) {
+      if (!node.draining || node.drainPending) continue;
+      const member = leader.control.state.member(node.memberId);
+      if (member === undefined) {
+        node.draining = false;
+        this.log(`${node.name}: drained and removed; the machine comes back`);
+        if (node.up) this.crash(node);
+        this.restart(node, false);
+      } else if (member.state !== 'draining' && node.up && node.joined) {
+        this.askToDrain(node);
+      }
+    }
+  }
+
   pause(node: SimNode, ms: number): void {
     node.pausedUntil = this.now + ms;
     this.log(`${node.name}: PAUSE for ${ms} ms`);
@@ -567,8 +620,10 @@ export class World {
       }
       this.deliver(node, node.plane.flush());
     }
-    // Admissions settle on promises; let them run before the next step, in a fixed order.
-    if (this.nodes.some((n) => !n.joined)) {
+    this.followDrains();
+    // Admissions and drains settle on promises; let them run before the next step, in a
+    // fixed order.
+    if (this.nodes.some((n) => !n.joined || n.drainPending)) {
       for (let i = 0; i < 8; i++) await Promise.resolve();
     }
   }
@@ -593,6 +648,7 @@ export class World {
     const version = state.tableVersion;
     for (const n of this.nodes) {
       if (!n.up || !n.joined || n.paused(this.now)) return no(`${n.name} is not up and admitted`);
+      if (n.draining) return no(`${n.name} is still draining`);
       if (n.control.state.tableVersion !== version || n.plane.epoch !== version) {
         return no(
           `${n.name} is at table ${n.control.state.tableVersion} (serving ${n.plane.epoch}), the leader at ${version}`,

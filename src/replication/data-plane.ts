@@ -182,6 +182,7 @@ export class DataPlane {
   /** Per partition: the table version that made this node primary, until that settles. */
   private readonly unsettledSince: number[] = [];
   private readonly leases: LeaseTable;
+  private readonly leaseMs: number;
   private tableVersion = 0;
   private sweepCursor = 0;
   /** Partitions with writes not yet flushed to their backups. */
@@ -197,7 +198,8 @@ export class DataPlane {
     this.address = options.address;
     this.partitionCount = options.partitionCount;
     this.budget = new MemoryBudget(options.memoryLimitBytes);
-    this.leases = new LeaseTable(leaseOptions(options.leaseMs ?? leaseMsDefault));
+    this.leaseMs = options.leaseMs ?? leaseMsDefault;
+    this.leases = new LeaseTable(leaseOptions(this.leaseMs));
     this.plantedBug = options.plantedBug;
     for (let p = 0; p < options.partitionCount; p++) {
       this.replicas.push(
@@ -414,11 +416,19 @@ export class DataPlane {
     return effects;
   }
 
-  /** Lease pings, resends, lag detection and catch-up reports. */
+  /**
+   * Lease pings, resends, lag detection and catch-up reports; and a primary that lost its
+   * lease gives up the replies that have waited longer than a lease (giveUpWaiting).
+   */
   tick(now: number): PlaneEffects {
     const effects = noEffects();
     for (const ping of this.leases.pings(this.tableVersion, now)) effects.send.push(ping);
-    this.replicas.forEach((replica, p) => this.merge(effects, p, replica.tick(now)));
+    this.replicas.forEach((replica, p) => {
+      this.merge(effects, p, replica.tick(now));
+      if (replica.role === 'primary' && replica.pendingCount > 0 && !this.leaseHeld(p, now)) {
+        this.merge(effects, p, replica.giveUpWaiting(now - this.leaseMs));
+      }
+    });
     effects.send = batchByDestination(effects.send);
     return effects;
   }

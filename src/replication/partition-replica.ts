@@ -275,6 +275,8 @@ interface PendingWrite {
   readonly seq: number;
   /** A read waiting behind writes: it changed nothing, so its failure is not in doubt. */
   readonly read?: boolean;
+  /** When it started waiting (giveUpWaiting). */
+  readonly at: number;
 }
 
 /** The primary's view of one backup in the current epoch. */
@@ -448,6 +450,45 @@ export class PartitionReplica {
     return this.pending.length;
   }
 
+  /**
+   * Answers the replies that have waited for the in-sync set since before `before`: a write
+   * in doubt (applied here, perhaps on some backups, perhaps lost with this copy), a read to
+   * be asked again. The data plane calls this on a primary that lost its lease with writes
+   * stuck behind an unacknowledging backup: cut off from its copies, it will most likely
+   * never hear of the epoch change that would fail them, and its callers would otherwise
+   * wait until their own deadlines. In doubt is the truth, and the client's retry with the
+   * same idempotency id settles it on whichever primary serves next. Nothing is acknowledged
+   * here, so no guarantee depends on when this runs.
+   */
+  giveUpWaiting(before: number): Effects {
+    const effects = emptyEffects();
+    let given = 0;
+    while (given < this.pending.length && (this.pending[given] as PendingWrite).at < before) {
+      const p = this.pending[given] as PendingWrite;
+      const message =
+        `partition ${this.partition}: ${this.self} lost its lease while this ` +
+        (p.read === true
+          ? 'read waited for the in-sync replicas; ask again'
+          : 'write waited for the in-sync replicas; it may or may not have been applied');
+      effects.replies.push({
+        requestId: p.requestId,
+        outcome: {
+          ok: false,
+          code: ErrorCode.UNAVAILABLE,
+          message,
+          meta: {
+            partition: this.partition,
+            epoch: this.epochValue,
+            ...(p.read !== true && { inDoubt: true }),
+          },
+        },
+      });
+      given++;
+    }
+    if (given > 0) this.pending = this.pending.slice(given);
+    return effects;
+  }
+
   /** The primary's view of a backup, for metrics and tests. */
   peerState(id: MemberId): { ackedSeq: number; confirmed: boolean; transferring: boolean } | null {
     const peer = this.peers.get(id);
@@ -613,7 +654,7 @@ export class PartitionReplica {
           ),
         );
       }
-      this.pending.push({ requestId, outcome, seq: this.lastSeq, read: true });
+      this.pending.push({ requestId, outcome, seq: this.lastSeq, read: true, at: now });
       return effects;
     }
     if (this.inSyncSet.size < this.minInSync) {
@@ -646,6 +687,7 @@ export class PartitionReplica {
       requestId,
       outcome: execution.outcome,
       seq: last === undefined ? this.lastSeq : last.seq,
+      at: now,
     });
     this.release(effects);
     return effects;

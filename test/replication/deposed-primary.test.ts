@@ -15,11 +15,7 @@ const epoch1: PartitionPlacement = { epoch: 1, primary: 'A', backups: ['B'], inS
 const epoch2: PartitionPlacement = { epoch: 2, primary: 'B', backups: [], inSync: ['B'] };
 
 function cluster(): { c: TwoNodes; now: number } {
-  const c = new TwoNodes();
-  c.table('A', 1, epoch1, 0);
-  c.table('B', 1, epoch1, 0);
-  let now = 0;
-  for (; now <= 200; now += 50) c.step(now);
+  const { c, now } = TwoNodes.placed(epoch1);
   const id = c.set('A', key, 'v1', now, 'sync');
   c.deliver(now);
   assert.deepEqual(c.replies.get(id)?.ok, true, 'the first write is acknowledged');

@@ -13,11 +13,7 @@ const withB: PartitionPlacement = { epoch: 1, primary: 'A', backups: ['B'], inSy
 const withoutB: PartitionPlacement = { epoch: 2, primary: 'A', backups: [], inSync: ['A'] };
 
 function replicatedPair(): { c: TwoNodes; now: number } {
-  const c = new TwoNodes();
-  c.table('A', 1, withB, 0);
-  c.table('B', 1, withB, 0);
-  let now = 0;
-  for (; now <= 200; now += 50) c.step(now);
+  const { c, now } = TwoNodes.placed(withB);
   for (let i = 0; i < 50; i++) c.set('A', `k${i}`, 'x'.repeat(1_000), now, 'sync');
   c.deliver(now);
   return { c, now };

@@ -40,6 +40,19 @@ export class TwoNodes {
     }
   }
 
+  /**
+   * A and B applying `placement` as table version 1, ticked until their leases settle: the
+   * start of every two-plane scenario. `now` is where the scenario goes on.
+   */
+  static placed(placement: PartitionPlacement): { c: TwoNodes; now: number } {
+    const c = new TwoNodes();
+    c.table('A', 1, placement, 0);
+    c.table('B', 1, placement, 0);
+    let now = 0;
+    for (; now <= 200; now += 50) c.step(now);
+    return { c, now };
+  }
+
   plane(id: string): DataPlane {
     return this.planes.get(id)!;
   }

@@ -22,11 +22,7 @@ const placement: PartitionPlacement = {
 };
 
 function cutOffPrimary(): { c: TwoNodes; now: number } {
-  const c = new TwoNodes();
-  c.table('A', 1, placement, 0);
-  c.table('B', 1, placement, 0);
-  let now = 0;
-  for (; now <= 200; now += 50) c.step(now);
+  const { c, now } = TwoNodes.placed(placement);
   // B is gone from A's point of view: it neither acknowledges nor echoes pings.
   c.paused.add('B');
   return { c, now };

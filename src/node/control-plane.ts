@@ -717,6 +717,13 @@ export class ControlPlane {
    * of them declared dead (and their new copies dropped and made again) before they were ever
    * asked. Its silence is counted from when it entered Raft instead, as if heard then; the
    * controller does not count the silence of a member not yet in Raft at all.
+   *
+   * A dead member entering Raft is not counted as heard: the controller revives a dead member
+   * on a message within the failure timeout, and a voter declared dead is removed from the
+   * voters and added back as a learner at once, so counting that as a message revived every
+   * lost voter without a word from it (for placement to give copies to a node that is down),
+   * and revived an old incarnation a newer one had replaced (data-plane sim seeds 16, 20,
+   * 26, 31, 39 and 51).
    */
   private noteNewRaftMembers(): void {
     const membership = this.raft.status().membership;
@@ -726,6 +733,7 @@ export class ControlPlane {
     const now = this.listeningNow();
     for (const id of members) {
       if (this.raftMembers.has(id) || id === this.memberId) continue;
+      if (this.state.member(id)?.state === 'dead') continue;
       this.lastHeard.set(id, Math.max(this.lastHeard.get(id) ?? now, now));
     }
     this.raftMembers = members;

@@ -16,7 +16,8 @@
  * Member ids are unique per incarnation (`name~incarnation`). A node restarted without a
  * data dir has forgotten its Raft vote and log, so it must not come back under its old Raft
  * identity; it joins as a new incarnation of the same name, and the old one is declared
- * dead and removed.
+ * dead and removed. Which incarnation is the newer is known only from the order of their
+ * joins (ids are random), so the state remembers the ones a later join replaced.
  */
 import { decodeValue, encodeValue } from '../core/value-codec.js';
 import {
@@ -127,6 +128,8 @@ interface Snapshot {
   readonly members: readonly MemberRecord[];
   readonly table: PartitionTable;
   readonly tableVersion: number;
+  /** Absent in snapshots taken before it was kept. */
+  readonly replaced?: readonly string[];
 }
 
 export class ClusterState {
@@ -136,6 +139,8 @@ export class ClusterState {
   private tableValue: PartitionTable = [];
   /** Increases with every change to the table; clients route by it. */
   private tableVersionValue = 0;
+  /** Members a later join of their name replaced: their process is gone for good. */
+  private readonly replacedIds = new Set<string>();
 
   get clusterId(): string | null {
     return this.clusterIdValue;
@@ -168,6 +173,18 @@ export class ClusterState {
     return undefined;
   }
 
+  /**
+   * Whether a later incarnation of this member's name joined: then it never comes back, even
+   * while the newer one is down too. Liveness cannot tell this: the newer incarnation may be
+   * declared dead (cut off, crashed) while the old one is, and when the old one then looked
+   * like the name's rightful holder, the controller revived it and removed the newer one,
+   * which, admitted and running, never heard from the cluster again (data-plane sim seeds 16,
+   * 20, 26, 31, 39, 51).
+   */
+  isReplaced(id: string): boolean {
+    return this.replacedIds.has(id);
+  }
+
   assignment(partition: number): PartitionAssignment | undefined {
     return this.tableValue[partition];
   }
@@ -191,12 +208,13 @@ export class ClusterState {
         if (this.clusterIdValue === null) return skipped('no cluster yet');
         const existing = this.memberMap.get(command.member.id);
         if (existing !== undefined && existing.state !== 'dead') return skipped('already a member');
-        // A new incarnation of a name replaces the old one, whose copies are gone with it.
+        // A new incarnation of a name replaces the old ones, whose copies are gone with them.
         for (const m of this.memberMap.values()) {
-          if (m.name === command.member.name && m.id !== command.member.id && m.state !== 'dead') {
-            this.memberMap.set(m.id, { ...m, state: 'dead' });
-          }
+          if (m.name !== command.member.name || m.id === command.member.id) continue;
+          this.replacedIds.add(m.id);
+          if (m.state !== 'dead') this.memberMap.set(m.id, { ...m, state: 'dead' });
         }
+        this.replacedIds.delete(command.member.id);
         this.memberMap.set(command.member.id, command.member);
         return { applied: true };
       }
@@ -204,6 +222,9 @@ export class ClusterState {
         const m = this.memberMap.get(command.id);
         if (m === undefined) return skipped(`no member ${command.id}`);
         if (m.state === command.state) return skipped('no change');
+        if (command.state !== 'dead' && this.replacedIds.has(m.id)) {
+          return skipped('a newer incarnation replaced it');
+        }
         this.memberMap.set(m.id, { ...m, state: command.state });
         return { applied: true };
       }
@@ -212,6 +233,7 @@ export class ClusterState {
           (a) => a.primary === command.id || a.backups.includes(command.id),
         );
         if (held) return skipped(`${command.id} still holds partitions`);
+        this.replacedIds.delete(command.id);
         return this.memberMap.delete(command.id) ? { applied: true } : skipped('no such member');
       }
       case 'acceptLoss': {
@@ -320,6 +342,7 @@ export class ClusterState {
       members: this.members,
       table: this.tableValue,
       tableVersion: this.tableVersionValue,
+      replaced: [...this.replacedIds].sort(),
     };
     return encodeValue(s);
   }
@@ -333,6 +356,8 @@ export class ClusterState {
     for (const m of s.members) this.memberMap.set(m.id, m);
     this.tableValue = s.table;
     this.tableVersionValue = s.tableVersion;
+    this.replacedIds.clear();
+    for (const id of s.replaced ?? []) this.replacedIds.add(id);
   }
 }
 

@@ -115,16 +115,13 @@ export function decide(input: ControllerInput): Decision {
     if (m.state !== 'dead' && !isAlive(m.id)) {
       commands.push({ type: 'setState', id: m.id, state: 'dead' });
     } else if (m.state === 'dead' && heardRecently(m.id)) {
-      const replaced = state.members.some(
-        (o) => o.name === m.name && o.id !== m.id && o.state !== 'dead',
-      );
-      if (!replaced && !liveNames.has(m.name)) {
+      if (!state.isReplaced(m.id) && !liveNames.has(m.name)) {
         commands.push({ type: 'setState', id: m.id, state: 'active' });
       }
     }
   }
   for (const m of state.members) {
-    if (!isReplaced(state, m.id) && !(m.state === 'draining' && !holdsCopies(state, m.id))) {
+    if (!state.isReplaced(m.id) && !(m.state === 'draining' && !holdsCopies(state, m.id))) {
       continue;
     }
     if (!holdsCopies(state, m.id) && !inRaft(m.id)) commands.push({ type: 'remove', id: m.id });
@@ -243,16 +240,6 @@ function drained(state: ClusterState, id: string): boolean {
   return state.member(id)?.state === 'draining' && !holdsCopies(state, id);
 }
 
-/** A dead incarnation whose name a live, newer incarnation now carries: it never comes back. */
-function isReplaced(state: ClusterState, id: string): boolean {
-  const m = state.member(id);
-  return (
-    m !== undefined &&
-    m.state === 'dead' &&
-    state.members.some((o) => o.name === m.name && o.id !== m.id && o.state !== 'dead')
-  );
-}
-
 function nextConfigChange(
   input: ControllerInput,
   isAlive: (id: string) => boolean,
@@ -271,7 +258,7 @@ function nextConfigChange(
   // may come back, and shrinking the group for it would only add churn. A draining one will
   // not come back.
   const members = state.members.filter(
-    (m) => !isReplaced(state, m.id) && m.state !== 'draining',
+    (m) => !state.isReplaced(m.id) && m.state !== 'draining',
   ).length;
   let target = Math.max(1, Math.min(options.votersMax, members));
   if (target % 2 === 0) target--;
@@ -297,12 +284,12 @@ function nextConfigChange(
   const leaving = membership.learners.find((id) => drained(state, id));
   if (leaving !== undefined) return { type: 'removeNode', node: leaving };
   const missing = state.members.find(
-    (m) => !voters.has(m.id) && !learners.has(m.id) && !isReplaced(state, m.id),
+    (m) => !voters.has(m.id) && !learners.has(m.id) && !state.isReplaced(m.id),
   );
   if (missing !== undefined) return { type: 'addLearner', node: missing.id };
   // Strangers: ids Raft has that the cluster does not, or incarnations replaced for good.
   const stranger = [...membership.voters, ...membership.learners].find(
-    (id) => (state.member(id) === undefined || isReplaced(state, id)) && id !== input.self,
+    (id) => (state.member(id) === undefined || state.isReplaced(id)) && id !== input.self,
   );
   if (stranger !== undefined) return { type: 'removeNode', node: stranger };
   return null;

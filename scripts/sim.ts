@@ -84,6 +84,7 @@ console.log(
     `data-plane simulator${bug === undefined ? '' : `, planted bug ${bug}`}`,
     `  seeds run:           ${results.length} (${first}..${first + count - 1})`,
     `  faults injected:     ${sum((r) => r.faults)}`,
+    `  clock jumps:         ${sum((r) => r.clockJumps)} on restart (largest ${Math.max(0, ...results.map((r) => r.clockJumpMsMax))} ms, either way)`,
     `  operations checked:  ${sum((r) => r.operations)} (ok ${sum((r) => r.stats.ok)}, fail ${sum((r) => r.stats.fail)}, unknown ${sum((r) => r.stats.info)})`,
     `  violations:          ${sum((r) => r.violations.length)} history (registers linearizable, counters exact, set additions kept), ${sum((r) => r.problems.length)} other, in ${failed.length} seeds`,
     `  stuck partitions:    ${sum((r) => r.stuckPartitions)} (lost every in-sync copy; unavailable, not wrong)`,

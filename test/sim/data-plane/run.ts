@@ -4,10 +4,10 @@
  * 1. Start: five nodes form a cluster (n1 founds it, the others are admitted) and settle.
  * 2. Safety phase: clients run while a nemesis injects faults from the seed: loss, delay,
  *    duplication, node isolation, symmetric and one-way link cuts, crashes with restarts (from
- *    the data dir or as a new incarnation), pauses, clock drift, drains followed by a join
- *    of the drained machine as a new incarnation, and the sequence that tests
- *    the in-sync rule: cut a primary from its backup for longer than the ack timeout, so the
- *    backup leaves the in-sync set, then crash the primary.
+ *    the data dir or as a new incarnation, each with a clock jump), pauses, clock drift,
+ *    drains followed by a join of the drained machine as a new incarnation, and the sequence
+ *    that tests the in-sync rule: cut a primary from its backup for longer than the ack
+ *    timeout, so the backup leaves the in-sync set, then crash the primary.
  * 3. Liveness phase: every fault healed, every node back; the cluster must settle within a
  *    bound, and then every key whose partition kept an in-sync copy must answer again.
  * 4. The clients' history is checked per key: registers against the register model
@@ -48,6 +48,9 @@ export interface RunResult {
   readonly problems: string[];
   readonly traceHash: string;
   readonly faults: number;
+  /** Clocks that jumped across a restart (world.ts), and the largest jump in ms. */
+  readonly clockJumps: number;
+  readonly clockJumpMsMax: number;
   readonly operations: number;
   readonly stats: Clients['stats'];
   readonly stuckPartitions: number;
@@ -361,6 +364,8 @@ export async function runSeed(options: RunOptions): Promise<RunResult> {
     problems,
     traceHash: world.traceHash,
     faults: nemesis.faults,
+    clockJumps: world.clockJumps,
+    clockJumpMsMax: world.clockJumpMsMax,
     operations: operations.length,
     stats: clients.stats,
     stuckPartitions: world.settled().stuck.length,

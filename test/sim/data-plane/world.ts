@@ -3,8 +3,8 @@
  * DataPlane, wired by the same glue as start-node.ts (src/node/plane-glue.ts: the table gate,
  * applying tables, carrying out effects, reports to the leader), over a simulated network
  * and per-node virtual clocks. Nothing here reads the wall clock, sleeps, or draws real
- * randomness: one seed decides every delay, loss, duplicate, cut, crash, pause and clock
- * rate, so a run replays exactly.
+ * randomness: one seed decides every delay, loss, duplicate, cut, crash, pause, clock rate
+ * and clock jump, so a run replays exactly.
  *
  * What is simulated, and how it maps to the real runtime:
  * - The network carries Raft messages, replication messages (msgpack round trip, then the
@@ -13,11 +13,30 @@
  *   nodes can be cut both ways or one way. Clients always reach a live node, only through
  *   the lossy network: a node cut off from its peers but not from clients is the case a
  *   primary's lease exists for.
- * - Each node has its own clock, offset from the others by up to a second and running at a
- *   rate drawn within what leases.ts assumes
- *   (clockDriftFactor between any two nodes), redrawn now and then. The runtime reads a
- *   monotonic clock anchored once at start (start-node.ts monotonicWallClock), so a wall-clock
- *   jump never reaches a node: drift in rate is the whole of what a node's clock can do.
+ * - Each node has its own clock. The runtime reads the wall clock once, when the process
+ *   starts, and advances it by the monotonic clock (start-node.ts monotonicWallClock). Here a
+ *   process starts with its clock at true time plus an offset drawn from [0, clockBandMs), and
+ *   it then runs at a rate drawn within what leases.ts assumes (clockDriftFactor between any
+ *   two nodes), redrawn now and then.
+ * - Clock jumps. A wall-clock step (NTP, `date -s`) never reaches a running process, but a
+ *   restarted one anchors to the wall clock as it reads then, which may have been stepped while
+ *   the node was down: every restart, with or without a data dir, redraws the node's offset
+ *   in the band, so its clock jumps forward or backward by up to clockBandMs, plus whatever
+ *   rate drift it had run up (the drift is undone, as the new anchor is a disciplined clock).
+ *   The bound is the one the design assumes of wall clocks: they agree to within a second, as
+ *   NTP keeps them (far closer, in fact). That matters where wall-clock instants made on one
+ *   node are compared on another: expiry times the primary decides, and the idempotency
+ *   table's idle clock, both at a scale of minutes; a node minutes off would break them, and
+ *   that is outside what the design promises. (The simulated clients set no TTLs, so of
+ *   those two only the idempotency clock meets a jump here.) Leases and failure detection
+ *   measure intervals on one process's clock (rates within clockDriftFactor), which a restart
+ *   starts afresh; a jump of a second is longer than a lease and than the failure timeout, so
+ *   anything timed across a restart would have room to go wrong. The run counts the jumps
+ *   (clockJumps).
+ *   A forward jump of a running node's clock is what the monotonic clock does across a stall
+ *   (SIGSTOP, a VM paused by its host, a long GC): the pause below models it, the node's clock
+ *   running on while it processes nothing, so no other forward jump is injected. A running
+ *   node's clock never goes backward.
  * - A node ticks every tickMs of its own clock (the runtime's setInterval), flushes its
  *   writes to the backups once per turn (setImmediate), and sweeps expired keys on its
  *   interval.
@@ -31,7 +50,8 @@
  *   comes back as a new incarnation that joins again (a drain, then a join, under load). A
  *   drain whose entry was lost with a leader change is asked again, as an operator would.
  * - A pause (SIGSTOP) stops a node from processing anything; messages to it wait, its clock
- *   runs on, and on resume it takes the queued messages in their order.
+ *   runs on (a forward jump, as the node sees it), and on resume it takes the queued messages
+ *   in their order.
  */
 import { SeededRandom } from '../../../src/core/random.js';
 import { ErrorCode, StatehouseError } from '../../../src/core/errors.js';
@@ -75,6 +95,13 @@ export const stepMs = 5;
  * most 1.05 / 0.95 = 1.105, inside clockDriftFactor (1.2), which is what leases assume.
  */
 const rateSpread = 0.05;
+/** True time 0 on the nodes' wall clocks. */
+const wallClockEpoch = 1_700_000_000_000;
+/**
+ * A process starts with its clock at true time plus an offset in [0, clockBandMs): any two
+ * nodes' wall clocks agree to within a second, and a restart jumps by up to that much.
+ */
+export const clockBandMs = 1_000;
 
 export interface ClientRequest {
   readonly command: Command;
@@ -195,6 +222,15 @@ export class World {
   readonly trace: string[] = [];
   violations: string[] = [];
   messagesDelivered = 0;
+  /** Restarts whose process found the wall clock elsewhere than its old clock read. */
+  clockJumps = 0;
+  /** The largest of those jumps, in ms either way. */
+  clockJumpMsMax = 0;
+  /**
+   * A restart's clock reading, from a stream of its own: drawing it from the network's would
+   * have changed every run from its first restart on, on top of the jump itself.
+   */
+  private readonly clockRandom: SeededRandom;
   private fingerprint = 0;
   private queue: InFlight[] = [];
   private order = 0;
@@ -204,6 +240,7 @@ export class World {
 
   constructor(readonly options: WorldOptions) {
     this.random = new SeededRandom(options.seed);
+    this.clockRandom = new SeededRandom((options.seed ^ 0x5bd1e995) >>> 0);
   }
 
   log(line: string): void {
@@ -346,7 +383,7 @@ export class World {
       // table's idle clock are wall-clock instants compared across nodes, which the design
       // assumes agree to well within their scale (minutes); a node started minutes ahead
       // would, as primary, forget every client's results at once.
-      const node = new SimNode(`n${i}`, 1_700_000_000_000 + this.random.int(1_000));
+      const node = new SimNode(`n${i}`, wallClockEpoch + this.random.int(clockBandMs));
       this.nodes.push(node);
       this.boot(node, i === 1, false);
       node.bootedAt = -1;
@@ -367,7 +404,8 @@ export class World {
 
   /**
    * Restarts a crashed node: `resume` keeps its Raft storage (a data dir), otherwise a new
-   * incarnation starts with nothing. It asks the leader to admit it until one does.
+   * incarnation starts with nothing. Either way its clock is anchored anew (a jump; see the
+   * header). It asks the leader to admit it until one does.
    */
   restart(node: SimNode, resume: boolean): void {
     if (!resume) {
@@ -380,10 +418,11 @@ export class World {
     node.joinAskedAt = -Infinity;
     node.joinPending = false;
     node.pausedUntil = 0;
+    const jump = this.anchorClock(node);
     this.boot(node, false, resume);
     node.resumedFrom = resume ? node.control.state.clusterId : null;
     this.log(
-      `${node.name}: RESTART as ${node.memberId} (${resume ? 'resumed from its data dir' : 'new incarnation'})`,
+      `${node.name}: RESTART as ${node.memberId} (${resume ? 'resumed from its data dir' : 'new incarnation'}), clock ${jump >= 0 ? '+' : ''}${jump} ms`,
     );
   }
 
@@ -561,6 +600,21 @@ export class World {
   }
 
   // ---- time -------------------------------------------------------------------------------
+
+  /**
+   * A new process reads the wall clock: true time plus a fresh offset in the band. Returns
+   * the jump from what the node's previous clock would read now.
+   */
+  private anchorClock(node: SimNode): number {
+    const before = node.clock;
+    node.clock = wallClockEpoch + this.now + this.clockRandom.int(clockBandMs);
+    const jump = Math.round(node.clock - before);
+    if (jump !== 0) {
+      this.clockJumps++;
+      this.clockJumpMsMax = Math.max(this.clockJumpMsMax, Math.abs(jump));
+    }
+    return jump;
+  }
 
   private advanceClocks(): void {
     for (const node of this.nodes) node.clock += stepMs * node.rate;

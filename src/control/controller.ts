@@ -13,10 +13,11 @@
  *    dead member heard from again is proposed active, unless a newer incarnation of its name
  *    took its place. A new leader counts its election as having heard from everyone, so it
  *    does not declare the cluster dead for the silence before it led. An old incarnation
- *    that a newer one replaced is removed once it holds no copies. A member not yet in Raft
- *    (admitted, waiting to be added as a learner) is not silent but unasked: nobody sends it
- *    anything yet, so its silence is not counted until it is in Raft (the runtime counts it
- *    as heard when it enters).
+ *    that a later join of its name replaced never comes back, even while the newer one is
+ *    down too, and is removed once it holds no copies. A member not yet in Raft (admitted,
+ *    waiting to be added as a learner) is not silent but unasked: nobody sends it anything
+ *    yet, so its silence is not counted until it is in Raft (the runtime counts it as heard
+ *    when it enters, unless it is dead: entering Raft is no evidence of life).
  * 2. Raft membership follows the cluster state, one single-server change at a time: the
  *    voters are the healthy members, as many as `votersMax` allows, an odd number (an even
  *    one tolerates no more failures than the odd number below it and needs a larger quorum);

@@ -15,7 +15,9 @@
  *    survives, nothing is proposed for the partition: it stays without a primary and is
  *    reported `stuck`, for an operator to decide. Promoting a copy that is behind would
  *    silently drop acknowledged writes (an "unclean" election), and DESIGN.md section 4
- *    promises that no acknowledged sync write is lost to a single failure.
+ *    promises that no acknowledged sync write is lost to a single failure. The one change a
+ *    stuck partition gets: a draining node's copy of it, stale and of no use, is dropped, so
+ *    that the drain can finish.
  * 2. Make before break. A copy is removed from a live or draining node only when every copy
  *    the partition is meant to keep exists and is in sync, and never while it is the primary;
  *    so a partition never has fewer current copies than before a move started. A copy on a
@@ -681,6 +683,7 @@ export function planMoves(
   const r = Math.min(rf, cluster.live.length);
 
   const stuck: number[] = [];
+  const dropsStale: PlacementChange[] = [];
   const active: number[] = [];
   const holdings = new Map<number, Holding[]>();
   const current = new Map<number, string>();
@@ -692,6 +695,14 @@ export function planMoves(
     const inSync = new Set(a.inSync.filter((n) => !isDead(cluster, n)));
     if (!primaryUsable && inSync.size === 0) {
       stuck.push(p);
+      // Frozen, but a draining node is still emptied of it: its copy is stale (nothing in
+      // sync survived), so no rule will ever promote it or copy from it, and kept, it would
+      // hold the drain forever (data-plane sim seeds 37 and 97).
+      for (const n of a.backups) {
+        if (cluster.member.get(n)?.state === 'draining') {
+          dropsStale.push({ kind: 'removeReplica', partition: p, node: n });
+        }
+      }
       return;
     }
     active.push(p);
@@ -790,7 +801,10 @@ export function planMoves(
   const settled = additions.length === 0 && inFlight === 0;
   if (settled) transfers.push(...rebalances);
   transfers.sort((x, y) => x.partition - y.partition);
-  return { changes: [...promotes, ...dropsDead, ...adds, ...transfers, ...removals], stuck };
+  return {
+    changes: [...promotes, ...dropsDead, ...dropsStale, ...adds, ...transfers, ...removals],
+    stuck,
+  };
 }
 
 function nodeOf(change: PlacementChange): string {

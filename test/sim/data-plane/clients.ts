@@ -89,6 +89,8 @@ export class Clients {
   private readonly clients: SimClient[] = [];
   private readonly random: SeededRandom;
   private nextValue = 1;
+  /** The keys new operations pick from; see focus(). */
+  private choices: readonly string[];
 
   constructor(
     private readonly world: World,
@@ -97,8 +99,18 @@ export class Clients {
     seed: number,
   ) {
     this.random = new SeededRandom(seed);
+    this.choices = keys;
     for (let i = 0; i < count; i++) this.clients.push(new SimClient(i));
     world.onClientMessage = (client, payload, now) => this.receive(client, payload, now);
+  }
+
+  /**
+   * From now on, new operations pick only among `keys` (all of them when empty). The liveness
+   * phase leaves out the keys of stuck partitions: an operation on one waits out its whole
+   * deadline, and tells nothing the run does not know.
+   */
+  focus(keys: readonly string[]): void {
+    this.choices = keys.length > 0 ? keys : this.keys;
   }
 
   get inFlight(): number {
@@ -152,7 +164,7 @@ export class Clients {
   }
 
   private begin(client: SimClient, now: number): void {
-    const key = this.keys[this.random.int(this.keys.length)]!;
+    const key = this.choices[this.random.int(this.choices.length)]!;
     const r = this.random.next();
     const expected = client.lastSeen.get(key);
     const kind = keyKind(key);

@@ -43,6 +43,7 @@ import type { Client } from '../client/index.js';
 import { ErrorCode, StatehouseError } from '../core/errors.js';
 import {
   applyLocally,
+  copyDocument,
   diffDocuments,
   isPlainObject,
   toPatchOps,
@@ -250,7 +251,7 @@ export class SessionEngine {
           if (lockVersion !== null) await this.release(id, lockVersion);
           return null;
         }
-        const data = this.serializer.deserialize(structuredClone(entry.value));
+        const data = this.serializer.deserialize(copyDocument(entry.value));
         return { data, loaded: { key, doc: entry.value, expiresAt: entry.expiresAt, lockVersion } };
       } catch (error) {
         if (lockVersion !== null) await this.release(id, lockVersion).catch(() => undefined);

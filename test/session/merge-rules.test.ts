@@ -6,7 +6,15 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { applyLocally, diffDocuments, toPatchOps, type Doc } from '../../src/session/merge.js';
+import {
+  applyLocally,
+  canonical,
+  copyDocument,
+  diffDocuments,
+  sameJson,
+  toPatchOps,
+  type Doc,
+} from '../../src/session/merge.js';
 import { decodeValue, encodeValue } from '../../src/core/value-codec.js';
 import { MemoryBudget, PartitionStore } from '../../src/store/index.js';
 
@@ -126,5 +134,61 @@ test('the operations turn what was loaded into what was saved, on a node and loc
       if (byStore !== 'inexpressible') assert.deepEqual(byStore, expected);
     }),
     { numRuns: 300 },
+  );
+});
+
+// ---- the fast comparisons against the slow obvious ones ------------------------------------
+
+const nested: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
+  value: fc.oneof(
+    { depthSize: 'small' },
+    leaf,
+    fc.constantFrom(undefined, 0, -0, Number.NaN, Infinity, '1', 1, 'null'),
+    fc.array(tie('value'), { maxLength: 3 }),
+    fc.dictionary(name, tie('value'), { maxKeys: 3 }),
+  ),
+})).value;
+
+/** The same document with every object's keys in reverse order. */
+function reordered(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(reordered);
+  if (typeof value === 'object' && value !== null) {
+    return Object.fromEntries(
+      Object.entries(value)
+        .reverse()
+        .map(([k, v]) => [k, reordered(v)]),
+    );
+  }
+  return value;
+}
+
+test('two objects are the same document exactly when their canonical texts are equal', () => {
+  const object = fc.dictionary(name, nested, { maxKeys: 4 });
+  fc.assert(
+    fc.property(object, object, fc.boolean(), (a, b, reorder) => {
+      const other = reorder ? reordered(a) : b;
+      assert.equal(sameJson(a, other), canonical(a) === canonical(other));
+    }),
+    { numRuns: 500 },
+  );
+});
+
+test('a copied document is equal to the original and shares no object with it', () => {
+  fc.assert(
+    fc.property(doc, (original) => {
+      const copy = copyDocument(original);
+      // As structuredClone copies it (fast-check's dictionaries have no prototype; copies do).
+      assert.deepEqual(copy, structuredClone(original));
+      const objects = (value: unknown, found: Set<unknown>): Set<unknown> => {
+        if (typeof value === 'object' && value !== null) {
+          found.add(value);
+          for (const v of Object.values(value)) objects(v, found);
+        }
+        return found;
+      };
+      const originals = objects(original, new Set());
+      for (const object of objects(copy, new Set())) assert.ok(!originals.has(object));
+    }),
+    { numRuns: 200 },
   );
 });

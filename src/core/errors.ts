@@ -50,6 +50,11 @@ export const ErrorCode = {
   DATA_DIR_LOCKED: 'DATA_DIR_LOCKED',
   /** The node's data dir is damaged beyond a torn last write; an operator must decide. */
   DATA_DIR_CORRUPT: 'DATA_DIR_CORRUPT',
+  /**
+   * A session store's save was refused because its request no longer held the session's
+   * lock (`lock: true`): the lock expired or was taken. Nothing was written.
+   */
+  LOCK_LOST: 'LOCK_LOST',
   /** A bug: the node failed in a way it did not expect. The request did not take effect. */
   INTERNAL: 'INTERNAL',
 } as const;

@@ -22,14 +22,33 @@
  * without one; a lock is for applications that need the requests of one session to run one
  * at a time (a handler that reads a field, calls a payment service, then writes a result).
  * Loading a session first creates `prefix!lock:id` with `ifAbsent` and a TTL (`lock.ttlMs`,
- * default 10 s); a request that finds it taken polls with backoff for up to `lock.waitMs`
- * (default 12 s, longer than the lock's TTL so an abandoned lock always expires first), then
- * fails with TIMEOUT. The first save, touch or destroy of the session releases it, by
- * deleting it only at the version this request created, so a lock that expired and was taken
- * by another request is never released by the first one. A web server that crashes while
- * holding a lock leaves it to expire after `lock.ttlMs`. No renewal: a request that runs
- * longer than `lock.ttlMs` loses its lock and the next request may start; merge on save still
- * keeps both requests' changes.
+ * default 10 s), holding a token unique to this acquisition; a request that finds it taken
+ * polls with backoff for up to `lock.waitMs` (default 12 s, longer than the lock's TTL so an
+ * abandoned lock always expires first), then fails with TIMEOUT. The first save, touch or
+ * destroy of the session releases it, by deleting it only at the version this request last
+ * wrote, so a lock that expired and was taken by another request is never released by the
+ * first one.
+ *
+ * Renewal. While the request runs, the holder extends the lock every third of its TTL with a
+ * `cas` whose expected value is its own token: a compare-on-owner write, which cannot extend
+ * a lock that expired and was taken by someone else. So a request longer than the TTL keeps
+ * its lock, and a web server that crashes stops renewing: its lock expires `lock.ttlMs` after
+ * the last renewal. A renewal that cannot reach the cluster is tried again a third of the TTL
+ * later, while the lock still has two thirds to live. Renewal stops at release, at
+ * `close()`, or after `lock.holdMsMax` (default 60 s) of holding, so that a lock nobody
+ * releases (@fastify/session with `rolling: false` and no `unlock`) is not held for ever.
+ *
+ * A lost lock. A renewal that finds the lock gone or someone else's, or a hold past
+ * `holdMsMax`, means this request no longer runs alone: another may have loaded the session
+ * and be working on it. The store emits `lockLost` (id) at once, and the request's save is
+ * refused with LOCK_LOST (SessionLockLostError) and writes nothing, so it cannot save over
+ * the other holder's work. A loss that renewal has not seen yet (a process paused for longer
+ * than the TTL between two renewals) is caught at the save itself: a save under the lock
+ * carries the session's version as a fence (`ifVersion` of the version this request loaded;
+ * while the lock is held nobody else writes the session), and a save whose session was
+ * written by someone else since is refused the same way; a save whose renewal is overdue
+ * renews first. Touch and destroy still proceed after a loss (a touch changes only the
+ * expiry; a destroy wins anyway), and the release reports a loss it discovers.
  *
  * Events. express-session listens for `disconnect` (it then runs requests without a session)
  * and `connect` (sessions again). The client retries every call within its deadline across
@@ -59,10 +78,19 @@ export interface Serializer {
 }
 
 export interface LockOptions {
-  /** How long a lock lives if it is never released (a crashed web server), in ms. Default 10000. */
+  /**
+   * How long a lock lives unless renewed, in ms. Default 10000. The holder renews it every
+   * third of this; a crashed web server's lock expires this long after its last renewal.
+   */
   ttlMs?: number;
   /** How long a request waits for a taken lock before failing with TIMEOUT, in ms. Default 12000. */
   waitMs?: number;
+  /**
+   * How long one request may hold the lock, renewals included, in ms. Default 60000, at least
+   * `ttlMs`. Past it the lock is let go and counts as lost (the request's save is refused): a
+   * bound on a lock nobody releases.
+   */
+  holdMsMax?: number;
 }
 
 export interface SessionStoreOptions {
@@ -96,38 +124,76 @@ export interface SessionStoreOptions {
   probeIntervalMs?: number;
 }
 
+/** A session lock this process holds for one request, renewed until released. */
+interface HeldLock {
+  readonly id: string;
+  readonly key: string;
+  /** What the lock key holds: this client and a token unique to this acquisition. */
+  readonly value: { readonly holder: string; readonly token: number };
+  /** The lock key's version as this holder last wrote it: what the release deletes. */
+  version: number;
+  /** When the last successful renewal (or the acquisition) was sent, by this process's clock. */
+  renewedAt: number;
+  readonly acquiredAt: number;
+  timer: NodeJS.Timeout | null;
+  /** The renewal in flight, if any; the release waits for it so it deletes the latest version. */
+  renewal: Promise<void> | null;
+  /** False once renewals stopped: released, lost, the store or its client closed. */
+  renewing: boolean;
+  released: boolean;
+  lost: boolean;
+}
+
 /** What one request loaded (or last saved) of its session: the base of its next save. */
 export interface Loaded {
   readonly key: string;
   readonly doc: Doc;
+  /** The session's version when this request loaded or last wrote it. */
+  readonly version: number;
   /** When the stored session expires, as far as this request knows; 0 for never. */
   readonly expiresAt: number;
-  /** The version of the lock this request holds, or null. */
-  lockVersion: number | null;
+  /** The lock this request holds, until its first save, touch or destroy releases it. */
+  lock: HeldLock | null;
 }
 
 /** What a save did: wrote (with the new base), or found the session gone and wrote nothing. */
 export type SaveOutcome =
   { readonly saved: true; readonly loaded: Loaded } | { readonly saved: false };
 
+/** What a merge did: wrote at this version, found the session gone, or found it written under this request's lock. */
+type MergeResult = number | 'gone' | 'fenced';
+
 const msPerDay = 86_400_000;
 const lockTtlMsDefault = 10_000;
 const lockWaitMsDefault = 12_000;
+/** Six renewals of the default TTL: far longer than a request should hold a session, short enough to free a forgotten lock. */
+const lockHoldMsMaxDefault = 60_000;
 /** Lock polling backoff: 5 ms doubling to 100 ms; a request usually takes tens of ms. */
 const lockPollMsMin = 5;
 const lockPollMsMax = 100;
+/**
+ * A renewal every third of the TTL leaves two more tries before the lock expires when one
+ * cannot reach the cluster. A save finds its renewal overdue at half the TTL (the timer ran
+ * late: an event loop stalled) and renews before it writes.
+ */
+const lockRenewalsPerTtl = 3;
+const lockOverdueShareOfTtl = 0.5;
 /** Read-modify-write attempts of the fallback before it gives up with VERSION_MISMATCH. */
 const casAttemptsMax = 32;
 /** 16 index keys: enough to spread the index over partitions, few enough to read at once. */
 const indexShards = 16;
 /** Parallel reads when all()/ids() check the sessions listed in the index. */
 const indexReadConcurrency = 64;
+/** Attempts of a release whose delete found another version of its own lock (a renewal in doubt). */
+const releaseAttemptsMax = 3;
 
 const unreachableCodes: ReadonlySet<string> = new Set([
   ErrorCode.UNAVAILABLE,
   ErrorCode.TIMEOUT,
   ErrorCode.CONNECTION_CLOSED,
 ]);
+
+const emptyDoc: Doc = Object.freeze({});
 
 export const jsonSerializer: Serializer = {
   serialize: (session) => JSON.parse(JSON.stringify(session)) as Doc,
@@ -141,6 +207,16 @@ export class SessionLockTimeoutError extends StatehouseError {
       ErrorCode.TIMEOUT,
       `the lock of session ${key} was not free within ${waitMs} ms (lock.waitMs)`,
     );
+  }
+}
+
+/**
+ * A request's save was refused because it no longer held its session's lock: the lock
+ * expired and another request may have worked on the session meanwhile. Nothing was written.
+ */
+export class SessionLockLostError extends StatehouseError {
+  constructor(key: string, why: string) {
+    super(ErrorCode.LOCK_LOST, `the save of ${key} was refused: ${why}; nothing was written`);
   }
 }
 
@@ -183,8 +259,10 @@ export class SessionEngine {
   private readonly index: boolean;
   private readonly probeIntervalMs: number;
   private readonly events: EventEmitter;
-  /** Lock versions held by requests in this process, by session id: one holder at a time. */
-  private readonly heldLocks = new Map<string, number>();
+  /** Locks held by requests in this process, by session id: one holder at a time. */
+  private readonly heldLocks = new Map<string, HeldLock>();
+  /** Makes each acquisition's lock value unique, with the client's id. */
+  private lockTokens = 0;
   private connected = true;
   private probe: NodeJS.Timeout | null = null;
   private closed = false;
@@ -217,7 +295,9 @@ export class SessionEngine {
       checkNumber('lock.ttlMs', ttlMs, 1, Number.MAX_SAFE_INTEGER);
       const waitMs = given.waitMs ?? Math.max(lockWaitMsDefault, ttlMs + 2_000);
       checkNumber('lock.waitMs', waitMs, 0, Number.MAX_SAFE_INTEGER);
-      this.lock = { ttlMs, waitMs };
+      const holdMsMax = given.holdMsMax ?? Math.max(lockHoldMsMaxDefault, ttlMs);
+      checkNumber('lock.holdMsMax', holdMsMax, ttlMs, Number.MAX_SAFE_INTEGER);
+      this.lock = { ttlMs, waitMs, holdMsMax };
     }
     this.index = options.index ?? false;
     this.probeIntervalMs = options.probeIntervalMs ?? 1_000;
@@ -232,8 +312,11 @@ export class SessionEngine {
   /** False for an id that cannot be a key: such a session does not exist. */
   private validId(id: unknown): id is string {
     if (typeof id !== 'string' || id.length === 0) return false;
-    const key = this.prefix + id;
-    return Buffer.byteLength(key) <= this.client.limits.keyBytesMax;
+    const keyBytesMax = this.client.limits.keyBytesMax;
+    const length = this.prefix.length + id.length;
+    // A UTF-16 unit is at most 3 bytes of UTF-8: a short key needs no count.
+    if (length * 3 <= keyBytesMax) return true;
+    return Buffer.byteLength(this.prefix + id) <= keyBytesMax;
   }
 
   /**
@@ -242,22 +325,29 @@ export class SessionEngine {
    */
   async load(id: string): Promise<{ data: Doc; loaded: Loaded } | null> {
     if (!this.validId(id)) return null;
-    return this.observe(async () => {
-      const lockVersion = this.lock === null ? null : await this.acquire(id);
-      try {
-        const key = this.keyOf(id);
-        const entry = await this.client.getEntry<unknown>(key);
-        if (entry === null || !isPlainObject(entry.value)) {
-          if (lockVersion !== null) await this.release(id, lockVersion);
-          return null;
-        }
-        const data = this.serializer.deserialize(copyDocument(entry.value));
-        return { data, loaded: { key, doc: entry.value, expiresAt: entry.expiresAt, lockVersion } };
-      } catch (error) {
-        if (lockVersion !== null) await this.release(id, lockVersion).catch(() => undefined);
-        throw error;
+    let lock: HeldLock | null = null;
+    try {
+      if (this.lock !== null) lock = await this.acquire(id);
+      const key = this.prefix + id;
+      const entry = await this.client.getEntry<unknown>(key);
+      this.reached();
+      if (entry === null || !isPlainObject(entry.value)) {
+        if (lock !== null) await this.release(lock);
+        return null;
       }
-    });
+      const data = this.serializer.deserialize(copyDocument(entry.value));
+      const loaded: Loaded = {
+        key,
+        doc: entry.value,
+        version: entry.version,
+        expiresAt: entry.expiresAt,
+        lock,
+      };
+      return { data, loaded };
+    } catch (error) {
+      if (lock !== null) await this.release(lock).catch(() => undefined);
+      throw this.failed(error);
+    }
   }
 
   /**
@@ -270,71 +360,101 @@ export class SessionEngine {
     loaded: Loaded | undefined,
     ttlMs: number,
   ): Promise<SaveOutcome> {
-    return this.observe(async () => {
-      try {
-        if (ttlMs <= 0) {
-          await this.destroyNow(id);
-          return { saved: false };
-        }
-        const key = this.keyOf(id);
-        const doc = this.serializer.serialize(session);
-        if (!isPlainObject(doc)) {
-          throw new StatehouseError(
-            ErrorCode.BAD_REQUEST,
-            'serializer.serialize must return a plain object',
-          );
-        }
-        const base = loaded !== undefined && loaded.key === key ? loaded : undefined;
-        if (base === undefined) {
-          const created = await this.create(id, key, doc, ttlMs);
-          if (created) return { saved: true, loaded: this.based(key, doc, ttlMs) };
-          // Someone holds this id already (a custom genid that repeats): merge into theirs.
-        }
-        const ops = diffDocuments(base?.doc ?? {}, doc, {
-          counters: this.counters,
-          atomic: this.atomic,
-        });
-        if (ops.length === 0 && base !== undefined) {
-          await this.touchIfDue(key, base, ttlMs);
-          return { saved: true, loaded: this.based(key, doc, ttlMs) };
-        }
-        const written = await this.merge(key, ops, ttlMs);
-        if (!written) {
-          this.events.emit('dropped', id);
-          return { saved: false };
-        }
-        return { saved: true, loaded: this.based(key, doc, ttlMs) };
-      } finally {
-        if (loaded?.lockVersion != null) {
-          const version = loaded.lockVersion;
-          loaded.lockVersion = null;
-          await this.release(id, version);
-        }
+    const lock = loaded?.lock ?? null;
+    try {
+      const outcome = await this.saveNow(id, session, loaded, ttlMs, lock);
+      this.reached();
+      return outcome;
+    } catch (error) {
+      throw this.failed(error);
+    } finally {
+      if (lock !== null && loaded !== undefined && loaded.lock === lock) {
+        // A lost lock stays with its request: a second save of it is refused too.
+        if (!lock.lost) loaded.lock = null;
+        await this.release(lock);
       }
+    }
+  }
+
+  private async saveNow(
+    id: string,
+    session: object,
+    loaded: Loaded | undefined,
+    ttlMs: number,
+    lock: HeldLock | null,
+  ): Promise<SaveOutcome> {
+    if (ttlMs <= 0) {
+      await this.destroyNow(id);
+      return { saved: false };
+    }
+    const key = this.prefix + id;
+    const doc = this.serializer.serialize(session);
+    if (!isPlainObject(doc)) {
+      throw new StatehouseError(
+        ErrorCode.BAD_REQUEST,
+        'serializer.serialize must return a plain object',
+      );
+    }
+    const base = loaded !== undefined && loaded.key === key ? loaded : undefined;
+    if (base === undefined) {
+      const version = await this.create(id, key, doc, ttlMs);
+      if (version !== null) return { saved: true, loaded: this.based(key, doc, version, ttlMs) };
+      // Someone holds this id already (a custom genid that repeats): merge into theirs.
+    }
+    const ops = diffDocuments(base?.doc ?? emptyDoc, doc, {
+      counters: this.counters,
+      atomic: this.atomic,
     });
+    if (base !== undefined && ops.length === 0) {
+      // Nothing to write: no lock to check either, since nothing can be written over.
+      const touched = await this.touchIfDue(key, base, ttlMs);
+      const expiresAt = touched ? Date.now() + ttlMs : base.expiresAt;
+      return { saved: true, loaded: { key, doc, version: base.version, expiresAt, lock: null } };
+    }
+    // Under the lock, nobody else writes the session: its version is a fence that a save
+    // whose lock was lost without renewal noticing (a process paused past the TTL) fails.
+    let fence: number | undefined;
+    if (lock !== null && base !== undefined) {
+      await this.checkHeld(lock, key);
+      fence = base.version;
+    }
+    const result = await this.merge(key, ops, ttlMs, fence);
+    if (result === 'gone') {
+      this.events.emit('dropped', id);
+      return { saved: false };
+    }
+    if (result === 'fenced') {
+      if (lock !== null) this.lose(lock);
+      throw new SessionLockLostError(
+        key,
+        'the session was written by someone else while this request held its lock (the lock had expired)',
+      );
+    }
+    return { saved: true, loaded: this.based(key, doc, result, ttlMs) };
   }
 
   /** Refreshes the expiry if `touchAfter` of the TTL has passed; releases the lock. */
   async touch(id: string, loaded: Loaded | undefined, ttlMs: number): Promise<Loaded | undefined> {
     if (!this.validId(id)) return loaded;
-    return this.observe(async () => {
-      try {
-        const key = this.keyOf(id);
-        if (loaded === undefined || loaded.key !== key) {
-          await this.client.touch(key, ttlMs);
-          return loaded;
-        }
-        return (await this.touchIfDue(key, loaded, ttlMs))
-          ? { ...loaded, expiresAt: Date.now() + ttlMs, lockVersion: null }
-          : loaded;
-      } finally {
-        if (loaded?.lockVersion != null) {
-          const version = loaded.lockVersion;
-          loaded.lockVersion = null;
-          await this.release(id, version);
-        }
+    const lock = loaded?.lock ?? null;
+    try {
+      const key = this.prefix + id;
+      let next = loaded;
+      if (loaded === undefined || loaded.key !== key) {
+        await this.client.touch(key, ttlMs);
+      } else if (await this.touchIfDue(key, loaded, ttlMs)) {
+        next = { ...loaded, expiresAt: Date.now() + ttlMs, lock: null };
       }
-    });
+      this.reached();
+      return next;
+    } catch (error) {
+      throw this.failed(error);
+    } finally {
+      if (lock !== null && loaded !== undefined && loaded.lock === lock) {
+        loaded.lock = null;
+        await this.release(lock);
+      }
+    }
   }
 
   /**
@@ -343,10 +463,13 @@ export class SessionEngine {
    */
   async slide(id: string, loaded: Loaded, ttlMs: number): Promise<Loaded> {
     if (!this.touchDue(loaded, ttlMs)) return loaded;
-    return this.observe(async () => {
+    try {
       await this.client.touch(this.keyOf(id), ttlMs);
+      this.reached();
       return { ...loaded, expiresAt: Date.now() + ttlMs };
-    });
+    } catch (error) {
+      throw this.failed(error);
+    }
   }
 
   /** True when `touchAfter` of the TTL has passed since the expiry was set. */
@@ -364,7 +487,12 @@ export class SessionEngine {
   /** Deletes a session; a later save of a request that loaded it writes nothing. */
   async destroy(id: string): Promise<void> {
     if (!this.validId(id)) return;
-    await this.observe(() => this.destroyNow(id));
+    try {
+      await this.destroyNow(id);
+      this.reached();
+    } catch (error) {
+      throw this.failed(error);
+    }
   }
 
   private async destroyNow(id: string): Promise<void> {
@@ -373,44 +501,60 @@ export class SessionEngine {
       if (this.index)
         await this.client.patch(this.indexKey(id), [{ op: 'remove', path: 'ids', values: [id] }]);
     } finally {
-      const version = this.heldLocks.get(id);
-      if (version !== undefined) await this.release(id, version);
+      const lock = this.heldLocks.get(id);
+      if (lock !== undefined) await this.release(lock);
     }
   }
 
   /** Releases a lock this process holds for the session, if any (for frameworks that end a request without a save). */
   async unlock(id: string): Promise<void> {
-    const version = this.heldLocks.get(id);
-    if (version !== undefined) await this.release(id, version);
+    const lock = this.heldLocks.get(id);
+    if (lock !== undefined) await this.release(lock);
   }
 
-  private based(key: string, doc: Doc, ttlMs: number): Loaded {
-    return { key, doc, expiresAt: Date.now() + ttlMs, lockVersion: null };
+  private based(key: string, doc: Doc, version: number, ttlMs: number): Loaded {
+    return { key, doc, version, expiresAt: Date.now() + ttlMs, lock: null };
   }
 
-  /** Writes a new session only if the id is free; true when written. */
-  private async create(id: string, key: string, doc: Doc, ttlMs: number): Promise<boolean> {
+  /** Writes a new session only if the id is free; its version, or null when the id is taken. */
+  private async create(id: string, key: string, doc: Doc, ttlMs: number): Promise<number | null> {
+    let version: number;
     try {
-      await this.client.set(key, doc, { ifAbsent: true, ttlMs });
+      version = await this.client.set(key, doc, { ifAbsent: true, ttlMs });
     } catch (error) {
-      if (hasCode(error, ErrorCode.VERSION_MISMATCH)) return false;
+      if (hasCode(error, ErrorCode.VERSION_MISMATCH)) return null;
       throw error;
     }
     if (this.index) {
       await this.client.patch(this.indexKey(id), [{ op: 'add', path: 'ids', values: [id] }]);
     }
-    return true;
+    return version;
   }
 
-  /** Applies a request's changes to the stored session; false when the session is gone. */
-  private async merge(key: string, ops: readonly FieldOp[], ttlMs: number): Promise<boolean> {
+  /**
+   * Applies a request's changes to the stored session. With a `fence` (the version this
+   * request loaded, under its lock), only if the session is still at that version.
+   */
+  private async merge(
+    key: string,
+    ops: readonly FieldOp[],
+    ttlMs: number,
+    fence: number | undefined,
+  ): Promise<MergeResult> {
     const patch = toPatchOps(ops);
     if (patch !== null) {
       try {
-        await this.client.patch(key, patch, { create: false, ttlMs });
-        return true;
+        const options =
+          fence === undefined
+            ? { create: false, ttlMs }
+            : { create: false, ttlMs, ifVersion: fence };
+        return (await this.client.patch(key, patch, options)).version;
       } catch (error) {
-        if (hasCode(error, ErrorCode.NOT_FOUND)) return false;
+        if (hasCode(error, ErrorCode.NOT_FOUND)) return 'gone';
+        if (hasCode(error, ErrorCode.VERSION_MISMATCH) && fence !== undefined) {
+          // The version check comes before the existence check: version 0 is a destroyed session.
+          return (error as StatehouseError).meta.currentVersion === 0 ? 'gone' : 'fenced';
+        }
         // Another request changed the shape under this one (an add to what is now a string):
         // the read-modify-write below resolves it field by field.
         if (!hasCode(error, ErrorCode.BAD_REQUEST)) throw error;
@@ -418,14 +562,14 @@ export class SessionEngine {
     }
     for (let attempt = 0; attempt < casAttemptsMax; attempt++) {
       const entry = await this.client.getEntry<unknown>(key);
-      if (entry === null) return false;
+      if (entry === null) return 'gone';
+      if (fence !== undefined && entry.version !== fence) return 'fenced';
       const current = isPlainObject(entry.value) ? entry.value : {};
       try {
-        await this.client.set(key, applyLocally(current, ops), {
+        return await this.client.set(key, applyLocally(current, ops), {
           ifVersion: entry.version,
           ttlMs,
         });
-        return true;
       } catch (error) {
         if (!hasCode(error, ErrorCode.VERSION_MISMATCH)) throw error;
         await sleep(Math.random() * Math.min(50, 2 ** attempt));
@@ -443,39 +587,150 @@ export class SessionEngine {
     return `${this.prefix}!lock:${id}`;
   }
 
-  private async acquire(id: string): Promise<number> {
-    const lock = this.lock!;
-    const deadline = Date.now() + lock.waitMs;
+  private async acquire(id: string): Promise<HeldLock> {
+    const options = this.lock!;
+    const deadline = Date.now() + options.waitMs;
     const key = this.lockKey(id);
+    const value = { holder: this.client.clientId, token: ++this.lockTokens };
     for (let attempt = 0; ; attempt++) {
+      const sentAt = Date.now();
       try {
-        const version = await this.client.set(
+        const version = await this.client.set(key, value, {
+          ifAbsent: true,
+          ttlMs: options.ttlMs,
+        });
+        const lock: HeldLock = {
+          id,
           key,
-          { holder: this.client.clientId },
-          { ifAbsent: true, ttlMs: lock.ttlMs },
-        );
-        this.heldLocks.set(id, version);
-        return version;
+          value,
+          version,
+          renewedAt: sentAt,
+          acquiredAt: sentAt,
+          timer: null,
+          renewal: null,
+          renewing: true,
+          released: false,
+          lost: false,
+        };
+        this.heldLocks.set(id, lock);
+        this.scheduleRenewal(lock);
+        return lock;
       } catch (error) {
         if (!hasCode(error, ErrorCode.VERSION_MISMATCH)) throw error;
       }
       const left = deadline - Date.now();
       if (left <= 0) {
-        throw new SessionLockTimeoutError(key, lock.waitMs);
+        throw new SessionLockTimeoutError(key, options.waitMs);
       }
       const ceiling = Math.min(lockPollMsMax, lockPollMsMin * 2 ** Math.min(attempt, 5));
       await sleep(Math.min(left, ceiling / 2 + (Math.random() * ceiling) / 2));
     }
   }
 
-  private async release(id: string, version: number): Promise<void> {
-    if (this.heldLocks.get(id) === version) this.heldLocks.delete(id);
+  private scheduleRenewal(lock: HeldLock): void {
+    const { ttlMs, holdMsMax } = this.lock!;
+    const delay = Math.max(1, Math.floor(ttlMs / lockRenewalsPerTtl));
+    lock.timer = setTimeout(() => {
+      lock.timer = null;
+      if (!lock.renewing || this.closed) return;
+      if (Date.now() - lock.acquiredAt >= holdMsMax) {
+        // Let it expire rather than delete it: the request may still be running, and another
+        // one gets the session no sooner than it would have after a crash.
+        this.lose(lock);
+        return;
+      }
+      void this.renew(lock).then(() => {
+        if (lock.renewing && !this.closed) this.scheduleRenewal(lock);
+      });
+    }, delay);
+    // A renewal alone never keeps a process alive: a process that ends lets its locks expire.
+    lock.timer.unref();
+  }
+
+  /** One renewal at a time per lock; resolves when it is done, never rejects. */
+  private renew(lock: HeldLock): Promise<void> {
+    lock.renewal ??= this.renewOnce(lock).finally(() => {
+      lock.renewal = null;
+    });
+    return lock.renewal;
+  }
+
+  private async renewOnce(lock: HeldLock): Promise<void> {
+    const sentAt = Date.now();
     try {
-      // Only the lock this request created: if it expired and another request took it,
-      // the version differs and nothing is deleted.
-      await this.client.delete(this.lockKey(id), { ifVersion: version });
+      // Compare on owner: the lock is extended only while it holds this acquisition's token.
+      lock.version = await this.client.cas(lock.key, lock.value, lock.value, {
+        ttlMs: this.lock!.ttlMs,
+      });
+      lock.renewedAt = sentAt;
     } catch (error) {
-      if (!hasCode(error, ErrorCode.VERSION_MISMATCH)) throw error;
+      if (hasCode(error, ErrorCode.VERSION_MISMATCH)) this.lose(lock);
+      // A closed client is a web server going away: its locks expire, as after a crash.
+      else if (hasCode(error, ErrorCode.CLIENT_CLOSED)) this.stopRenewing(lock);
+      // Otherwise the cluster is out of reach for now: the next renewal tries again while the
+      // lock has time left, and a lock that expires meanwhile is found lost.
+    }
+  }
+
+  /** Before a save under the lock: refuses if the lock is known lost, renews it if overdue. */
+  private async checkHeld(lock: HeldLock, key: string): Promise<void> {
+    const { ttlMs, holdMsMax } = this.lock!;
+    if (!lock.lost && Date.now() - lock.acquiredAt >= holdMsMax) this.lose(lock);
+    if (!lock.lost && Date.now() - lock.renewedAt >= ttlMs * lockOverdueShareOfTtl) {
+      await this.renew(lock);
+    }
+    if (lock.lost) {
+      throw new SessionLockLostError(
+        key,
+        `this request's lock expired or was taken while it ran (lock.ttlMs ${ttlMs}, lock.holdMsMax ${holdMsMax})`,
+      );
+    }
+  }
+
+  private stopRenewing(lock: HeldLock): void {
+    lock.renewing = false;
+    if (lock.timer !== null) clearTimeout(lock.timer);
+    lock.timer = null;
+  }
+
+  /** The lock no longer protects its request: stop renewing, and say so once. */
+  private lose(lock: HeldLock): void {
+    if (lock.lost) return;
+    lock.lost = true;
+    this.stopRenewing(lock);
+    if (this.heldLocks.get(lock.id) === lock) this.heldLocks.delete(lock.id);
+    this.events.emit('lockLost', lock.id);
+  }
+
+  private async release(lock: HeldLock): Promise<void> {
+    if (lock.released) return;
+    lock.released = true;
+    this.stopRenewing(lock);
+    if (this.heldLocks.get(lock.id) === lock) this.heldLocks.delete(lock.id);
+    // After the renewal in flight, if any: it may move the version this delete must name.
+    if (lock.renewal !== null) await lock.renewal;
+    for (let attempt = 0; attempt < releaseAttemptsMax; attempt++) {
+      try {
+        // Only the lock this request holds: one that expired and was taken by another request
+        // has another version, and is left alone.
+        await this.client.delete(lock.key, { ifVersion: lock.version });
+        return;
+      } catch (error) {
+        if (!hasCode(error, ErrorCode.VERSION_MISMATCH)) throw error;
+      }
+      if (lock.lost) return;
+      // A renewal whose answer was lost (in doubt) may have moved the version: the lock is
+      // still this request's if it holds its token.
+      const entry = await this.client.getEntry<{ holder?: unknown; token?: unknown }>(lock.key);
+      if (
+        entry === null ||
+        entry.value?.holder !== lock.value.holder ||
+        entry.value.token !== lock.value.token
+      ) {
+        this.lose(lock);
+        return;
+      }
+      lock.version = entry.version;
     }
   }
 
@@ -579,16 +834,21 @@ export class SessionEngine {
       this.reached();
       return result;
     } catch (error) {
-      if (error instanceof SessionLockTimeoutError) {
-        // A lock that stayed taken: the cluster answered every attempt.
-        this.reached();
-      } else if (error instanceof StatehouseError && unreachableCodes.has(error.code)) {
-        this.unreached();
-      } else if (!(error instanceof StatehouseError) || error.code !== ErrorCode.CLIENT_CLOSED) {
-        this.reached();
-      }
-      throw error;
+      throw this.failed(error);
     }
+  }
+
+  /** Notes what a failed call says about reaching the cluster; returns the error to rethrow. */
+  private failed(error: unknown): unknown {
+    if (error instanceof SessionLockTimeoutError) {
+      // A lock that stayed taken: the cluster answered every attempt.
+      this.reached();
+    } else if (error instanceof StatehouseError && unreachableCodes.has(error.code)) {
+      this.unreached();
+    } else if (!(error instanceof StatehouseError) || error.code !== ErrorCode.CLIENT_CLOSED) {
+      this.reached();
+    }
+    return error;
   }
 
   private reached(): void {
@@ -623,10 +883,14 @@ export class SessionEngine {
     return this.connected;
   }
 
-  /** Stops probing; the client stays open (the application owns it). */
+  /**
+   * Stops probing and renewing locks; the client stays open (the application owns it). Locks
+   * this store still holds expire `lock.ttlMs` after their last renewal, as after a crash.
+   */
   close(): void {
     this.closed = true;
     if (this.probe !== null) clearTimeout(this.probe);
     this.probe = null;
+    for (const lock of this.heldLocks.values()) this.stopRenewing(lock);
   }
 }

@@ -31,8 +31,9 @@
  * with `index: true`. Every method takes an optional callback and returns a promise.
  * TTL: the time left until `cookie.expires`, or `ttlMs` when the cookie has no expiry (a
  * browser-session cookie); a cookie already expired destroys the session instead of saving.
- * Events: `connect` and `disconnect` (engine.ts), and `dropped` (id) when a save found its
- * session destroyed and wrote nothing: a logout won.
+ * Events: `connect` and `disconnect` (engine.ts), `dropped` (id) when a save found its
+ * session destroyed and wrote nothing: a logout won, and with `lock`, `lockLost` (id) when a
+ * request's lock expired or was taken while it ran (its save then fails with LOCK_LOST).
  */
 import type { EventEmitter } from 'node:events';
 import { settle, type Callback } from './callbacks.js';
@@ -40,7 +41,7 @@ import { SessionEngine, type Loaded, type SessionStoreOptions } from './engine.j
 import type { Doc } from './merge.js';
 
 export type { SessionStoreOptions, Serializer, LockOptions } from './engine.js';
-export { SessionLockTimeoutError } from './engine.js';
+export { SessionLockLostError, SessionLockTimeoutError } from './engine.js';
 
 /** What the store needs of express-session's Store base class. */
 export interface ExpressStoreBase extends EventEmitter {

@@ -32,7 +32,7 @@
  * The lock (`lock: true`) is released by the request's save or destroy. @fastify/session
  * saves every request under `rolling: true` (its default); with `rolling: false` an
  * unmodified session is not saved, so call `store.unlock(request.session.sessionId)` in an
- * `onResponse` hook, or the lock lasts until its TTL.
+ * `onResponse` hook, or the lock is renewed until `lock.holdMsMax` and then expires.
  */
 import { EventEmitter } from 'node:events';
 import { settle, type Callback } from './callbacks.js';
@@ -40,7 +40,7 @@ import { SessionEngine, type Loaded, type SessionStoreOptions } from './engine.j
 import { isPlainObject, type Doc } from './merge.js';
 
 export type { SessionStoreOptions, Serializer, LockOptions } from './engine.js';
-export { SessionLockTimeoutError } from './engine.js';
+export { SessionLockLostError, SessionLockTimeoutError } from './engine.js';
 
 /** The field that carries the load token from `get` into the framework's Session. */
 export const loadedField = '__statehouseLoaded';

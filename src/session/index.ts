@@ -5,6 +5,7 @@
 export { createExpressStore, type ExpressStoreMethods } from './express.js';
 export { createFastifyStore, FastifySessionStore, loadedField } from './fastify.js';
 export {
+  SessionLockLostError,
   SessionLockTimeoutError,
   type LockOptions,
   type Serializer,

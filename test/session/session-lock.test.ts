@@ -1,6 +1,6 @@
 /**
  * lock: true serialises the requests of one session across web servers, and a lock left by a
- * web server that crashed expires.
+ * web server that crashed expires. session-lock-renewal.test.ts covers renewal and loss.
  */
 import test from 'node:test';
 import assert from 'node:assert/strict';
@@ -77,9 +77,11 @@ test('a lock abandoned by a crashed web server expires, and the next request pro
   const browser = new Browser([await listen(t, app(options))]);
   await browser.request('POST', '/step/login');
   const id = browser.sessionId!;
-  // Another web server loads the session (taking the lock) and dies before it saves.
+  // Another web server loads the session (taking the lock) and dies before it saves: it
+  // stops renewing the lock, as a closed store does.
   const crashed = createExpressStore(session, { client, ...options });
   assert.notEqual(await crashed.get(id), null);
+  crashed.close();
   assert.notEqual(await client.get(`lock-crash:!lock:${id}`), null, 'the lock is taken');
   const reply = await browser.request('POST', '/step/after-crash');
   assert.equal(reply.status, 200);
@@ -100,5 +102,6 @@ test('a request that cannot get the lock within lock.waitMs fails instead of run
   });
   assert.equal(store.connected, true, 'a taken lock is not a lost cluster');
   await crashed.unlock(browser.sessionId!);
+  crashed.close();
   assert.equal((await browser.request('POST', '/step/unblocked')).status, 200);
 });

@@ -223,7 +223,13 @@ function diffInto(
     if (fieldOf(saved, key) === undefined) (changed ??= []).push(key);
   }
   if (changed === null) return;
-  if (changed.length > 1) changed.sort();
+  // An insertion sort: a save changes a key or two, and Array#sort allocates work space.
+  for (let i = 1; i < changed.length; i++) {
+    const key = changed[i]!;
+    let j = i - 1;
+    for (; j >= 0 && changed[j]! > key; j--) changed[j + 1] = changed[j]!;
+    changed[j + 1] = key;
+  }
   for (const key of changed) {
     const before = fieldOf(loaded, key);
     const after = fieldOf(saved, key);

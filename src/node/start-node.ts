@@ -326,6 +326,7 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
       ...(options.localAddress !== undefined && { localAddress: options.localAddress }),
     },
     logger,
+    () => scheduleFlush(),
     (refusing) => control.peerRefused(refusing),
   );
   // Client requests waiting for the data plane's answer, by the plane's request id.
@@ -416,14 +417,24 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
   function deliver(effects: PlaneEffects): void {
     deliverEffects(effects, memberId, reportTo, sink);
   }
-  // Writes of one turn leave for the backups together: one message per backup per turn.
+  /**
+   * The end of a turn: the writes of the turn become one append batch per backup, and every
+   * peer link writes what it queued (those appends, acks, lease and Raft messages) in one
+   * system call. One setImmediate per turn, scheduled by the first write or peer send.
+   */
   function scheduleFlush(): void {
     if (flushScheduled) return;
     flushScheduled = true;
-    setImmediate(() => {
-      flushScheduled = false;
+    setImmediate(flushTurn);
+  }
+  function flushTurn(): void {
+    try {
       deliver(plane.flush());
-    });
+      peers.flush();
+    } finally {
+      // Sends made by the flush itself were written by it: no second immediate for them.
+      flushScheduled = false;
+    }
   }
   function run(requestId: number, request: CommandRequest, clientId: string): void {
     const effects = plane.execute(requestId, request.command, clock.now(), {

@@ -27,6 +27,7 @@ import {
   encodeOk,
   frameBatch,
   isBadMessage,
+  peerProtocolVersion,
   protocolVersion,
   type AcceptLossResult,
   type CommandRequest,
@@ -343,10 +344,10 @@ export class ClientConnection {
   }
 
   private onPeerHello(hello: PeerHelloRequest): void {
-    if (hello.protocol !== protocolVersion) {
+    if (hello.protocol !== peerProtocolVersion) {
       this.fail(hello.id, {
         code: ErrorCode.PROTOCOL_MISMATCH,
-        message: `this node speaks protocol ${protocolVersion}, the peer ${hello.protocol}`,
+        message: `this node speaks peer protocol ${peerProtocolVersion}, the peer ${hello.protocol}`,
       });
       return;
     }

@@ -32,10 +32,11 @@ import {
   encodeRequest,
   frameBatch,
   isBadMessage,
-  protocolVersion,
+  peerProtocolVersion,
   type ForwardRequest,
 } from '../protocol/index.js';
 import { parseAddress } from '../core/address.js';
+import { toWire, type PeerDataMessage } from '../protocol/replication-messages.js';
 import type { Message } from '../raft/index.js';
 import type { Logger } from './logger.js';
 
@@ -122,7 +123,7 @@ class PeerLink {
           encodeRequest({
             kind: 'peerHello',
             id: 0,
-            protocol: protocolVersion,
+            protocol: peerProtocolVersion,
             memberId: this.identity.memberId,
             address: this.identity.address,
             clusterId,
@@ -213,8 +214,8 @@ export class PeerNetwork {
     this.sendTo(message.to, encodeRequest({ kind: 'raft', id: 0, message }));
   }
 
-  sendReplication(to: string, message: unknown): void {
-    this.sendTo(to, encodeRequest({ kind: 'repl', id: 0, message }));
+  sendReplication(to: string, message: PeerDataMessage): void {
+    this.sendTo(to, encodeRequest({ kind: 'repl', id: 0, message: toWire(message) }));
   }
 
   sendReport(to: string, report: unknown): void {

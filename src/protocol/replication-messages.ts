@@ -47,6 +47,37 @@
  * What is not checked: anything that needs the receiver's state, such as whether keys or
  * clients repeat across the chunks of one transfer, or whether the epoch is current. That is
  * the replica's business.
+ *
+ * The compact form
+ * ----------------
+ * The stream's hot messages (append, ack, lease ping and echo) travel in a compact form:
+ * positional arrays with small-integer tags instead of maps with string keys. A replicated
+ * write is two mutations (the put and its remembered result), and as maps they cost the
+ * sender a dozen key strings to encode and the receiver a dozen keys to decode, intern and
+ * look up; as arrays they are numbers, the key, the value and the client id. What a node
+ * sends a peer (`toWire`) is always a list of messages, one frame for a whole batch:
+ *
+ *   [message, ...]                               1 to replicationBatchMessagesMax of them
+ *   append:     [1, partition, epoch, fromSeq, history, mutations]
+ *                 history: [epoch, startSeq, epoch, startSeq, ...] (flat pairs)
+ *                 mutations: the mutations' fields one after the other, each led by its
+ *                 kind; their seqs are implied (fromSeq, fromSeq+1, ...), so cannot gap:
+ *                   put    0, key, value, expiresAt
+ *                   expiry 1, key, expiresAt
+ *                   delete 2, key
+ *                   result 3, clientId, seq, ackedBelow (-1: none), at, outcome...
+ *                 where outcome is 0, version (set), 1, version (cas), 2, version (a patch
+ *                 answered without its value), or 3, followed by the outcome as a map (any
+ *                 other outcome, read as in point 5 above)
+ *   ack:        [2, partition, epoch, seq, lastEpoch, flags]  flags: 1 behind, 2 needSnapshot
+ *   leasePing:  [4, sentAt, version]
+ *   leaseEcho:  [5, sentAt, version]
+ *   snapshot, snapshotAck: the map form above (a chunk is large and rare: keys cost nothing)
+ *
+ * A map in the list is read as the map form, so either form of any message is accepted; the
+ * checks are the same, field by field, and a reason names the field the same way
+ * (`append: mutations[3].key must be ...`). A list of one message parses to that message,
+ * a longer one to a batch.
  */
 import { isErrorCode, type ErrorMeta } from '../core/errors.js';
 import type { EpochStart } from '../replication/replication-log.js';
@@ -543,13 +574,368 @@ function readBatch(raw: Fields): PeerBatchMessage {
   return { type: 'batch', messages };
 }
 
+// ---- the compact form ------------------------------------------------------------------
+
+/** Message tags of the compact form. 3 is unused: a snapshot travels as a map. */
+const CompactTag = { append: 1, ack: 2, leasePing: 4, leaseEcho: 5 } as const;
+const MutationTag = { put: 0, expiry: 1, delete: 2, result: 3 } as const;
+/** How a remembered outcome follows a result mutation's other fields. */
+const OutcomeTag = { set: 0, cas: 1, patchVersion: 2, map: 3 } as const;
+const AckFlag = { behind: 1, needSnapshot: 2 } as const;
+
 /**
- * Validates a decoded (MessagePack) value as a replication message. Never throws on bad
- * input. Returns a fresh object holding only the fields of the message's type, with binary
- * values copied.
+ * Fields a mutation may take in the compact form (a result with a map outcome has 7): bounds
+ * the flat array before any of it is read.
+ */
+const compactMutationFieldsMax = 7;
+
+function pushOutcome(out: unknown[], outcome: Outcome): void {
+  if (outcome.ok) {
+    const r = outcome.result;
+    if (r.op === 'set') {
+      out.push(OutcomeTag.set, r.version);
+      return;
+    }
+    if (r.op === 'cas') {
+      out.push(OutcomeTag.cas, r.version);
+      return;
+    }
+    if (r.op === 'patch' && r.value === undefined) {
+      out.push(OutcomeTag.patchVersion, r.version);
+      return;
+    }
+  }
+  out.push(OutcomeTag.map, outcome);
+}
+
+function pushMutation(out: unknown[], m: Mutation): void {
+  switch (m.kind) {
+    case 'put':
+      out.push(MutationTag.put, m.key, m.value, m.expiresAt);
+      return;
+    case 'expiry':
+      out.push(MutationTag.expiry, m.key, m.expiresAt);
+      return;
+    case 'delete':
+      out.push(MutationTag.delete, m.key);
+      return;
+    case 'result':
+      out.push(MutationTag.result, m.id.clientId, m.id.seq, m.id.ackedBelow ?? -1, m.at);
+      pushOutcome(out, m.outcome);
+      return;
+  }
+}
+
+function compactOne(message: PeerSingleMessage): unknown {
+  switch (message.type) {
+    case 'append': {
+      const history: number[] = [];
+      for (const h of message.history) history.push(h.epoch, h.startSeq);
+      const mutations: unknown[] = [];
+      for (const m of message.mutations) pushMutation(mutations, m);
+      return [
+        CompactTag.append,
+        message.partition,
+        message.epoch,
+        message.fromSeq,
+        history,
+        mutations,
+      ];
+    }
+    case 'ack':
+      return [
+        CompactTag.ack,
+        message.partition,
+        message.epoch,
+        message.seq,
+        message.lastEpoch,
+        (message.behind === true ? AckFlag.behind : 0) |
+          (message.needSnapshot === true ? AckFlag.needSnapshot : 0),
+      ];
+    case 'leasePing':
+      return [CompactTag.leasePing, message.sentAt, message.version];
+    case 'leaseEcho':
+      return [CompactTag.leaseEcho, message.sentAt, message.version];
+    case 'snapshot':
+    case 'snapshotAck':
+      return message;
+  }
+}
+
+/**
+ * What a node sends a peer for `message`: the compact form described at the top, a list of
+ * messages (one for a single message). `parseReplicationMessage` reads it back.
+ */
+export function toWire(message: PeerDataMessage): unknown[] {
+  if (message.type !== 'batch') return [compactOne(message)];
+  const out: unknown[] = [];
+  for (const m of message.messages) out.push(compactOne(m));
+  return out;
+}
+
+/** Field checks on positional values: plain functions, no object per field read. */
+function uintField(context: string, value: unknown, path: string): number {
+  if (!isUint(value)) fail(context, path, 'a non-negative integer');
+  return value;
+}
+
+function intField(context: string, value: unknown, path: string, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
+    fail(
+      context,
+      path,
+      max === Number.MAX_SAFE_INTEGER
+        ? `an integer of at least ${min}`
+        : `an integer from ${min} to ${max}`,
+    );
+  }
+  return value;
+}
+
+function timeField(context: string, value: unknown, path: string): number {
+  if (!isTime(value)) fail(context, path, 'a non-negative finite number');
+  return value;
+}
+
+function stringField(context: string, value: unknown, path: string, max: number): string {
+  if (typeof value !== 'string' || value.length < 1 || value.length > max) {
+    fail(context, path, `a string of 1 to ${max} characters`);
+  }
+  return value;
+}
+
+function arrayField(context: string, value: unknown, path: string, max: number): unknown[] {
+  if (!Array.isArray(value)) fail(context, path, 'an array');
+  if (value.length > max)
+    fail(context, path, `an array of at most ${max} items, not ${value.length}`);
+  return value as unknown[];
+}
+
+function readCompactHistory(context: string, raw: unknown, messageEpoch: number): EpochStart[] {
+  const flat = arrayField(context, raw, 'history', 2 * replicationHistoryMax);
+  if (flat.length % 2 !== 0) fail(context, 'history', 'pairs of epoch and startSeq');
+  const out: EpochStart[] = [];
+  for (let i = 0; i < flat.length / 2; i++) {
+    const epoch = intField(context, flat[2 * i], `history[${i}].epoch`, 0, messageEpoch);
+    const startSeq = uintField(context, flat[2 * i + 1], `history[${i}].startSeq`);
+    const before = out[i - 1];
+    if (before !== undefined) {
+      if (epoch <= before.epoch) {
+        fail(context, `history[${i}].epoch`, `greater than the one before, ${before.epoch}`);
+      }
+      if (startSeq <= before.startSeq) {
+        fail(context, `history[${i}].startSeq`, `greater than the one before, ${before.startSeq}`);
+      }
+    }
+    out.push({ epoch, startSeq });
+  }
+  return out;
+}
+
+/** The outcome of a result mutation, from f[j] on; `at` is the mutation's path. */
+function readCompactOutcome(
+  context: string,
+  f: readonly unknown[],
+  j: number,
+  at: string,
+): Outcome {
+  const tag = f[j];
+  if (tag === OutcomeTag.map) {
+    // The rare outcomes (refusals, a patch's value, results of other ops): the map form.
+    return readOutcome(new Reader(context, { path: at }, 'outcome', f[j + 1]));
+  }
+  const op =
+    tag === OutcomeTag.set
+      ? 'set'
+      : tag === OutcomeTag.cas
+        ? 'cas'
+        : tag === OutcomeTag.patchVersion
+          ? 'patch'
+          : fail(
+              context,
+              `${at}.outcome`,
+              'an outcome tag: 0 (set), 1 (cas), 2 (patch), 3 (a map)',
+            );
+  return {
+    ok: true,
+    result: { op, version: uintField(context, f[j + 1], `${at}.outcome.result.version`) },
+  };
+}
+
+/** The flat mutations of a compact append; seqs follow fromSeq without gaps by construction. */
+function readCompactMutations(context: string, raw: unknown, fromSeq: number): Mutation[] {
+  const f = arrayField(
+    context,
+    raw,
+    'mutations',
+    compactMutationFieldsMax * replicationMutationsMax,
+  );
+  const out: Mutation[] = [];
+  let j = 0;
+  while (j < f.length) {
+    const n = out.length;
+    if (n === replicationMutationsMax) {
+      fail(context, 'mutations', `at most ${replicationMutationsMax} mutations`);
+    }
+    const seq = fromSeq + n;
+    const at = `mutations[${n}]`;
+    switch (f[j]) {
+      case MutationTag.put:
+        out.push({
+          kind: 'put',
+          seq,
+          key: stringField(context, f[j + 1], `${at}.key`, replicationKeyLengthMax),
+          value: bytesField(context, f[j + 2], `${at}.value`),
+          expiresAt: timeField(context, f[j + 3], `${at}.expiresAt`),
+        });
+        j += 4;
+        break;
+      case MutationTag.expiry:
+        out.push({
+          kind: 'expiry',
+          seq,
+          key: stringField(context, f[j + 1], `${at}.key`, replicationKeyLengthMax),
+          expiresAt: timeField(context, f[j + 2], `${at}.expiresAt`),
+        });
+        j += 3;
+        break;
+      case MutationTag.delete:
+        out.push({
+          kind: 'delete',
+          seq,
+          key: stringField(context, f[j + 1], `${at}.key`, replicationKeyLengthMax),
+        });
+        j += 2;
+        break;
+      case MutationTag.result: {
+        const clientId = stringField(
+          context,
+          f[j + 1],
+          `${at}.id.clientId`,
+          replicationIdLengthMax,
+        );
+        const idSeq = uintField(context, f[j + 2], `${at}.id.seq`);
+        const ackedBelow = intField(context, f[j + 3], `${at}.id.ackedBelow`, -1, idSeq);
+        const when = timeField(context, f[j + 4], `${at}.at`);
+        const outcome = readCompactOutcome(context, f, j + 5, at);
+        out.push({
+          kind: 'result',
+          seq,
+          id: ackedBelow === -1 ? { clientId, seq: idSeq } : { clientId, seq: idSeq, ackedBelow },
+          outcome,
+          at: when,
+        });
+        j += 7;
+        break;
+      }
+      default:
+        fail(context, `${at}.kind`, 'one of 0 (put), 1 (expiry), 2 (delete), 3 (result)');
+    }
+  }
+  return out;
+}
+
+function bytesField(context: string, value: unknown, path: string): Uint8Array {
+  if (!(value instanceof Uint8Array)) fail(context, path, 'binary (a Uint8Array)');
+  // Copied out of the frame buffer: the store keeps it.
+  return new Uint8Array(value);
+}
+
+function expectLength(context: string, a: readonly unknown[], n: number, shape: string): void {
+  if (a.length !== n) fail(context, 'the message', `an array of ${n} fields ${shape}`);
+}
+
+function readCompactOne(context: string, a: readonly unknown[]): PeerSingleMessage {
+  switch (a[0]) {
+    case CompactTag.append: {
+      const ctx = `${context}append`;
+      expectLength(ctx, a, 6, '[1, partition, epoch, fromSeq, history, mutations]');
+      const partition = uintField(ctx, a[1], 'partition');
+      const epoch = uintField(ctx, a[2], 'epoch');
+      const fromSeq = intField(ctx, a[3], 'fromSeq', 1, Number.MAX_SAFE_INTEGER);
+      const history = readCompactHistory(ctx, a[4], epoch);
+      const mutations = readCompactMutations(ctx, a[5], fromSeq);
+      return { type: 'append', partition, epoch, fromSeq, history, mutations };
+    }
+    case CompactTag.ack: {
+      const ctx = `${context}ack`;
+      expectLength(ctx, a, 6, '[2, partition, epoch, seq, lastEpoch, flags]');
+      const partition = uintField(ctx, a[1], 'partition');
+      const epoch = uintField(ctx, a[2], 'epoch');
+      const seq = uintField(ctx, a[3], 'seq');
+      const lastEpoch = intField(ctx, a[4], 'lastEpoch', -1, epoch);
+      const flags = intField(ctx, a[5], 'flags', 0, AckFlag.behind | AckFlag.needSnapshot);
+      if (flags === 0) return { type: 'ack', partition, epoch, seq, lastEpoch };
+      return {
+        type: 'ack',
+        partition,
+        epoch,
+        seq,
+        lastEpoch,
+        ...((flags & AckFlag.behind) !== 0 && { behind: true }),
+        ...((flags & AckFlag.needSnapshot) !== 0 && { needSnapshot: true }),
+      };
+    }
+    case CompactTag.leasePing:
+    case CompactTag.leaseEcho: {
+      const type = a[0] === CompactTag.leasePing ? 'leasePing' : 'leaseEcho';
+      const ctx = `${context}${type}`;
+      expectLength(ctx, a, 3, `[${a[0]}, sentAt, version]`);
+      return {
+        type,
+        sentAt: timeField(ctx, a[1], 'sentAt'),
+        version: uintField(ctx, a[2], 'version'),
+      };
+    }
+    default:
+      return fail(
+        context === '' ? 'message' : context.slice(0, -2),
+        'tag',
+        'one of 1 (append), 2 (ack), 4 (leasePing), 5 (leaseEcho)',
+      );
+  }
+}
+
+/** A list in the compact form: each item an array (compact) or a map (the map form). */
+function readCompactList(list: readonly unknown[]): PeerDataMessage {
+  if (list.length === 0 || list.length > replicationBatchMessagesMax) {
+    fail('message', 'the list', `an array of 1 to ${replicationBatchMessagesMax} messages`);
+  }
+  const messages: PeerSingleMessage[] = [];
+  for (let i = 0; i < list.length; i++) {
+    const item = list[i];
+    // Alone, a message's reasons read as the map form's do; in a batch, as a batch's do.
+    const prefix = list.length === 1 ? '' : `batch: messages[${i}]: `;
+    if (Array.isArray(item)) {
+      messages.push(readCompactOne(prefix, item));
+      continue;
+    }
+    const where = list.length === 1 ? 'message' : `batch: messages[${i}]`;
+    if (!isPlainMap(item)) fail(where, 'the message', 'an array or a map');
+    const type = typeOf(item);
+    if (!isMessageType(type)) fail(where, 'type', `one of ${singleTypeNames}`);
+    messages.push(bodyReaders[type](new MapReader(`${prefix}${type}`, null, item)));
+  }
+  return messages.length === 1 ? messages[0]! : { type: 'batch', messages };
+}
+
+/**
+ * Validates a decoded (MessagePack) value as a replication message, in the map form or the
+ * compact form. Never throws on bad input. Returns a fresh object holding only the fields of
+ * the message's type, with binary values copied.
  */
 export function parseReplicationMessage(raw: unknown): PeerDataMessage | BadReplicationMessage {
-  if (!isPlainMap(raw)) return { bad: true, reason: 'a replication message must be a map' };
+  if (Array.isArray(raw)) {
+    try {
+      return readCompactList(raw);
+    } catch (error) {
+      if (error instanceof FieldError) return { bad: true, reason: error.message };
+      throw error;
+    }
+  }
+  if (!isPlainMap(raw)) {
+    return { bad: true, reason: 'a replication message must be a map or a list of messages' };
+  }
   const type = typeOf(raw);
   const batch = type === 'batch';
   if (!batch && !isMessageType(type)) {

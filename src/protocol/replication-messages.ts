@@ -673,17 +673,42 @@ export function toWire(message: PeerDataMessage): unknown[] {
   return out;
 }
 
-/** Field checks on positional values: plain functions, no object per field read. */
-function uintField(context: string, value: unknown, path: string): number {
-  if (!isUint(value)) fail(context, path, 'a non-negative integer');
+/**
+ * Where a compact field sits, for the reason of a refusal: the message's index in a list of
+ * several (-1 when alone) and its type, and within it `base[n].field` (n = -1: `field`).
+ * Reasons are built only when a check fails; reading a valid message builds no strings.
+ */
+interface Site {
+  readonly m: number;
+  readonly type: string;
+}
+
+function siteFail(site: Site, base: string, n: number, field: string, expected: string): never {
+  const context = site.m < 0 ? site.type : `batch: messages[${site.m}]: ${site.type}`;
+  const path = n < 0 ? field : field === '' ? `${base}[${n}]` : `${base}[${n}].${field}`;
+  return fail(context, path, expected);
+}
+
+function uintAt(site: Site, value: unknown, base: string, n: number, field: string): number {
+  if (!isUint(value)) siteFail(site, base, n, field, 'a non-negative integer');
   return value;
 }
 
-function intField(context: string, value: unknown, path: string, min: number, max: number): number {
+function intAt(
+  site: Site,
+  value: unknown,
+  base: string,
+  n: number,
+  field: string,
+  min: number,
+  max: number,
+): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
-    fail(
-      context,
-      path,
+    siteFail(
+      site,
+      base,
+      n,
+      field,
       max === Number.MAX_SAFE_INTEGER
         ? `an integer of at least ${min}`
         : `an integer from ${min} to ${max}`,
@@ -692,39 +717,53 @@ function intField(context: string, value: unknown, path: string, min: number, ma
   return value;
 }
 
-function timeField(context: string, value: unknown, path: string): number {
-  if (!isTime(value)) fail(context, path, 'a non-negative finite number');
+function timeAt(site: Site, value: unknown, base: string, n: number, field: string): number {
+  if (!isTime(value)) siteFail(site, base, n, field, 'a non-negative finite number');
   return value;
 }
 
-function stringField(context: string, value: unknown, path: string, max: number): string {
+function stringAt(
+  site: Site,
+  value: unknown,
+  base: string,
+  n: number,
+  field: string,
+  max: number,
+): string {
   if (typeof value !== 'string' || value.length < 1 || value.length > max) {
-    fail(context, path, `a string of 1 to ${max} characters`);
+    siteFail(site, base, n, field, `a string of 1 to ${max} characters`);
   }
   return value;
 }
 
-function arrayField(context: string, value: unknown, path: string, max: number): unknown[] {
-  if (!Array.isArray(value)) fail(context, path, 'an array');
-  if (value.length > max)
-    fail(context, path, `an array of at most ${max} items, not ${value.length}`);
+/** Binary, copied out of the frame buffer: the store keeps it. */
+function bytesAt(site: Site, value: unknown, base: string, n: number, field: string): Uint8Array {
+  if (!(value instanceof Uint8Array)) siteFail(site, base, n, field, 'binary (a Uint8Array)');
+  return new Uint8Array(value);
+}
+
+function arrayAt(site: Site, value: unknown, field: string, max: number): unknown[] {
+  if (!Array.isArray(value)) siteFail(site, '', -1, field, 'an array');
+  if (value.length > max) {
+    siteFail(site, '', -1, field, `an array of at most ${max} items, not ${value.length}`);
+  }
   return value as unknown[];
 }
 
-function readCompactHistory(context: string, raw: unknown, messageEpoch: number): EpochStart[] {
-  const flat = arrayField(context, raw, 'history', 2 * replicationHistoryMax);
-  if (flat.length % 2 !== 0) fail(context, 'history', 'pairs of epoch and startSeq');
+function readCompactHistory(site: Site, raw: unknown, messageEpoch: number): EpochStart[] {
+  const flat = arrayAt(site, raw, 'history', 2 * replicationHistoryMax);
+  if (flat.length % 2 !== 0) siteFail(site, '', -1, 'history', 'pairs of epoch and startSeq');
   const out: EpochStart[] = [];
   for (let i = 0; i < flat.length / 2; i++) {
-    const epoch = intField(context, flat[2 * i], `history[${i}].epoch`, 0, messageEpoch);
-    const startSeq = uintField(context, flat[2 * i + 1], `history[${i}].startSeq`);
+    const epoch = intAt(site, flat[2 * i], 'history', i, 'epoch', 0, messageEpoch);
+    const startSeq = uintAt(site, flat[2 * i + 1], 'history', i, 'startSeq');
     const before = out[i - 1];
     if (before !== undefined) {
       if (epoch <= before.epoch) {
-        fail(context, `history[${i}].epoch`, `greater than the one before, ${before.epoch}`);
+        siteFail(site, 'history', i, 'epoch', `greater than the one before, ${before.epoch}`);
       }
       if (startSeq <= before.startSeq) {
-        fail(context, `history[${i}].startSeq`, `greater than the one before, ${before.startSeq}`);
+        siteFail(site, 'history', i, 'startSeq', `greater than the one before, ${before.startSeq}`);
       }
     }
     out.push({ epoch, startSeq });
@@ -732,17 +771,13 @@ function readCompactHistory(context: string, raw: unknown, messageEpoch: number)
   return out;
 }
 
-/** The outcome of a result mutation, from f[j] on; `at` is the mutation's path. */
-function readCompactOutcome(
-  context: string,
-  f: readonly unknown[],
-  j: number,
-  at: string,
-): Outcome {
+/** The outcome of mutation `n`, from f[j] on. */
+function readCompactOutcome(site: Site, f: readonly unknown[], j: number, n: number): Outcome {
   const tag = f[j];
   if (tag === OutcomeTag.map) {
     // The rare outcomes (refusals, a patch's value, results of other ops): the map form.
-    return readOutcome(new Reader(context, { path: at }, 'outcome', f[j + 1]));
+    const context = site.m < 0 ? site.type : `batch: messages[${site.m}]: ${site.type}`;
+    return readOutcome(new Reader(context, { path: `mutations[${n}]` }, 'outcome', f[j + 1]));
   }
   const op =
     tag === OutcomeTag.set
@@ -751,42 +786,37 @@ function readCompactOutcome(
         ? 'cas'
         : tag === OutcomeTag.patchVersion
           ? 'patch'
-          : fail(
-              context,
-              `${at}.outcome`,
+          : siteFail(
+              site,
+              'mutations',
+              n,
+              'outcome',
               'an outcome tag: 0 (set), 1 (cas), 2 (patch), 3 (a map)',
             );
-  return {
-    ok: true,
-    result: { op, version: uintField(context, f[j + 1], `${at}.outcome.result.version`) },
-  };
+  const version = uintAt(site, f[j + 1], 'mutations', n, 'outcome.result.version');
+  return { ok: true, result: { op, version } };
 }
 
 /** The flat mutations of a compact append; seqs follow fromSeq without gaps by construction. */
-function readCompactMutations(context: string, raw: unknown, fromSeq: number): Mutation[] {
-  const f = arrayField(
-    context,
-    raw,
-    'mutations',
-    compactMutationFieldsMax * replicationMutationsMax,
-  );
+function readCompactMutations(site: Site, raw: unknown, fromSeq: number): Mutation[] {
+  const f = arrayAt(site, raw, 'mutations', compactMutationFieldsMax * replicationMutationsMax);
   const out: Mutation[] = [];
   let j = 0;
   while (j < f.length) {
     const n = out.length;
     if (n === replicationMutationsMax) {
-      fail(context, 'mutations', `at most ${replicationMutationsMax} mutations`);
+      siteFail(site, '', -1, 'mutations', `at most ${replicationMutationsMax} mutations`);
     }
     const seq = fromSeq + n;
-    const at = `mutations[${n}]`;
+    const M = 'mutations';
     switch (f[j]) {
       case MutationTag.put:
         out.push({
           kind: 'put',
           seq,
-          key: stringField(context, f[j + 1], `${at}.key`, replicationKeyLengthMax),
-          value: bytesField(context, f[j + 2], `${at}.value`),
-          expiresAt: timeField(context, f[j + 3], `${at}.expiresAt`),
+          key: stringAt(site, f[j + 1], M, n, 'key', replicationKeyLengthMax),
+          value: bytesAt(site, f[j + 2], M, n, 'value'),
+          expiresAt: timeAt(site, f[j + 3], M, n, 'expiresAt'),
         });
         j += 4;
         break;
@@ -794,8 +824,8 @@ function readCompactMutations(context: string, raw: unknown, fromSeq: number): M
         out.push({
           kind: 'expiry',
           seq,
-          key: stringField(context, f[j + 1], `${at}.key`, replicationKeyLengthMax),
-          expiresAt: timeField(context, f[j + 2], `${at}.expiresAt`),
+          key: stringAt(site, f[j + 1], M, n, 'key', replicationKeyLengthMax),
+          expiresAt: timeAt(site, f[j + 2], M, n, 'expiresAt'),
         });
         j += 3;
         break;
@@ -803,68 +833,60 @@ function readCompactMutations(context: string, raw: unknown, fromSeq: number): M
         out.push({
           kind: 'delete',
           seq,
-          key: stringField(context, f[j + 1], `${at}.key`, replicationKeyLengthMax),
+          key: stringAt(site, f[j + 1], M, n, 'key', replicationKeyLengthMax),
         });
         j += 2;
         break;
       case MutationTag.result: {
-        const clientId = stringField(
-          context,
-          f[j + 1],
-          `${at}.id.clientId`,
-          replicationIdLengthMax,
-        );
-        const idSeq = uintField(context, f[j + 2], `${at}.id.seq`);
-        const ackedBelow = intField(context, f[j + 3], `${at}.id.ackedBelow`, -1, idSeq);
-        const when = timeField(context, f[j + 4], `${at}.at`);
-        const outcome = readCompactOutcome(context, f, j + 5, at);
+        const clientId = stringAt(site, f[j + 1], M, n, 'id.clientId', replicationIdLengthMax);
+        const idSeq = uintAt(site, f[j + 2], M, n, 'id.seq');
+        const ackedBelow = intAt(site, f[j + 3], M, n, 'id.ackedBelow', -1, idSeq);
+        const at = timeAt(site, f[j + 4], M, n, 'at');
+        const outcome = readCompactOutcome(site, f, j + 5, n);
         out.push({
           kind: 'result',
           seq,
           id: ackedBelow === -1 ? { clientId, seq: idSeq } : { clientId, seq: idSeq, ackedBelow },
           outcome,
-          at: when,
+          at,
         });
         j += 7;
         break;
       }
       default:
-        fail(context, `${at}.kind`, 'one of 0 (put), 1 (expiry), 2 (delete), 3 (result)');
+        siteFail(site, M, n, 'kind', 'one of 0 (put), 1 (expiry), 2 (delete), 3 (result)');
     }
   }
   return out;
 }
 
-function bytesField(context: string, value: unknown, path: string): Uint8Array {
-  if (!(value instanceof Uint8Array)) fail(context, path, 'binary (a Uint8Array)');
-  // Copied out of the frame buffer: the store keeps it.
-  return new Uint8Array(value);
+function expectLength(site: Site, a: readonly unknown[], length: number, shape: string): void {
+  if (a.length !== length) {
+    siteFail(site, '', -1, 'the message', `an array of ${length} fields ${shape}`);
+  }
 }
 
-function expectLength(context: string, a: readonly unknown[], n: number, shape: string): void {
-  if (a.length !== n) fail(context, 'the message', `an array of ${n} fields ${shape}`);
-}
-
-function readCompactOne(context: string, a: readonly unknown[]): PeerSingleMessage {
+/** Message `m` of a list (-1 when it is alone), in the compact form. */
+function readCompactOne(m: number, a: readonly unknown[]): PeerSingleMessage {
   switch (a[0]) {
     case CompactTag.append: {
-      const ctx = `${context}append`;
-      expectLength(ctx, a, 6, '[1, partition, epoch, fromSeq, history, mutations]');
-      const partition = uintField(ctx, a[1], 'partition');
-      const epoch = uintField(ctx, a[2], 'epoch');
-      const fromSeq = intField(ctx, a[3], 'fromSeq', 1, Number.MAX_SAFE_INTEGER);
-      const history = readCompactHistory(ctx, a[4], epoch);
-      const mutations = readCompactMutations(ctx, a[5], fromSeq);
+      const site: Site = { m, type: 'append' };
+      expectLength(site, a, 6, '[1, partition, epoch, fromSeq, history, mutations]');
+      const partition = uintAt(site, a[1], '', -1, 'partition');
+      const epoch = uintAt(site, a[2], '', -1, 'epoch');
+      const fromSeq = intAt(site, a[3], '', -1, 'fromSeq', 1, Number.MAX_SAFE_INTEGER);
+      const history = readCompactHistory(site, a[4], epoch);
+      const mutations = readCompactMutations(site, a[5], fromSeq);
       return { type: 'append', partition, epoch, fromSeq, history, mutations };
     }
     case CompactTag.ack: {
-      const ctx = `${context}ack`;
-      expectLength(ctx, a, 6, '[2, partition, epoch, seq, lastEpoch, flags]');
-      const partition = uintField(ctx, a[1], 'partition');
-      const epoch = uintField(ctx, a[2], 'epoch');
-      const seq = uintField(ctx, a[3], 'seq');
-      const lastEpoch = intField(ctx, a[4], 'lastEpoch', -1, epoch);
-      const flags = intField(ctx, a[5], 'flags', 0, AckFlag.behind | AckFlag.needSnapshot);
+      const site: Site = { m, type: 'ack' };
+      expectLength(site, a, 6, '[2, partition, epoch, seq, lastEpoch, flags]');
+      const partition = uintAt(site, a[1], '', -1, 'partition');
+      const epoch = uintAt(site, a[2], '', -1, 'epoch');
+      const seq = uintAt(site, a[3], '', -1, 'seq');
+      const lastEpoch = intAt(site, a[4], '', -1, 'lastEpoch', -1, epoch);
+      const flags = intAt(site, a[5], '', -1, 'flags', 0, AckFlag.behind | AckFlag.needSnapshot);
       if (flags === 0) return { type: 'ack', partition, epoch, seq, lastEpoch };
       return {
         type: 'ack',
@@ -879,17 +901,17 @@ function readCompactOne(context: string, a: readonly unknown[]): PeerSingleMessa
     case CompactTag.leasePing:
     case CompactTag.leaseEcho: {
       const type = a[0] === CompactTag.leasePing ? 'leasePing' : 'leaseEcho';
-      const ctx = `${context}${type}`;
-      expectLength(ctx, a, 3, `[${a[0]}, sentAt, version]`);
+      const site: Site = { m, type };
+      expectLength(site, a, 3, `[${a[0]}, sentAt, version]`);
       return {
         type,
-        sentAt: timeField(ctx, a[1], 'sentAt'),
-        version: uintField(ctx, a[2], 'version'),
+        sentAt: timeAt(site, a[1], '', -1, 'sentAt'),
+        version: uintAt(site, a[2], '', -1, 'version'),
       };
     }
     default:
       return fail(
-        context === '' ? 'message' : context.slice(0, -2),
+        m < 0 ? 'message' : `batch: messages[${m}]`,
         'tag',
         'one of 1 (append), 2 (ack), 4 (leasePing), 5 (leaseEcho)',
       );
@@ -901,22 +923,23 @@ function readCompactList(list: readonly unknown[]): PeerDataMessage {
   if (list.length === 0 || list.length > replicationBatchMessagesMax) {
     fail('message', 'the list', `an array of 1 to ${replicationBatchMessagesMax} messages`);
   }
+  const alone = list.length === 1;
   const messages: PeerSingleMessage[] = [];
   for (let i = 0; i < list.length; i++) {
     const item = list[i];
     // Alone, a message's reasons read as the map form's do; in a batch, as a batch's do.
-    const prefix = list.length === 1 ? '' : `batch: messages[${i}]: `;
     if (Array.isArray(item)) {
-      messages.push(readCompactOne(prefix, item));
+      messages.push(readCompactOne(alone ? -1 : i, item));
       continue;
     }
-    const where = list.length === 1 ? 'message' : `batch: messages[${i}]`;
+    const where = alone ? 'message' : `batch: messages[${i}]`;
     if (!isPlainMap(item)) fail(where, 'the message', 'an array or a map');
     const type = typeOf(item);
     if (!isMessageType(type)) fail(where, 'type', `one of ${singleTypeNames}`);
-    messages.push(bodyReaders[type](new MapReader(`${prefix}${type}`, null, item)));
+    const context = alone ? type : `${where}: ${type}`;
+    messages.push(bodyReaders[type](new MapReader(context, null, item)));
   }
-  return messages.length === 1 ? messages[0]! : { type: 'batch', messages };
+  return alone ? messages[0]! : { type: 'batch', messages };
 }
 
 /**

@@ -264,9 +264,18 @@ export interface PartitionReplicaOptions {
 
 const MiB = 1024 * 1024;
 
-/** What a backup keeps of the stream for the day it is promoted: see onAppend. */
-const backupLogMutationsMax = 1_024;
-const backupLogBytesMax = 1 * MiB;
+/**
+ * What a backup keeps of the stream for the day it is promoted: see onAppend. 128 mutations
+ * are 64 sync writes with their remembered results, per partition: more than the writes a
+ * partition has in flight under any load measured here (a copy that was in sync when the
+ * primary failed is behind by at most those), and a copy further behind gets a snapshot
+ * instead, which is slower but as correct. The tail is kept by every backup of every
+ * partition and its objects outlive the young generation, so it is paid for in old-space
+ * garbage collection on every write: at 1,024 mutations it held about as many objects as
+ * the store itself, and an in-process replicated-set benchmark ran 10-16% faster without it.
+ */
+const backupLogMutationsMax = 128;
+const backupLogBytesMax = 128 * 1024;
 
 interface PendingWrite {
   readonly requestId: RequestId;

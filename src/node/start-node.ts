@@ -19,6 +19,7 @@ import {
 import type { Clock } from '../core/clock.js';
 import { SeededRandom } from '../core/random.js';
 import {
+  batchByDestination,
   DataPlane,
   clockDriftFactor,
   leaseMsDefault,
@@ -336,6 +337,8 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
   let nextForwardRef = 1;
   const forwards = new Map<number, { connection: ClientConnection; wireId: number; at: number }>();
   let flushScheduled = false;
+  /** Replication messages of this turn, sent at its end: see flushTurn. */
+  let pendingReplication: PlaneEffects['send'] = [];
   let markReady: () => void = () => undefined;
   const ready = new Promise<void>((resolve) => (markReady = resolve));
   let metaWritten = meta !== null;
@@ -354,7 +357,11 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
       if ('peer' in asker) peers.sendForwarded(asker.peer, encodeOutcome(asker.ref, outcome));
       else if (!forwarded(asker, outcome)) asker.connection.answer(asker.wireId, outcome);
     },
-    sendReplication: (to, message) => peers.sendReplication(to, message),
+    sendReplication(to, message) {
+      // Held to the end of the turn, then batched per peer with the turn's other sends.
+      pendingReplication.push({ to, message });
+      scheduleFlush();
+    },
     sendReport: (leader, report) => peers.sendReport(leader, report),
   };
   // Reads `control` only when a report is due: the control plane replays its persisted log,
@@ -418,9 +425,12 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
     deliverEffects(effects, memberId, reportTo, sink);
   }
   /**
-   * The end of a turn: the writes of the turn become one append batch per backup, and every
-   * peer link writes what it queued (those appends, acks, lease and Raft messages) in one
-   * system call. One setImmediate per turn, scheduled by the first write or peer send.
+   * The end of a turn: the writes of the turn become one append batch per backup; the
+   * turn's replication messages to each peer (those appends, and the acks and lease messages
+   * of every input the turn handled) are batched into as few messages as the batch bounds
+   * allow, one encoding and one frame for the peer to decode; and every peer link writes
+   * what it queued, Raft messages too, in one system call. One setImmediate per turn,
+   * scheduled by the first write or peer send.
    */
   function scheduleFlush(): void {
     if (flushScheduled) return;
@@ -430,6 +440,9 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
   function flushTurn(): void {
     try {
       deliver(plane.flush());
+      const sends = pendingReplication;
+      pendingReplication = [];
+      for (const { to, message } of batchByDestination(sends)) peers.sendReplication(to, message);
       peers.flush();
     } finally {
       // Sends made by the flush itself were written by it: no second immediate for them.

@@ -68,8 +68,10 @@ function messageBytes(message: PeerSingleMessage): number {
  * message per partition, so a turn whose writes fall in many partitions still costs one
  * encoding, one frame and one decoding per backup, and its acks one per primary. Order per
  * destination is kept. A snapshot chunk, already up to a frame's worth, travels alone.
+ * Batches among the sends are opened up and their messages batched again with the rest, so
+ * the runtime can batch a whole turn's sends (several inputs' effects) the same way.
  */
-function batchByDestination(sends: PlaneEffects['send']): PlaneEffects['send'] {
+export function batchByDestination(sends: PlaneEffects['send']): PlaneEffects['send'] {
   if (sends.length < 2) return sends;
   const open = new Map<MemberId, { messages: PeerSingleMessage[]; bytes: number }>();
   const out: PlaneEffects['send'] = [];
@@ -83,11 +85,11 @@ function batchByDestination(sends: PlaneEffects['send']): PlaneEffects['send'] {
       message: batch.messages.length === 1 ? first! : { type: 'batch', messages: batch.messages },
     });
   };
-  for (const { to, message } of sends) {
-    if (message.type === 'batch' || message.type === 'snapshot') {
+  const add = (to: MemberId, message: PeerSingleMessage): void => {
+    if (message.type === 'snapshot') {
       close(to);
       out.push({ to, message });
-      continue;
+      return;
     }
     const bytes = messageBytes(message);
     let batch = open.get(to);
@@ -104,6 +106,10 @@ function batchByDestination(sends: PlaneEffects['send']): PlaneEffects['send'] {
     }
     batch.messages.push(message);
     batch.bytes += bytes;
+  };
+  for (const { to, message } of sends) {
+    if (message.type !== 'batch') add(to, message);
+    else for (const one of message.messages) add(to, one);
   }
   for (const to of [...open.keys()]) close(to);
   return out;

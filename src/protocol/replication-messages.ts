@@ -14,7 +14,8 @@
  * What is checked, per `type`:
  *
  * 1. The value is a plain map and `type` is one of append, ack, snapshot, snapshotAck,
- *    leasePing, leaseEcho (the last two: a clock reading `sentAt` and a table `version`), or
+ *    leasePing, leaseEcho (the last two: a clock reading `sentAt` and a table `version`; a
+ *    ping may carry an `echo`, another clock reading), or
  *    batch: `messages`, an array of 1 to `replicationBatchMessagesMax` messages of the other
  *    types (no batch in a batch), each checked as it would be alone. One bad message makes
  *    the whole batch bad, its reason prefixed with `batch: messages[i]: `; dropping the batch
@@ -70,7 +71,7 @@
  *                 answered without its value), or 3, followed by the outcome as a map (any
  *                 other outcome, read as in point 5 above)
  *   ack:        [2, partition, epoch, seq, lastEpoch, flags]  flags: 1 behind, 2 needSnapshot
- *   leasePing:  [4, sentAt, version]
+ *   leasePing:  [4, sentAt, version] or [4, sentAt, version, echo] (leases.ts)
  *   leaseEcho:  [5, sentAt, version]
  *   snapshot, snapshotAck: the map form above (a chunk is large and rare: keys cost nothing)
  *
@@ -534,11 +535,12 @@ const bodyReaders: Record<MessageType, (m: MapReader) => PeerSingleMessage> = {
     seq: m.at('seq').uint(),
     chunk: m.at('chunk').int(-1),
   }),
-  leasePing: (m) => ({
-    type: 'leasePing',
-    sentAt: m.at('sentAt').time(),
-    version: m.at('version').uint(),
-  }),
+  leasePing: (m) => {
+    const sentAt = m.at('sentAt').time();
+    const version = m.at('version').uint();
+    if (!m.has('echo')) return { type: 'leasePing', sentAt, version };
+    return { type: 'leasePing', sentAt, version, echo: m.at('echo').time() };
+  },
   leaseEcho: (m) => ({
     type: 'leaseEcho',
     sentAt: m.at('sentAt').time(),
@@ -653,7 +655,9 @@ function compactOne(message: PeerSingleMessage): unknown {
           (message.needSnapshot === true ? AckFlag.needSnapshot : 0),
       ];
     case 'leasePing':
-      return [CompactTag.leasePing, message.sentAt, message.version];
+      return message.echo === undefined
+        ? [CompactTag.leasePing, message.sentAt, message.version]
+        : [CompactTag.leasePing, message.sentAt, message.version, message.echo];
     case 'leaseEcho':
       return [CompactTag.leaseEcho, message.sentAt, message.version];
     case 'snapshot':
@@ -898,13 +902,27 @@ function readCompactOne(m: number, a: readonly unknown[]): PeerSingleMessage {
         ...((flags & AckFlag.needSnapshot) !== 0 && { needSnapshot: true }),
       };
     }
-    case CompactTag.leasePing:
+    case CompactTag.leasePing: {
+      const site: Site = { m, type: 'leasePing' };
+      if (a.length !== 3 && a.length !== 4) {
+        siteFail(
+          site,
+          '',
+          -1,
+          'the message',
+          'an array [4, sentAt, version] or [4, sentAt, version, echo]',
+        );
+      }
+      const sentAt = timeAt(site, a[1], '', -1, 'sentAt');
+      const version = uintAt(site, a[2], '', -1, 'version');
+      if (a.length === 3) return { type: 'leasePing', sentAt, version };
+      return { type: 'leasePing', sentAt, version, echo: timeAt(site, a[3], '', -1, 'echo') };
+    }
     case CompactTag.leaseEcho: {
-      const type = a[0] === CompactTag.leasePing ? 'leasePing' : 'leaseEcho';
-      const site: Site = { m, type };
-      expectLength(site, a, 3, `[${a[0]}, sentAt, version]`);
+      const site: Site = { m, type: 'leaseEcho' };
+      expectLength(site, a, 3, '[5, sentAt, version]');
       return {
-        type,
+        type: 'leaseEcho',
         sentAt: timeAt(site, a[1], '', -1, 'sentAt'),
         version: uintAt(site, a[2], '', -1, 'version'),
       };

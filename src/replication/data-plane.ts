@@ -404,8 +404,7 @@ export class DataPlane {
     now: number,
   ): void {
     if (message.type === 'leasePing' || message.type === 'leaseEcho') {
-      const echo = this.leases.receive(from, message, this.tableVersion, now);
-      if (echo !== null) effects.send.push({ to: from, message: echo });
+      this.leases.receive(from, message, this.tableVersion, now);
       return;
     }
     const replica = this.replicas[message.partition];

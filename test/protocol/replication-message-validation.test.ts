@@ -606,6 +606,10 @@ function structurallyValid(m: unknown): boolean {
       messages.every((x: unknown) => isObj(x) && x['type'] !== 'batch' && structurallyValid(x))
     );
   }
+  if (isObj(m) && (m['type'] === 'leasePing' || m['type'] === 'leaseEcho')) {
+    const echo = m['type'] === 'leasePing' ? optional(m['echo'], isT) : !('echo' in m);
+    return isT(m['sentAt']) && isU(m['version']) && echo;
+  }
   if (!isObj(m) || !isU(m['partition']) || !isU(m['epoch'])) return false;
   const epoch = m['epoch'] as number;
   switch (m['type']) {
@@ -772,7 +776,17 @@ test('a report of caught-up and lagging backups is read into fresh objects, anyt
 
 test('lease pings and echoes survive the wire; a bad clock reading or version is refused', () => {
   roundTrips({ type: 'leasePing', sentAt: 1_764_000_000_123.5, version: 42 });
+  roundTrips({
+    type: 'leasePing',
+    sentAt: 1_764_000_000_150,
+    version: 42,
+    echo: 1_764_000_000_100,
+  });
   roundTrips({ type: 'leaseEcho', sentAt: 0, version: 0 });
+  refuse(
+    { type: 'leasePing', sentAt: 5, version: 1, echo: -1 },
+    /leasePing: echo must be a non-negative/,
+  );
   refuse({ type: 'leasePing', sentAt: -1, version: 1 }, /leasePing: sentAt/);
   refuse({ type: 'leaseEcho', sentAt: Infinity, version: 1 }, /leaseEcho: sentAt/);
   refuse({ type: 'leaseEcho', sentAt: 5, version: 1.5 }, /leaseEcho: version/);
@@ -938,6 +952,7 @@ test('the compact form: every message kind round-trips, alone and in a batch', (
   for (const message of samples) roundTripsCompact(message);
   roundTripsCompact(appendOfEveryOutcome);
   roundTripsCompact({ type: 'leasePing', sentAt: 1_764_000_000_123.5, version: 42 });
+  roundTripsCompact({ type: 'leasePing', sentAt: 200, version: 42, echo: 150.5 });
   roundTripsCompact({ type: 'leaseEcho', sentAt: 0, version: 0 });
   roundTripsCompact({ ...ack, behind: true, needSnapshot: true });
   roundTripsCompact(batch);
@@ -987,6 +1002,10 @@ const compactMalformations: readonly [unknown[], Path, unknown, RegExp][] = [
   [compactAck, [4], -2, /^ack: lastEpoch must be an integer from -1 to 7/],
   [compactAck, [4], 8, /^ack: lastEpoch /],
   [compactAck, [5], 4, /^ack: flags must be an integer from 0 to 3/],
+  [[4, 200, 3, 150], [3], -1, /^leasePing: echo must be a non-negative finite number/],
+  [[4, 200, 3, 150], [4], 1, /^leasePing: the message must be an array \[4, sentAt, version\]/],
+  [[5, 200, 3], [3], 150, /^leaseEcho: the message must be an array of 3 fields/],
+  [[5, 200, 3], [2], -3, /^leaseEcho: version must be a non-negative integer/],
   [compactAppend, [3], 0, /^append: fromSeq must be an integer of at least 1/],
   [compactAppend, [4], {}, /^append: history must be an array/],
   [compactAppend, [4], [5], /^append: history must be pairs of epoch and startSeq/],
@@ -1080,7 +1099,11 @@ test('property: the compact form answers any value without throwing', () => {
 });
 
 test('property: a mutated compact message is refused, or valid and the same once sent again', () => {
-  const compactSamples = [...samples, appendOfEveryOutcome, batch].map((m) => toWire(m));
+  const leases: PeerDataMessage[] = [
+    { type: 'leasePing', sentAt: 200, version: 3, echo: 150 },
+    { type: 'leaseEcho', sentAt: 150, version: 3 },
+  ];
+  const compactSamples = [...samples, ...leases, appendOfEveryOutcome, batch].map((m) => toWire(m));
   fc.assert(
     fc.property(
       fc.constantFrom(...compactSamples),

@@ -42,11 +42,12 @@ import {
   encodeRequest,
   isBadMessage,
   type CommandRequest,
+  type Durability,
   type JoinRequest,
   type JoinResult,
 } from '../protocol/index.js';
 import { partitionOf } from '../core/keys.js';
-import type { Outcome } from '../store/index.js';
+import type { IdempotencyId, Outcome } from '../store/index.js';
 import { parseAddress } from '../core/address.js';
 import { requestOnce } from './request-once.js';
 import {
@@ -450,18 +451,17 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
     }
   }
   function run(requestId: number, request: CommandRequest, clientId: string): void {
-    const effects = plane.execute(requestId, request.command, clock.now(), {
-      ...(request.seq !== undefined && {
-        id: {
-          clientId,
-          seq: request.seq,
-          ...(request.ackedBelow !== undefined && { ackedBelow: request.ackedBelow }),
-        },
-      }),
-      ...(request.durability !== undefined && { durability: request.durability }),
-      ...(request.readFrom === 'any' && { anyReplica: true }),
-    });
-    deliver(effects);
+    // Built field by field rather than with conditional spreads: this runs for every command.
+    const options: { id?: IdempotencyId; durability?: Durability; anyReplica?: boolean } = {};
+    if (request.seq !== undefined) {
+      options.id =
+        request.ackedBelow === undefined
+          ? { clientId, seq: request.seq }
+          : { clientId, seq: request.seq, ackedBelow: request.ackedBelow };
+    }
+    if (request.durability !== undefined) options.durability = request.durability;
+    if (request.readFrom === 'any') options.anyReplica = true;
+    deliver(plane.execute(requestId, request.command, clock.now(), options));
     scheduleFlush();
   }
   /**

@@ -330,9 +330,10 @@ export class DataPlane {
     const partition = partitionOf(command.key, this.partitionCount);
     const replica = this.replicas[partition]!;
     const effects = noEffects();
+    const write = isWrite(command);
     if (
       options.anyReplica === true &&
-      !isWrite(command) &&
+      !write &&
       replica.role === 'backup' &&
       this.inSyncHere[partition]!
     ) {
@@ -352,7 +353,7 @@ export class DataPlane {
       });
       return effects;
     }
-    const leaseSkipped = this.plantedBug === 'readWithoutLease' && !isWrite(command);
+    const leaseSkipped = this.plantedBug === 'readWithoutLease' && !write;
     if (replica.role === 'primary' && !leaseSkipped && !this.leaseHeld(partition, now)) {
       effects.replies.push({
         requestId,
@@ -374,11 +375,11 @@ export class DataPlane {
         requestId,
         command,
         now,
-        isWrite(command) ? options.id : undefined,
+        write ? options.id : undefined,
         options.durability ?? 'sync',
       ),
     );
-    if (isWrite(command)) this.dirty.add(partition);
+    if (write) this.dirty.add(partition);
     return effects;
   }
 
@@ -428,12 +429,15 @@ export class DataPlane {
   tick(now: number): PlaneEffects {
     const effects = noEffects();
     for (const ping of this.leases.pings(this.tableVersion, now)) effects.send.push(ping);
-    this.replicas.forEach((replica, p) => {
+    for (let p = 0; p < this.replicas.length; p++) {
+      const replica = this.replicas[p]!;
+      // Only a primary has anything to resend or report (PartitionReplica.tick).
+      if (replica.role !== 'primary') continue;
       this.merge(effects, p, replica.tick(now));
-      if (replica.role === 'primary' && replica.pendingCount > 0 && !this.leaseHeld(p, now)) {
+      if (replica.pendingCount > 0 && !this.leaseHeld(p, now)) {
         this.merge(effects, p, replica.giveUpWaiting(now - this.leaseMs));
       }
-    });
+    }
     effects.send = batchByDestination(effects.send);
     return effects;
   }
@@ -515,10 +519,14 @@ export class DataPlane {
       }
     }
     for (const send of effects.send) into.send.push(send);
-    for (const c of effects.caughtUp ?? []) {
-      into.reports.caughtUp.push({ partition, node: c.node, epoch: c.epoch });
+    if (effects.caughtUp !== undefined) {
+      for (const c of effects.caughtUp) {
+        into.reports.caughtUp.push({ partition, node: c.node, epoch: c.epoch });
+      }
     }
-    const epoch = this.epochs[partition]!;
-    for (const node of effects.lagging ?? []) into.reports.lagging.push({ partition, node, epoch });
+    if (effects.lagging !== undefined) {
+      const epoch = this.epochs[partition]!;
+      for (const node of effects.lagging) into.reports.lagging.push({ partition, node, epoch });
+    }
   }
 }

@@ -28,6 +28,7 @@
 import { connect, type Socket } from 'node:net';
 import {
   FrameDecoder,
+  FrameWriter,
   decodeReply,
   encodeRequest,
   frameBatch,
@@ -61,6 +62,7 @@ class PeerLink {
   private socket: Socket | null = null;
   private ready = false;
   private queue: Uint8Array[] = [];
+  private readonly writer = new FrameWriter();
   private failures = 0;
   private retryAt = 0;
   private closed = false;
@@ -91,9 +93,10 @@ class PeerLink {
   /** Writes everything queued in one system call; nothing while not connected. */
   flush(): void {
     if (!this.ready || this.socket === null || this.queue.length === 0) return;
-    const batch = frameBatch(this.queue);
-    this.queue = [];
+    const batch = this.writer.batch(this.queue);
+    this.queue.length = 0;
     this.socket.write(batch);
+    this.writer.written(this.socket.writableLength === 0);
   }
 
   private dial(): void {

@@ -23,6 +23,7 @@ import {
 } from '../core/limits.js';
 import {
   FrameDecoder,
+  FrameWriter,
   decodeReply,
   encodeRequest,
   frameBatch,
@@ -73,6 +74,7 @@ export class NodeConnection {
   private readonly inFlight = new Map<number, Pending>();
   private queue: Pending[] = [];
   private outgoing: Uint8Array[] = [];
+  private readonly writer = new FrameWriter();
   private flushScheduled = false;
   private failures = 0;
   private lastFailureAt = 0;
@@ -303,9 +305,10 @@ export class NodeConnection {
 
   private writeOutgoing(): void {
     if (this.outgoing.length === 0 || this.socket === null) return;
-    const batch = frameBatch(this.outgoing);
-    this.outgoing = [];
+    const batch = this.writer.batch(this.outgoing);
+    this.outgoing.length = 0;
     this.socket.write(batch);
+    this.writer.written(this.socket.writableLength === 0);
   }
 
   private drainQueue(): void {

@@ -22,11 +22,12 @@ import { ErrorCode, StatehouseError } from '../core/errors.js';
 import { handshakeTimeoutMsDefault } from '../core/limits.js';
 import {
   FrameDecoder,
+  FrameWriter,
   decodeRequest,
   encodeError,
   encodeOk,
-  frameBatch,
   isBadMessage,
+  peerProtocolVersion,
   protocolVersion,
   type AcceptLossResult,
   type CommandRequest,
@@ -142,6 +143,7 @@ function wireResult(result: Result): unknown {
 export class ClientConnection {
   private readonly decoder: FrameDecoder;
   private outgoing: Uint8Array[] = [];
+  private readonly writer = new FrameWriter();
   private clientId: string | null = null;
   /** True while the requests of one read are handled: their replies leave together after. */
   private reading = false;
@@ -343,10 +345,10 @@ export class ClientConnection {
   }
 
   private onPeerHello(hello: PeerHelloRequest): void {
-    if (hello.protocol !== protocolVersion) {
+    if (hello.protocol !== peerProtocolVersion) {
       this.fail(hello.id, {
         code: ErrorCode.PROTOCOL_MISMATCH,
-        message: `this node speaks protocol ${protocolVersion}, the peer ${hello.protocol}`,
+        message: `this node speaks peer protocol ${peerProtocolVersion}, the peer ${hello.protocol}`,
       });
       return;
     }
@@ -441,9 +443,11 @@ export class ClientConnection {
 
   private flush(): void {
     if (this.outgoing.length === 0 || this.socket.destroyed) return;
-    const batch = frameBatch(this.outgoing);
-    this.outgoing = [];
-    if (!this.socket.write(batch)) this.socket.pause();
+    const batch = this.writer.batch(this.outgoing);
+    this.outgoing.length = 0;
+    const more = this.socket.write(batch);
+    this.writer.written(this.socket.writableLength === 0);
+    if (!more) this.socket.pause();
   }
 
   /** Answers an error and closes: the connection cannot go on. */

@@ -19,6 +19,7 @@ import {
 import type { Clock } from '../core/clock.js';
 import { SeededRandom } from '../core/random.js';
 import {
+  batchByDestination,
   DataPlane,
   clockDriftFactor,
   leaseMsDefault,
@@ -41,11 +42,12 @@ import {
   encodeRequest,
   isBadMessage,
   type CommandRequest,
+  type Durability,
   type JoinRequest,
   type JoinResult,
 } from '../protocol/index.js';
 import { partitionOf } from '../core/keys.js';
-import type { Outcome } from '../store/index.js';
+import type { IdempotencyId, Outcome } from '../store/index.js';
 import { parseAddress } from '../core/address.js';
 import { requestOnce } from './request-once.js';
 import {
@@ -326,6 +328,7 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
       ...(options.localAddress !== undefined && { localAddress: options.localAddress }),
     },
     logger,
+    () => scheduleFlush(),
     (refusing) => control.peerRefused(refusing),
   );
   // Client requests waiting for the data plane's answer, by the plane's request id.
@@ -335,6 +338,8 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
   let nextForwardRef = 1;
   const forwards = new Map<number, { connection: ClientConnection; wireId: number; at: number }>();
   let flushScheduled = false;
+  /** Replication messages of this turn, sent at its end: see flushTurn. */
+  let pendingReplication: PlaneEffects['send'] = [];
   let markReady: () => void = () => undefined;
   const ready = new Promise<void>((resolve) => (markReady = resolve));
   let metaWritten = meta !== null;
@@ -353,7 +358,11 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
       if ('peer' in asker) peers.sendForwarded(asker.peer, encodeOutcome(asker.ref, outcome));
       else if (!forwarded(asker, outcome)) asker.connection.answer(asker.wireId, outcome);
     },
-    sendReplication: (to, message) => peers.sendReplication(to, message),
+    sendReplication(to, message) {
+      // Held to the end of the turn, then batched per peer with the turn's other sends.
+      pendingReplication.push({ to, message });
+      scheduleFlush();
+    },
     sendReport: (leader, report) => peers.sendReport(leader, report),
   };
   // Reads `control` only when a report is due: the control plane replays its persisted log,
@@ -416,28 +425,43 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
   function deliver(effects: PlaneEffects): void {
     deliverEffects(effects, memberId, reportTo, sink);
   }
-  // Writes of one turn leave for the backups together: one message per backup per turn.
+  /**
+   * The end of a turn: the writes of the turn become one append batch per backup; the
+   * turn's replication messages to each peer (those appends, and the acks and lease messages
+   * of every input the turn handled) are batched into as few messages as the batch bounds
+   * allow, one encoding and one frame for the peer to decode; and every peer link writes
+   * what it queued, Raft messages too, in one system call. One setImmediate per turn,
+   * scheduled by the first write or peer send.
+   */
   function scheduleFlush(): void {
     if (flushScheduled) return;
     flushScheduled = true;
-    setImmediate(() => {
-      flushScheduled = false;
+    setImmediate(flushTurn);
+  }
+  function flushTurn(): void {
+    try {
       deliver(plane.flush());
-    });
+      const sends = pendingReplication;
+      pendingReplication = [];
+      for (const { to, message } of batchByDestination(sends)) peers.sendReplication(to, message);
+      peers.flush();
+    } finally {
+      // Sends made by the flush itself were written by it: no second immediate for them.
+      flushScheduled = false;
+    }
   }
   function run(requestId: number, request: CommandRequest, clientId: string): void {
-    const effects = plane.execute(requestId, request.command, clock.now(), {
-      ...(request.seq !== undefined && {
-        id: {
-          clientId,
-          seq: request.seq,
-          ...(request.ackedBelow !== undefined && { ackedBelow: request.ackedBelow }),
-        },
-      }),
-      ...(request.durability !== undefined && { durability: request.durability }),
-      ...(request.readFrom === 'any' && { anyReplica: true }),
-    });
-    deliver(effects);
+    // Built field by field rather than with conditional spreads: this runs for every command.
+    const options: { id?: IdempotencyId; durability?: Durability; anyReplica?: boolean } = {};
+    if (request.seq !== undefined) {
+      options.id =
+        request.ackedBelow === undefined
+          ? { clientId, seq: request.seq }
+          : { clientId, seq: request.seq, ackedBelow: request.ackedBelow };
+    }
+    if (request.durability !== undefined) options.durability = request.durability;
+    if (request.readFrom === 'any') options.anyReplica = true;
+    deliver(plane.execute(requestId, request.command, clock.now(), options));
     scheduleFlush();
   }
   /**

@@ -26,6 +26,9 @@ import { isPlainMap, isUint, type Fields } from '../core/shape.js';
 
 const packr = createPackr();
 
+/** A readonly message type under construction, one optional field at a time. */
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
 export interface BadMessage {
   readonly bad: true;
   /** The request id, when the frame got far enough to carry one. */
@@ -152,15 +155,17 @@ function readCommand(op: number, r: FieldReader): Command {
       const keepTtl = r.optionalBool('keepTtl');
       const ifVersion = r.optionalUint('ifVersion');
       const ifAbsent = r.optionalBool('ifAbsent');
-      return {
+      // Field by field rather than with conditional spreads: every write comes through here.
+      const set: Mutable<Extract<Command, { op: 'set' }>> = {
         op: 'set',
         key: r.string('key'),
         value: r.bytes('value'),
-        ...(ttlMs !== undefined && { ttlMs }),
-        ...(keepTtl !== undefined && { keepTtl }),
-        ...(ifVersion !== undefined && { ifVersion }),
-        ...(ifAbsent !== undefined && { ifAbsent }),
       };
+      if (ttlMs !== undefined) set.ttlMs = ttlMs;
+      if (keepTtl !== undefined) set.keepTtl = keepTtl;
+      if (ifVersion !== undefined) set.ifVersion = ifVersion;
+      if (ifAbsent !== undefined) set.ifAbsent = ifAbsent;
+      return set;
     }
     case Op.delete: {
       const ifVersion = r.optionalUint('ifVersion');
@@ -305,17 +310,13 @@ export function decodeRequest(body: Uint8Array): Request | BadMessage {
         const readFrom = r.optionalEnum('readFrom', readFroms);
         const durability = r.optionalEnum('durability', durabilities);
         const forward = r.optionalBool('forward');
-        const request: CommandRequest = {
-          kind: 'command',
-          id,
-          command,
-          ...(seq !== undefined && { seq }),
-          ...(ackedBelow !== undefined && { ackedBelow }),
-          ...(epoch !== undefined && { epoch }),
-          ...(readFrom !== undefined && { readFrom }),
-          ...(durability !== undefined && { durability }),
-          ...(forward === true && { forward }),
-        };
+        const request: Mutable<CommandRequest> = { kind: 'command', id, command };
+        if (seq !== undefined) request.seq = seq;
+        if (ackedBelow !== undefined) request.ackedBelow = ackedBelow;
+        if (epoch !== undefined) request.epoch = epoch;
+        if (readFrom !== undefined) request.readFrom = readFrom;
+        if (durability !== undefined) request.durability = durability;
+        if (forward === true) request.forward = forward;
         return request;
       }
     }

@@ -104,3 +104,50 @@ export function frameBatch(bodies: readonly Uint8Array[]): Buffer {
   }
   return out;
 }
+
+/**
+ * Frames batches for one socket into a buffer it keeps and reuses, instead of a new buffer
+ * per batch: a batch of replicated writes is several KiB, beyond Node's pooled small
+ * buffers, so each one was a fresh ArrayBuffer to allocate, track and free (and on this
+ * project's VM, memory management was a larger share of a node's CPU than the protocol).
+ *
+ * The buffer may be written over only once the socket no longer needs it: after
+ * `socket.write(batch)`, call `written(socket.writableLength === 0)`. Node tries the write at
+ * once and, when the kernel takes it all, keeps no reference to the buffer and leaves
+ * nothing queued; when anything is queued (a partial write, a socket still connecting) the
+ * buffer may still be read later, so it is given up and the next batch gets a new one.
+ */
+export class FrameWriter {
+  private buffer: Buffer | null = null;
+  private lent = false;
+
+  /** The bodies framed into one buffer, ready for a single socket write. */
+  batch(bodies: readonly Uint8Array[]): Buffer {
+    let total = 0;
+    for (const body of bodies) total += frameHeaderBytes + body.length;
+    let buffer = this.buffer;
+    if (buffer === null || this.lent || buffer.length < total) {
+      // 64 KiB covers a turn's batch to one socket in the common case; larger ones get their
+      // own buffer, which is then kept for the next batch.
+      buffer = Buffer.allocUnsafeSlow(Math.max(total, writerBufferBytes));
+      this.buffer = buffer;
+    }
+    this.lent = true;
+    let offset = 0;
+    for (const body of bodies) {
+      buffer.writeUInt32BE(body.length, offset);
+      buffer.set(body, offset + frameHeaderBytes);
+      offset += frameHeaderBytes + body.length;
+    }
+    return buffer.subarray(0, total);
+  }
+
+  /** The last batch was written; `released`: the socket keeps no reference to it. */
+  written(released: boolean): void {
+    if (released) this.lent = false;
+    else this.buffer = null;
+  }
+}
+
+/** The buffer a FrameWriter keeps: see there. */
+const writerBufferBytes = 64 * 1024;

@@ -1,4 +1,10 @@
-export { FrameDecoder, frameBatch, frameHeaderBytes, type FrameError } from './frame.js';
+export {
+  FrameDecoder,
+  FrameWriter,
+  frameBatch,
+  frameHeaderBytes,
+  type FrameError,
+} from './frame.js';
 export {
   decodeRequest,
   decodeReply,

@@ -14,7 +14,8 @@
  * What is checked, per `type`:
  *
  * 1. The value is a plain map and `type` is one of append, ack, snapshot, snapshotAck,
- *    leasePing, leaseEcho (the last two: a clock reading `sentAt` and a table `version`), or
+ *    leasePing, leaseEcho (the last two: a clock reading `sentAt` and a table `version`; a
+ *    ping may carry an `echo`, another clock reading), or
  *    batch: `messages`, an array of 1 to `replicationBatchMessagesMax` messages of the other
  *    types (no batch in a batch), each checked as it would be alone. One bad message makes
  *    the whole batch bad, its reason prefixed with `batch: messages[i]: `; dropping the batch
@@ -47,6 +48,37 @@
  * What is not checked: anything that needs the receiver's state, such as whether keys or
  * clients repeat across the chunks of one transfer, or whether the epoch is current. That is
  * the replica's business.
+ *
+ * The compact form
+ * ----------------
+ * The stream's hot messages (append, ack, lease ping and echo) travel in a compact form:
+ * positional arrays with small-integer tags instead of maps with string keys. A replicated
+ * write is two mutations (the put and its remembered result), and as maps they cost the
+ * sender a dozen key strings to encode and the receiver a dozen keys to decode, intern and
+ * look up; as arrays they are numbers, the key, the value and the client id. What a node
+ * sends a peer (`toWire`) is always a list of messages, one frame for a whole batch:
+ *
+ *   [message, ...]                               1 to replicationBatchMessagesMax of them
+ *   append:     [1, partition, epoch, fromSeq, history, mutations]
+ *                 history: [epoch, startSeq, epoch, startSeq, ...] (flat pairs)
+ *                 mutations: the mutations' fields one after the other, each led by its
+ *                 kind; their seqs are implied (fromSeq, fromSeq+1, ...), so cannot gap:
+ *                   put    0, key, value, expiresAt
+ *                   expiry 1, key, expiresAt
+ *                   delete 2, key
+ *                   result 3, clientId, seq, ackedBelow (-1: none), at, outcome...
+ *                 where outcome is 0, version (set), 1, version (cas), 2, version (a patch
+ *                 answered without its value), or 3, followed by the outcome as a map (any
+ *                 other outcome, read as in point 5 above)
+ *   ack:        [2, partition, epoch, seq, lastEpoch, flags]  flags: 1 behind, 2 needSnapshot
+ *   leasePing:  [4, sentAt, version] or [4, sentAt, version, echo] (leases.ts)
+ *   leaseEcho:  [5, sentAt, version]
+ *   snapshot, snapshotAck: the map form above (a chunk is large and rare: keys cost nothing)
+ *
+ * A map in the list is read as the map form, so either form of any message is accepted; the
+ * checks are the same, field by field, and a reason names the field the same way
+ * (`append: mutations[3].key must be ...`). A list of one message parses to that message,
+ * a longer one to a batch.
  */
 import { isErrorCode, type ErrorMeta } from '../core/errors.js';
 import type { EpochStart } from '../replication/replication-log.js';
@@ -503,11 +535,12 @@ const bodyReaders: Record<MessageType, (m: MapReader) => PeerSingleMessage> = {
     seq: m.at('seq').uint(),
     chunk: m.at('chunk').int(-1),
   }),
-  leasePing: (m) => ({
-    type: 'leasePing',
-    sentAt: m.at('sentAt').time(),
-    version: m.at('version').uint(),
-  }),
+  leasePing: (m) => {
+    const sentAt = m.at('sentAt').time();
+    const version = m.at('version').uint();
+    if (!m.has('echo')) return { type: 'leasePing', sentAt, version };
+    return { type: 'leasePing', sentAt, version, echo: m.at('echo').time() };
+  },
   leaseEcho: (m) => ({
     type: 'leaseEcho',
     sentAt: m.at('sentAt').time(),
@@ -543,13 +576,407 @@ function readBatch(raw: Fields): PeerBatchMessage {
   return { type: 'batch', messages };
 }
 
+// ---- the compact form ------------------------------------------------------------------
+
+/** Message tags of the compact form. 3 is unused: a snapshot travels as a map. */
+const CompactTag = { append: 1, ack: 2, leasePing: 4, leaseEcho: 5 } as const;
+const MutationTag = { put: 0, expiry: 1, delete: 2, result: 3 } as const;
+/** How a remembered outcome follows a result mutation's other fields. */
+const OutcomeTag = { set: 0, cas: 1, patchVersion: 2, map: 3 } as const;
+const AckFlag = { behind: 1, needSnapshot: 2 } as const;
+
 /**
- * Validates a decoded (MessagePack) value as a replication message. Never throws on bad
- * input. Returns a fresh object holding only the fields of the message's type, with binary
- * values copied.
+ * Fields a mutation may take in the compact form (a result with a map outcome has 7): bounds
+ * the flat array before any of it is read.
+ */
+const compactMutationFieldsMax = 7;
+
+function pushOutcome(out: unknown[], outcome: Outcome): void {
+  if (outcome.ok) {
+    const r = outcome.result;
+    if (r.op === 'set') {
+      out.push(OutcomeTag.set, r.version);
+      return;
+    }
+    if (r.op === 'cas') {
+      out.push(OutcomeTag.cas, r.version);
+      return;
+    }
+    if (r.op === 'patch' && r.value === undefined) {
+      out.push(OutcomeTag.patchVersion, r.version);
+      return;
+    }
+  }
+  out.push(OutcomeTag.map, outcome);
+}
+
+function pushMutation(out: unknown[], m: Mutation): void {
+  switch (m.kind) {
+    case 'put':
+      out.push(MutationTag.put, m.key, m.value, m.expiresAt);
+      return;
+    case 'expiry':
+      out.push(MutationTag.expiry, m.key, m.expiresAt);
+      return;
+    case 'delete':
+      out.push(MutationTag.delete, m.key);
+      return;
+    case 'result':
+      out.push(MutationTag.result, m.id.clientId, m.id.seq, m.id.ackedBelow ?? -1, m.at);
+      pushOutcome(out, m.outcome);
+      return;
+  }
+}
+
+function compactOne(message: PeerSingleMessage): unknown {
+  switch (message.type) {
+    case 'append': {
+      const history: number[] = [];
+      for (const h of message.history) history.push(h.epoch, h.startSeq);
+      const mutations: unknown[] = [];
+      for (const m of message.mutations) pushMutation(mutations, m);
+      return [
+        CompactTag.append,
+        message.partition,
+        message.epoch,
+        message.fromSeq,
+        history,
+        mutations,
+      ];
+    }
+    case 'ack':
+      return [
+        CompactTag.ack,
+        message.partition,
+        message.epoch,
+        message.seq,
+        message.lastEpoch,
+        (message.behind === true ? AckFlag.behind : 0) |
+          (message.needSnapshot === true ? AckFlag.needSnapshot : 0),
+      ];
+    case 'leasePing':
+      return message.echo === undefined
+        ? [CompactTag.leasePing, message.sentAt, message.version]
+        : [CompactTag.leasePing, message.sentAt, message.version, message.echo];
+    case 'leaseEcho':
+      return [CompactTag.leaseEcho, message.sentAt, message.version];
+    case 'snapshot':
+    case 'snapshotAck':
+      return message;
+  }
+}
+
+/**
+ * What a node sends a peer for `message`: the compact form described at the top, a list of
+ * messages (one for a single message). `parseReplicationMessage` reads it back.
+ */
+export function toWire(message: PeerDataMessage): unknown[] {
+  if (message.type !== 'batch') return [compactOne(message)];
+  const out: unknown[] = [];
+  for (const m of message.messages) out.push(compactOne(m));
+  return out;
+}
+
+/**
+ * Where a compact field sits, for the reason of a refusal: the message's index in a list of
+ * several (-1 when alone) and its type, and within it `base[n].field` (n = -1: `field`).
+ * Reasons are built only when a check fails; reading a valid message builds no strings.
+ */
+interface Site {
+  readonly m: number;
+  readonly type: string;
+}
+
+function siteFail(site: Site, base: string, n: number, field: string, expected: string): never {
+  const context = site.m < 0 ? site.type : `batch: messages[${site.m}]: ${site.type}`;
+  const path = n < 0 ? field : field === '' ? `${base}[${n}]` : `${base}[${n}].${field}`;
+  return fail(context, path, expected);
+}
+
+function uintAt(site: Site, value: unknown, base: string, n: number, field: string): number {
+  if (!isUint(value)) siteFail(site, base, n, field, 'a non-negative integer');
+  return value;
+}
+
+function intAt(
+  site: Site,
+  value: unknown,
+  base: string,
+  n: number,
+  field: string,
+  min: number,
+  max: number,
+): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
+    siteFail(
+      site,
+      base,
+      n,
+      field,
+      max === Number.MAX_SAFE_INTEGER
+        ? `an integer of at least ${min}`
+        : `an integer from ${min} to ${max}`,
+    );
+  }
+  return value;
+}
+
+function timeAt(site: Site, value: unknown, base: string, n: number, field: string): number {
+  if (!isTime(value)) siteFail(site, base, n, field, 'a non-negative finite number');
+  return value;
+}
+
+function stringAt(
+  site: Site,
+  value: unknown,
+  base: string,
+  n: number,
+  field: string,
+  max: number,
+): string {
+  if (typeof value !== 'string' || value.length < 1 || value.length > max) {
+    siteFail(site, base, n, field, `a string of 1 to ${max} characters`);
+  }
+  return value;
+}
+
+/** Binary, copied out of the frame buffer: the store keeps it. */
+function bytesAt(site: Site, value: unknown, base: string, n: number, field: string): Uint8Array {
+  if (!(value instanceof Uint8Array)) siteFail(site, base, n, field, 'binary (a Uint8Array)');
+  return new Uint8Array(value);
+}
+
+function arrayAt(site: Site, value: unknown, field: string, max: number): unknown[] {
+  if (!Array.isArray(value)) siteFail(site, '', -1, field, 'an array');
+  if (value.length > max) {
+    siteFail(site, '', -1, field, `an array of at most ${max} items, not ${value.length}`);
+  }
+  return value as unknown[];
+}
+
+function readCompactHistory(site: Site, raw: unknown, messageEpoch: number): EpochStart[] {
+  const flat = arrayAt(site, raw, 'history', 2 * replicationHistoryMax);
+  if (flat.length % 2 !== 0) siteFail(site, '', -1, 'history', 'pairs of epoch and startSeq');
+  const out: EpochStart[] = [];
+  for (let i = 0; i < flat.length / 2; i++) {
+    const epoch = intAt(site, flat[2 * i], 'history', i, 'epoch', 0, messageEpoch);
+    const startSeq = uintAt(site, flat[2 * i + 1], 'history', i, 'startSeq');
+    const before = out[i - 1];
+    if (before !== undefined) {
+      if (epoch <= before.epoch) {
+        siteFail(site, 'history', i, 'epoch', `greater than the one before, ${before.epoch}`);
+      }
+      if (startSeq <= before.startSeq) {
+        siteFail(site, 'history', i, 'startSeq', `greater than the one before, ${before.startSeq}`);
+      }
+    }
+    out.push({ epoch, startSeq });
+  }
+  return out;
+}
+
+/** The outcome of mutation `n`, from f[j] on. */
+function readCompactOutcome(site: Site, f: readonly unknown[], j: number, n: number): Outcome {
+  const tag = f[j];
+  if (tag === OutcomeTag.map) {
+    // The rare outcomes (refusals, a patch's value, results of other ops): the map form.
+    const context = site.m < 0 ? site.type : `batch: messages[${site.m}]: ${site.type}`;
+    return readOutcome(new Reader(context, { path: `mutations[${n}]` }, 'outcome', f[j + 1]));
+  }
+  const op =
+    tag === OutcomeTag.set
+      ? 'set'
+      : tag === OutcomeTag.cas
+        ? 'cas'
+        : tag === OutcomeTag.patchVersion
+          ? 'patch'
+          : siteFail(
+              site,
+              'mutations',
+              n,
+              'outcome',
+              'an outcome tag: 0 (set), 1 (cas), 2 (patch), 3 (a map)',
+            );
+  const version = uintAt(site, f[j + 1], 'mutations', n, 'outcome.result.version');
+  return { ok: true, result: { op, version } };
+}
+
+/** The flat mutations of a compact append; seqs follow fromSeq without gaps by construction. */
+function readCompactMutations(site: Site, raw: unknown, fromSeq: number): Mutation[] {
+  const f = arrayAt(site, raw, 'mutations', compactMutationFieldsMax * replicationMutationsMax);
+  const out: Mutation[] = [];
+  let j = 0;
+  while (j < f.length) {
+    const n = out.length;
+    if (n === replicationMutationsMax) {
+      siteFail(site, '', -1, 'mutations', `at most ${replicationMutationsMax} mutations`);
+    }
+    const seq = fromSeq + n;
+    const M = 'mutations';
+    switch (f[j]) {
+      case MutationTag.put:
+        out.push({
+          kind: 'put',
+          seq,
+          key: stringAt(site, f[j + 1], M, n, 'key', replicationKeyLengthMax),
+          value: bytesAt(site, f[j + 2], M, n, 'value'),
+          expiresAt: timeAt(site, f[j + 3], M, n, 'expiresAt'),
+        });
+        j += 4;
+        break;
+      case MutationTag.expiry:
+        out.push({
+          kind: 'expiry',
+          seq,
+          key: stringAt(site, f[j + 1], M, n, 'key', replicationKeyLengthMax),
+          expiresAt: timeAt(site, f[j + 2], M, n, 'expiresAt'),
+        });
+        j += 3;
+        break;
+      case MutationTag.delete:
+        out.push({
+          kind: 'delete',
+          seq,
+          key: stringAt(site, f[j + 1], M, n, 'key', replicationKeyLengthMax),
+        });
+        j += 2;
+        break;
+      case MutationTag.result: {
+        const clientId = stringAt(site, f[j + 1], M, n, 'id.clientId', replicationIdLengthMax);
+        const idSeq = uintAt(site, f[j + 2], M, n, 'id.seq');
+        const ackedBelow = intAt(site, f[j + 3], M, n, 'id.ackedBelow', -1, idSeq);
+        const at = timeAt(site, f[j + 4], M, n, 'at');
+        const outcome = readCompactOutcome(site, f, j + 5, n);
+        out.push({
+          kind: 'result',
+          seq,
+          id: ackedBelow === -1 ? { clientId, seq: idSeq } : { clientId, seq: idSeq, ackedBelow },
+          outcome,
+          at,
+        });
+        j += 7;
+        break;
+      }
+      default:
+        siteFail(site, M, n, 'kind', 'one of 0 (put), 1 (expiry), 2 (delete), 3 (result)');
+    }
+  }
+  return out;
+}
+
+function expectLength(site: Site, a: readonly unknown[], length: number, shape: string): void {
+  if (a.length !== length) {
+    siteFail(site, '', -1, 'the message', `an array of ${length} fields ${shape}`);
+  }
+}
+
+/** Message `m` of a list (-1 when it is alone), in the compact form. */
+function readCompactOne(m: number, a: readonly unknown[]): PeerSingleMessage {
+  switch (a[0]) {
+    case CompactTag.append: {
+      const site: Site = { m, type: 'append' };
+      expectLength(site, a, 6, '[1, partition, epoch, fromSeq, history, mutations]');
+      const partition = uintAt(site, a[1], '', -1, 'partition');
+      const epoch = uintAt(site, a[2], '', -1, 'epoch');
+      const fromSeq = intAt(site, a[3], '', -1, 'fromSeq', 1, Number.MAX_SAFE_INTEGER);
+      const history = readCompactHistory(site, a[4], epoch);
+      const mutations = readCompactMutations(site, a[5], fromSeq);
+      return { type: 'append', partition, epoch, fromSeq, history, mutations };
+    }
+    case CompactTag.ack: {
+      const site: Site = { m, type: 'ack' };
+      expectLength(site, a, 6, '[2, partition, epoch, seq, lastEpoch, flags]');
+      const partition = uintAt(site, a[1], '', -1, 'partition');
+      const epoch = uintAt(site, a[2], '', -1, 'epoch');
+      const seq = uintAt(site, a[3], '', -1, 'seq');
+      const lastEpoch = intAt(site, a[4], '', -1, 'lastEpoch', -1, epoch);
+      const flags = intAt(site, a[5], '', -1, 'flags', 0, AckFlag.behind | AckFlag.needSnapshot);
+      if (flags === 0) return { type: 'ack', partition, epoch, seq, lastEpoch };
+      return {
+        type: 'ack',
+        partition,
+        epoch,
+        seq,
+        lastEpoch,
+        ...((flags & AckFlag.behind) !== 0 && { behind: true }),
+        ...((flags & AckFlag.needSnapshot) !== 0 && { needSnapshot: true }),
+      };
+    }
+    case CompactTag.leasePing: {
+      const site: Site = { m, type: 'leasePing' };
+      if (a.length !== 3 && a.length !== 4) {
+        siteFail(
+          site,
+          '',
+          -1,
+          'the message',
+          'an array [4, sentAt, version] or [4, sentAt, version, echo]',
+        );
+      }
+      const sentAt = timeAt(site, a[1], '', -1, 'sentAt');
+      const version = uintAt(site, a[2], '', -1, 'version');
+      if (a.length === 3) return { type: 'leasePing', sentAt, version };
+      return { type: 'leasePing', sentAt, version, echo: timeAt(site, a[3], '', -1, 'echo') };
+    }
+    case CompactTag.leaseEcho: {
+      const site: Site = { m, type: 'leaseEcho' };
+      expectLength(site, a, 3, '[5, sentAt, version]');
+      return {
+        type: 'leaseEcho',
+        sentAt: timeAt(site, a[1], '', -1, 'sentAt'),
+        version: uintAt(site, a[2], '', -1, 'version'),
+      };
+    }
+    default:
+      return fail(
+        m < 0 ? 'message' : `batch: messages[${m}]`,
+        'tag',
+        'one of 1 (append), 2 (ack), 4 (leasePing), 5 (leaseEcho)',
+      );
+  }
+}
+
+/** A list in the compact form: each item an array (compact) or a map (the map form). */
+function readCompactList(list: readonly unknown[]): PeerDataMessage {
+  if (list.length === 0 || list.length > replicationBatchMessagesMax) {
+    fail('message', 'the list', `an array of 1 to ${replicationBatchMessagesMax} messages`);
+  }
+  const alone = list.length === 1;
+  const messages: PeerSingleMessage[] = [];
+  for (let i = 0; i < list.length; i++) {
+    const item = list[i];
+    // Alone, a message's reasons read as the map form's do; in a batch, as a batch's do.
+    if (Array.isArray(item)) {
+      messages.push(readCompactOne(alone ? -1 : i, item));
+      continue;
+    }
+    const where = alone ? 'message' : `batch: messages[${i}]`;
+    if (!isPlainMap(item)) fail(where, 'the message', 'an array or a map');
+    const type = typeOf(item);
+    if (!isMessageType(type)) fail(where, 'type', `one of ${singleTypeNames}`);
+    const context = alone ? type : `${where}: ${type}`;
+    messages.push(bodyReaders[type](new MapReader(context, null, item)));
+  }
+  return alone ? messages[0]! : { type: 'batch', messages };
+}
+
+/**
+ * Validates a decoded (MessagePack) value as a replication message, in the map form or the
+ * compact form. Never throws on bad input. Returns a fresh object holding only the fields of
+ * the message's type, with binary values copied.
  */
 export function parseReplicationMessage(raw: unknown): PeerDataMessage | BadReplicationMessage {
-  if (!isPlainMap(raw)) return { bad: true, reason: 'a replication message must be a map' };
+  if (Array.isArray(raw)) {
+    try {
+      return readCompactList(raw);
+    } catch (error) {
+      if (error instanceof FieldError) return { bad: true, reason: error.message };
+      throw error;
+    }
+  }
+  if (!isPlainMap(raw)) {
+    return { bad: true, reason: 'a replication message must be a map or a list of messages' };
+  }
   const type = typeOf(raw);
   const batch = type === 'batch';
   if (!batch && !isMessageType(type)) {

@@ -68,8 +68,10 @@ function messageBytes(message: PeerSingleMessage): number {
  * message per partition, so a turn whose writes fall in many partitions still costs one
  * encoding, one frame and one decoding per backup, and its acks one per primary. Order per
  * destination is kept. A snapshot chunk, already up to a frame's worth, travels alone.
+ * Batches among the sends are opened up and their messages batched again with the rest, so
+ * the runtime can batch a whole turn's sends (several inputs' effects) the same way.
  */
-function batchByDestination(sends: PlaneEffects['send']): PlaneEffects['send'] {
+export function batchByDestination(sends: PlaneEffects['send']): PlaneEffects['send'] {
   if (sends.length < 2) return sends;
   const open = new Map<MemberId, { messages: PeerSingleMessage[]; bytes: number }>();
   const out: PlaneEffects['send'] = [];
@@ -83,11 +85,11 @@ function batchByDestination(sends: PlaneEffects['send']): PlaneEffects['send'] {
       message: batch.messages.length === 1 ? first! : { type: 'batch', messages: batch.messages },
     });
   };
-  for (const { to, message } of sends) {
-    if (message.type === 'batch' || message.type === 'snapshot') {
+  const add = (to: MemberId, message: PeerSingleMessage): void => {
+    if (message.type === 'snapshot') {
       close(to);
       out.push({ to, message });
-      continue;
+      return;
     }
     const bytes = messageBytes(message);
     let batch = open.get(to);
@@ -104,6 +106,10 @@ function batchByDestination(sends: PlaneEffects['send']): PlaneEffects['send'] {
     }
     batch.messages.push(message);
     batch.bytes += bytes;
+  };
+  for (const { to, message } of sends) {
+    if (message.type !== 'batch') add(to, message);
+    else for (const one of message.messages) add(to, one);
   }
   for (const to of [...open.keys()]) close(to);
   return out;
@@ -324,9 +330,10 @@ export class DataPlane {
     const partition = partitionOf(command.key, this.partitionCount);
     const replica = this.replicas[partition]!;
     const effects = noEffects();
+    const write = isWrite(command);
     if (
       options.anyReplica === true &&
-      !isWrite(command) &&
+      !write &&
       replica.role === 'backup' &&
       this.inSyncHere[partition]!
     ) {
@@ -346,7 +353,7 @@ export class DataPlane {
       });
       return effects;
     }
-    const leaseSkipped = this.plantedBug === 'readWithoutLease' && !isWrite(command);
+    const leaseSkipped = this.plantedBug === 'readWithoutLease' && !write;
     if (replica.role === 'primary' && !leaseSkipped && !this.leaseHeld(partition, now)) {
       effects.replies.push({
         requestId,
@@ -368,11 +375,11 @@ export class DataPlane {
         requestId,
         command,
         now,
-        isWrite(command) ? options.id : undefined,
+        write ? options.id : undefined,
         options.durability ?? 'sync',
       ),
     );
-    if (isWrite(command)) this.dirty.add(partition);
+    if (write) this.dirty.add(partition);
     return effects;
   }
 
@@ -398,8 +405,7 @@ export class DataPlane {
     now: number,
   ): void {
     if (message.type === 'leasePing' || message.type === 'leaseEcho') {
-      const echo = this.leases.receive(from, message, this.tableVersion, now);
-      if (echo !== null) effects.send.push({ to: from, message: echo });
+      this.leases.receive(from, message, this.tableVersion, now);
       return;
     }
     const replica = this.replicas[message.partition];
@@ -423,12 +429,15 @@ export class DataPlane {
   tick(now: number): PlaneEffects {
     const effects = noEffects();
     for (const ping of this.leases.pings(this.tableVersion, now)) effects.send.push(ping);
-    this.replicas.forEach((replica, p) => {
+    for (let p = 0; p < this.replicas.length; p++) {
+      const replica = this.replicas[p]!;
+      // Only a primary has anything to resend or report (PartitionReplica.tick).
+      if (replica.role !== 'primary') continue;
       this.merge(effects, p, replica.tick(now));
-      if (replica.role === 'primary' && replica.pendingCount > 0 && !this.leaseHeld(p, now)) {
+      if (replica.pendingCount > 0 && !this.leaseHeld(p, now)) {
         this.merge(effects, p, replica.giveUpWaiting(now - this.leaseMs));
       }
-    });
+    }
     effects.send = batchByDestination(effects.send);
     return effects;
   }
@@ -510,10 +519,14 @@ export class DataPlane {
       }
     }
     for (const send of effects.send) into.send.push(send);
-    for (const c of effects.caughtUp ?? []) {
-      into.reports.caughtUp.push({ partition, node: c.node, epoch: c.epoch });
+    if (effects.caughtUp !== undefined) {
+      for (const c of effects.caughtUp) {
+        into.reports.caughtUp.push({ partition, node: c.node, epoch: c.epoch });
+      }
     }
-    const epoch = this.epochs[partition]!;
-    for (const node of effects.lagging ?? []) into.reports.lagging.push({ partition, node, epoch });
+    if (effects.lagging !== undefined) {
+      const epoch = this.epochs[partition]!;
+      for (const node of effects.lagging) into.reports.lagging.push({ partition, node, epoch });
+    }
   }
 }

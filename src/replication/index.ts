@@ -1,4 +1,5 @@
 export {
+  batchByDestination,
   DataPlane,
   type DataPlaneOptions,
   type PartitionPlacement,

@@ -41,6 +41,15 @@
  * partition the two share. Only nodes that share a partition are pinged (and, for a while
  * after they stop sharing one, so that the news of an applied change still reaches them).
  *
+ * The echo rides on the next ping. B does not answer A's ping at once: it remembers the
+ * newest ping it has not echoed, and its own next ping to A (at most a tick later) carries
+ * that ping's `sentAt` as `echo`, so two nodes exchange one message each per tick instead of
+ * two (on an idle three-node cluster, lease traffic was most of what woke the nodes). A node
+ * that B does not ping gets a plain echo at B's next tick. Nothing above changes: B records
+ * an echo when it sends it, at the table version it has then applied, which is the version
+ * the message carries; A's grant still ends `leaseMs` after the ping it answers was sent, so
+ * the later echo only leaves A less of the grant to use (leaseMs is eight ticks).
+ *
  * This module is pure: the data plane feeds it `now` (a monotonic clock reading) and sends
  * what it returns.
  */
@@ -53,6 +62,11 @@ export type LeaseMessage =
       readonly sentAt: number;
       /** The table version the pinger has applied. */
       readonly version: number;
+      /**
+       * The `sentAt` of the receiver's newest ping not echoed yet: this ping is also that
+       * echo, sent at `version`.
+       */
+      readonly echo?: number;
     }
   | {
       readonly type: 'leaseEcho';
@@ -98,6 +112,8 @@ export class LeaseTable {
   private current: ReadonlySet<MemberId> = new Set();
   /** Peers that stopped sharing one, pinged until then so they learn what this node applied. */
   private readonly lingerUntil = new Map<MemberId, number>();
+  /** Per peer, the `sentAt` of its newest ping this node has not echoed yet. */
+  private readonly toEcho = new Map<MemberId, number>();
 
   constructor(readonly options: LeaseOptions) {}
 
@@ -112,45 +128,73 @@ export class LeaseTable {
     this.current = peers;
   }
 
-  /** One ping per peer; called once per tick. */
+  /**
+   * One ping per peer, each carrying the echo this node owes that peer, and a plain echo for
+   * every other node whose ping it has not answered; called once per tick.
+   */
   pings(version: number, now: number): { to: MemberId; message: LeaseMessage }[] {
-    const ping = (to: MemberId) => ({
-      to,
-      message: { type: 'leasePing', sentAt: now, version } as const,
-    });
-    const out = [...this.current].map(ping);
+    const out: { to: MemberId; message: LeaseMessage }[] = [];
+    const ping = (to: MemberId): void => {
+      const echo = this.toEcho.get(to);
+      if (echo === undefined) {
+        out.push({ to, message: { type: 'leasePing', sentAt: now, version } });
+        return;
+      }
+      this.toEcho.delete(to);
+      this.echoed(to, version, now);
+      out.push({ to, message: { type: 'leasePing', sentAt: now, version, echo } });
+    };
+    for (const peer of this.current) ping(peer);
     for (const [peer, until] of this.lingerUntil) {
       if (until <= now) this.lingerUntil.delete(peer);
-      else out.push(ping(peer));
+      else ping(peer);
     }
+    for (const [to, sentAt] of this.toEcho) {
+      this.echoed(to, version, now);
+      out.push({ to, message: { type: 'leaseEcho', sentAt, version } });
+    }
+    this.toEcho.clear();
     return out;
   }
 
-  /** A lease message from `from`; returns the echo to send, if any. */
-  receive(
-    from: MemberId,
-    message: LeaseMessage,
-    version: number,
-    now: number,
-  ): LeaseMessage | null {
+  /** Records that this node vouches for `to` now, having applied table `version`. */
+  private echoed(to: MemberId, version: number, now: number): void {
+    const given = this.given.get(to);
+    if (given === undefined) return;
+    given.echoedAt.set(version, now);
+    for (const [v, at] of given.echoedAt) {
+      if (at + this.options.grantWaitMs <= now) given.echoedAt.delete(v);
+    }
+  }
+
+  /** A lease message from `from`; the echo it asks for leaves with the next `pings`. */
+  receive(from: MemberId, message: LeaseMessage, version: number, now: number): void {
     if (message.type === 'leasePing') {
       const given = this.given.get(from);
-      if (given === undefined) {
-        this.given.set(from, { echoedAt: new Map([[version, now]]), version: message.version });
-      } else {
-        given.echoedAt.set(version, now);
-        for (const [v, at] of given.echoedAt) {
-          if (at + this.options.grantWaitMs <= now) given.echoedAt.delete(v);
-        }
-        given.version = Math.max(given.version, message.version);
-      }
-      return { type: 'leaseEcho', sentAt: message.sentAt, version };
+      if (given === undefined)
+        this.given.set(from, { echoedAt: new Map(), version: message.version });
+      else given.version = Math.max(given.version, message.version);
+      // The newest ping is the one to echo: its grant lasts longest.
+      this.toEcho.set(from, Math.max(this.toEcho.get(from) ?? -Infinity, message.sentAt));
+      if (message.echo !== undefined)
+        this.granted(from, message.echo, message.version, version, now);
+      return;
     }
+    this.granted(from, message.sentAt, message.version, version, now);
+  }
+
+  /** `from` echoed this node's ping sent at `sentAt`, having applied table `theirs`. */
+  private granted(
+    from: MemberId,
+    sentAt: number,
+    theirs: number,
+    version: number,
+    now: number,
+  ): void {
     // An echo of a ping from the future is forged or from a previous run of this node.
-    if (message.sentAt > now || version < message.version) return null;
-    const until = message.sentAt + this.options.leaseMs;
+    if (sentAt > now || version < theirs) return;
+    const until = sentAt + this.options.leaseMs;
     if (until > (this.heldUntil.get(from) ?? -Infinity)) this.heldUntil.set(from, until);
-    return null;
   }
 
   /** Whether every one of `peers` vouches for this node now. */
@@ -180,5 +224,6 @@ export class LeaseTable {
     this.heldUntil.delete(member);
     this.given.delete(member);
     this.lingerUntil.delete(member);
+    this.toEcho.delete(member);
   }
 }

@@ -12,6 +12,7 @@ import {
   replicationKeyLengthMax,
   replicationMutationsMax,
   replicationBatchMessagesMax,
+  toWire,
   type PeerDataMessage,
 } from '../../src/protocol/replication-messages.js';
 import type { Effects, ReplicationMessage } from '../../src/replication/partition-replica.js';
@@ -445,9 +446,11 @@ test('each malformation is refused with a reason naming the field', () => {
 });
 
 test('non-maps and unknown kinds are refused', () => {
-  for (const raw of [null, undefined, 1, 'ack', [], [ack], new Uint8Array(2), new Map()]) {
-    refuse(raw, /a replication message must be a map/);
+  for (const raw of [null, undefined, 1, 'ack', new Uint8Array(2), new Map()]) {
+    refuse(raw, /a replication message must be a map or a list of messages/);
   }
+  // An array is a list in the compact form (below): an empty one is not a message.
+  refuse([], /message: the list must be an array of 1 to/);
   refuse({ ...ack, type: 'constructor' }, /message: type must be one of/);
   refuse({ ...ack, type: '__proto__' }, /message: type must be one of/);
 });
@@ -602,6 +605,10 @@ function structurallyValid(m: unknown): boolean {
       messages.length > 0 &&
       messages.every((x: unknown) => isObj(x) && x['type'] !== 'batch' && structurallyValid(x))
     );
+  }
+  if (isObj(m) && (m['type'] === 'leasePing' || m['type'] === 'leaseEcho')) {
+    const echo = m['type'] === 'leasePing' ? optional(m['echo'], isT) : !('echo' in m);
+    return isT(m['sentAt']) && isU(m['version']) && echo;
   }
   if (!isObj(m) || !isU(m['partition']) || !isU(m['epoch'])) return false;
   const epoch = m['epoch'] as number;
@@ -769,7 +776,17 @@ test('a report of caught-up and lagging backups is read into fresh objects, anyt
 
 test('lease pings and echoes survive the wire; a bad clock reading or version is refused', () => {
   roundTrips({ type: 'leasePing', sentAt: 1_764_000_000_123.5, version: 42 });
+  roundTrips({
+    type: 'leasePing',
+    sentAt: 1_764_000_000_150,
+    version: 42,
+    echo: 1_764_000_000_100,
+  });
   roundTrips({ type: 'leaseEcho', sentAt: 0, version: 0 });
+  refuse(
+    { type: 'leasePing', sentAt: 5, version: 1, echo: -1 },
+    /leasePing: echo must be a non-negative/,
+  );
   refuse({ type: 'leasePing', sentAt: -1, version: 1 }, /leasePing: sentAt/);
   refuse({ type: 'leaseEcho', sentAt: Infinity, version: 1 }, /leaseEcho: sentAt/);
   refuse({ type: 'leaseEcho', sentAt: 5, version: 1.5 }, /leaseEcho: version/);
@@ -874,4 +891,279 @@ test('property: a mutated valid batch is refused or still structurally valid', (
     ),
     { numRuns: 1_000 },
   );
+});
+
+// ---- the compact form -----------------------------------------------------------------------
+
+/** The message as the compact form carries it: an ack's false flags are simply absent. */
+function withoutFalseFlags(message: PeerDataMessage): PeerDataMessage {
+  if (message.type === 'batch') {
+    return { type: 'batch', messages: message.messages.map((m) => withoutFalseFlags(m)) as never };
+  }
+  if (message.type !== 'ack') return message;
+  const { behind, needSnapshot, ...rest } = message;
+  return {
+    ...rest,
+    ...(behind === true && { behind }),
+    ...(needSnapshot === true && { needSnapshot }),
+  } as PeerDataMessage;
+}
+
+/** Asserts the message survives toWire, MessagePack and validation unchanged. */
+function roundTripsCompact(message: PeerDataMessage): PeerDataMessage {
+  const wire = overTheWire(toWire(message));
+  assert.ok(Array.isArray(wire), 'the compact form is a list');
+  const parsed = accept(wire);
+  assert.deepStrictEqual(normalize(parsed), normalize(withoutFalseFlags(message)));
+  return parsed;
+}
+
+/** Every outcome a result mutation may carry: the three short forms and the map form. */
+const appendOfEveryOutcome: ReplicationMessage = {
+  type: 'append',
+  partition: 9,
+  epoch: 3,
+  fromSeq: 1,
+  history: [{ epoch: 3, startSeq: 1 }],
+  mutations: [
+    ...everyResult.map((result, i) => ({
+      kind: 'result' as const,
+      seq: i + 1,
+      id: { clientId: `c${i}`, seq: i, ...(i % 2 === 0 && { ackedBelow: i }) },
+      outcome: { ok: true as const, result },
+      at: 1_700_000_000_000 + i,
+    })),
+    {
+      kind: 'result',
+      seq: everyResult.length + 1,
+      id: { clientId: 'c-fail', seq: 7 },
+      outcome: {
+        ok: false,
+        code: ErrorCode.OUT_OF_MEMORY,
+        message: 'full',
+        meta: { limitBytes: 1 },
+      },
+      at: 1,
+    },
+  ],
+};
+
+test('the compact form: every message kind round-trips, alone and in a batch', () => {
+  for (const message of samples) roundTripsCompact(message);
+  roundTripsCompact(appendOfEveryOutcome);
+  roundTripsCompact({ type: 'leasePing', sentAt: 1_764_000_000_123.5, version: 42 });
+  roundTripsCompact({ type: 'leasePing', sentAt: 200, version: 42, echo: 150.5 });
+  roundTripsCompact({ type: 'leaseEcho', sentAt: 0, version: 0 });
+  roundTripsCompact({ ...ack, behind: true, needSnapshot: true });
+  roundTripsCompact(batch);
+  roundTripsCompact({ type: 'batch', messages: [...samples, appendOfEveryOutcome] });
+});
+
+test('the compact form is positional: an append carries no field names', () => {
+  const [wire] = toWire(append) as [unknown[]];
+  const [tag, partition, epoch, fromSeq, history, mutations] = wire;
+  assert.deepEqual([tag, partition, epoch, fromSeq], [1, 3, 7, 10]);
+  assert.deepEqual(history, [5, 4, 7, 11]);
+  assert.ok(Array.isArray(mutations));
+  assert.deepEqual(mutations.slice(0, 4).map(normalize), [
+    0,
+    'user:1',
+    normalize(enc({ name: 'ann' })),
+    0,
+  ]);
+  // The result of a set: kind, client id, its seq, ackedBelow, at, then tag 0 and the version.
+  assert.deepEqual(mutations.slice(9, 16), [3, 'client-a', 4, 2, 1_700_000_000_000, 0, 10]);
+  assert.deepEqual(toWire(ack), [[2, 3, 7, 12, 5, 1]]);
+  // A snapshot chunk keeps the map form.
+  assert.equal((toWire(snapshot)[0] as { type: string }).type, 'snapshot');
+});
+
+test('the compact form: binary is copied out of the frame', () => {
+  const frame = new Uint8Array([9, 9, 1, 2, 3, 9]);
+  const parsed = accept([[1, 0, 1, 1, [], [0, 'k', frame.subarray(2, 5), 0]]]);
+  assert.ok(parsed.type === 'append');
+  const put = parsed.mutations[0];
+  assert.ok(put !== undefined && put.kind === 'put');
+  assert.notEqual(put.value.buffer, frame.buffer);
+  frame.fill(0);
+  assert.deepEqual(Array.from(put.value), [1, 2, 3]);
+});
+
+/** [compact message, path inside it, bad value, expected reason]. */
+const compactAppend = (toWire(append) as unknown[][])[0]!;
+const compactAck = (toWire(ack) as unknown[][])[0]!;
+const compactMalformations: readonly [unknown[], Path, unknown, RegExp][] = [
+  [compactAck, [0], 3, /^message: tag must be one of 1 \(append\), 2 \(ack\)/],
+  [compactAck, [0], '2', /^message: tag /],
+  [compactAck, [5], DELETE, /^ack: the message must be an array of 6 fields/],
+  [compactAck, [1], -1, /^ack: partition must be a non-negative integer/],
+  [compactAck, [2], 1.5, /^ack: epoch /],
+  [compactAck, [3], '12', /^ack: seq /],
+  [compactAck, [4], -2, /^ack: lastEpoch must be an integer from -1 to 7/],
+  [compactAck, [4], 8, /^ack: lastEpoch /],
+  [compactAck, [5], 4, /^ack: flags must be an integer from 0 to 3/],
+  [[4, 200, 3, 150], [3], -1, /^leasePing: echo must be a non-negative finite number/],
+  [[4, 200, 3, 150], [4], 1, /^leasePing: the message must be an array \[4, sentAt, version\]/],
+  [[5, 200, 3], [3], 150, /^leaseEcho: the message must be an array of 3 fields/],
+  [[5, 200, 3], [2], -3, /^leaseEcho: version must be a non-negative integer/],
+  [compactAppend, [3], 0, /^append: fromSeq must be an integer of at least 1/],
+  [compactAppend, [4], {}, /^append: history must be an array/],
+  [compactAppend, [4], [5], /^append: history must be pairs of epoch and startSeq/],
+  [compactAppend, [4, 0], 8, /^append: history\[0\]\.epoch must be an integer from 0 to 7/],
+  [compactAppend, [4, 2], 5, /^append: history\[1\]\.epoch must be greater/],
+  [compactAppend, [4, 3], 4, /^append: history\[1\]\.startSeq must be greater/],
+  [compactAppend, [5], null, /^append: mutations must be an array/],
+  [compactAppend, [5, 0], 9, /^append: mutations\[0\]\.kind must be one of 0 \(put\)/],
+  [compactAppend, [5, 1], '', /^append: mutations\[0\]\.key must be a string of 1 to/],
+  [compactAppend, [5, 2], 'v', /^append: mutations\[0\]\.value must be binary/],
+  [compactAppend, [5, 3], -5, /^append: mutations\[0\]\.expiresAt must be a non-negative/],
+  [compactAppend, [5, 6], Infinity, /^append: mutations\[1\]\.expiresAt /],
+  [compactAppend, [5, 8], 7, /^append: mutations\[2\]\.key /],
+  [compactAppend, [5, 10], '', /^append: mutations\[3\]\.id\.clientId must be a string/],
+  [compactAppend, [5, 11], -1, /^append: mutations\[3\]\.id\.seq /],
+  [compactAppend, [5, 12], 5, /^append: mutations\[3\]\.id\.ackedBelow .* -1 to 4/],
+  [compactAppend, [5, 13], '2024', /^append: mutations\[3\]\.at /],
+  [compactAppend, [5, 14], 7, /^append: mutations\[3\]\.outcome must be an outcome tag/],
+  [compactAppend, [5, 15], -1, /^append: mutations\[3\]\.outcome\.result\.version /],
+  [compactAppend, [5, 22], 'x', /^append: mutations\[4\]\.outcome must be a map/],
+  [compactAppend, [5, 22, 'code'], 'OOPS', /^append: mutations\[4\]\.outcome\.code must be/],
+  // A field cut off at the end of the flat list is missing, not read past the end.
+  [compactAppend, [5, 29], DELETE, /^append: mutations\[5\]\.outcome must be a map/],
+];
+
+test('the compact form: each malformation is refused with a reason naming the field', () => {
+  for (const [message, path, value, reason] of compactMalformations) {
+    const bad = [withValue(message, path, value)];
+    refuse(bad, reason);
+    if (typeof value !== 'number' || Number.isFinite(value)) refuse(overTheWire(bad), reason);
+  }
+  // In a list of several, the reason names the message the way a batch does.
+  refuse(
+    [compactAck, withValue(compactAck, [3], -1)],
+    /^batch: messages\[1\]: ack: seq must be a non-negative integer/,
+  );
+  refuse([compactAck, 'ack'], /^batch: messages\[1\]: the message must be an array or a map/);
+  refuse([compactAck, { type: 'batch' }], /^batch: messages\[1\]: type must be one of append/);
+});
+
+test('the compact form: lists, histories and mutations are bounded before they are read', () => {
+  refuse(
+    new Array<unknown>(replicationBatchMessagesMax + 1).fill(compactAck),
+    new RegExp(`^message: the list must be an array of 1 to ${replicationBatchMessagesMax}`),
+  );
+  refuse(
+    [withValue(compactAppend, [4], new Array<unknown>(2 * replicationHistoryMax + 2).fill(0))],
+    /^append: history must be an array of at most/,
+  );
+  refuse(
+    [withValue(compactAppend, [5], new Array<unknown>(7 * replicationMutationsMax + 1).fill(2))],
+    /^append: mutations must be an array of at most/,
+  );
+  // Deletes are the shortest mutations: the count bound holds however short they are.
+  const deletes = new Array<unknown>(replicationMutationsMax + 1)
+    .fill(null)
+    .flatMap(() => [2, 'k']);
+  refuse(
+    [withValue(compactAppend, [5], deletes)],
+    new RegExp(`^append: mutations must be at most ${replicationMutationsMax} mutations`),
+  );
+  const many = new Array<unknown>(1_000).fill(null).flatMap(() => [2, 'k']);
+  const parsed = accept([[1, 0, 1, 5, [], many]]);
+  assert.ok(parsed.type === 'append' && parsed.mutations.length === 1_000);
+  assert.equal(parsed.mutations[999]?.seq, 1_004);
+});
+
+test('property: the compact form answers any value without throwing', () => {
+  const anything = fc.anything({
+    withBigInt: true,
+    withMap: true,
+    withNullPrototype: true,
+    withTypedArray: true,
+    withSparseArray: true,
+  });
+  const tags = fc.constantFrom<unknown>(1, 2, 4, 5, 0, 3, 'append');
+  fc.assert(
+    fc.property(
+      fc.array(
+        fc.oneof(anything, fc.tuple(tags, anything, anything, anything, anything, anything)),
+        { maxLength: 4 },
+      ),
+      (list) => {
+        const result = parseReplicationMessage(list);
+        if (isBadReplicationMessage(result)) assert.equal(typeof result.reason, 'string');
+        else assert.ok(structurallyValid(result));
+      },
+    ),
+    { numRuns: 1_000 },
+  );
+});
+
+test('property: a mutated compact message is refused, or valid and the same once sent again', () => {
+  const leases: PeerDataMessage[] = [
+    { type: 'leasePing', sentAt: 200, version: 3, echo: 150 },
+    { type: 'leaseEcho', sentAt: 150, version: 3 },
+  ];
+  const compactSamples = [...samples, ...leases, appendOfEveryOutcome, batch].map((m) => toWire(m));
+  fc.assert(
+    fc.property(
+      fc.constantFrom(...compactSamples),
+      fc.array(fc.tuple(fc.nat(), fc.oneof(nearMisses, fc.anything())), {
+        minLength: 1,
+        maxLength: 3,
+      }),
+      (sample, edits) => {
+        let raw: unknown = sample;
+        for (const [pick, value] of edits) {
+          const paths = pathsOf(raw).slice(1);
+          if (paths.length === 0) break;
+          raw = withValue(raw, paths[pick % paths.length] as Path, value);
+        }
+        const result = parseReplicationMessage(raw);
+        if (isBadReplicationMessage(result)) return;
+        assert.ok(structurallyValid(result), JSON.stringify(normalize(result)));
+        const again = accept(overTheWire(toWire(result)));
+        assert.deepStrictEqual(normalize(again), normalize(withoutFalseFlags(result)));
+      },
+    ),
+    { numRuns: 1_000 },
+  );
+});
+
+/** A cluster whose every message crosses the wire in the compact form. */
+class CompactWireCluster extends Cluster {
+  override collect(from: string, effects: Effects): void {
+    const send = effects.send.map((s) => ({
+      to: s.to,
+      message: roundTripsCompact(s.message) as ReplicationMessage,
+    }));
+    super.collect(from, { ...effects, send });
+  }
+}
+
+test('replicas fed only compact messages converge, through a state transfer too', () => {
+  const c = new CompactWireCluster(['A', 'B', 'C'], {
+    logMutationsMax: 8,
+    snapshotChunkEntriesMax: 4,
+  });
+  c.configure({ epoch: 1, primary: 'A', inSync: ['A', 'B'], backups: ['B'] }, ['A', 'B']);
+  c.deliverAll();
+  for (let i = 0; i < 30; i++) {
+    c.execute('A', setCmd(`k${i}`, enc({ i }), i % 3 === 0 ? 60_000 : undefined), 'sync', {
+      clientId: `client-${i % 4}`,
+      seq: i,
+      ...(i > 4 && { ackedBelow: i - 4 }),
+    });
+  }
+  c.execute('A', { op: 'delete', key: 'k5' }, 'sync', { clientId: 'client-x', seq: 1 });
+  c.execute('A', { op: 'touch', key: 'k6', ttlMs: 5_000 }, 'sync', { clientId: 'x', seq: 2 });
+  c.execute('A', { op: 'set', key: 'k7', value: enc(0), ifVersion: 999 }, 'sync', {
+    clientId: 'client-x',
+    seq: 3,
+  });
+  c.settle();
+  assertSameState(c.replica('A'), c.replica('B'));
+  c.configure({ epoch: 2, primary: 'A', inSync: ['A', 'B'], backups: ['B', 'C'] });
+  for (let i = 0; i < 5; i++) c.execute('A', setCmd(`late${i}`, enc(i)), 'async');
+  c.settle();
+  assertSameState(c.replica('A'), c.replica('C'));
 });

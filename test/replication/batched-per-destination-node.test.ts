@@ -29,7 +29,8 @@ function threeNodes(): Map<string, DataPlane> {
     const backup = p % 2 === 0 ? 'B' : 'C';
     return { epoch: 1, primary: 'A', backups: [backup], inSync: ['A', backup] };
   });
-  // Probes, their acks, lease pings and echoes, until the network is quiet.
+  // Probes, their acks, lease pings and (on the next tick's pings) their echoes, until the
+  // network is quiet.
   const pending: { from: string; to: string; message: PeerDataMessage }[] = [];
   const deliver = (from: string, effects: PlaneEffects): void => {
     for (const s of effects.send) pending.push({ from, ...s });
@@ -39,10 +40,12 @@ function threeNodes(): Map<string, DataPlane> {
       id,
       plane.applyTable(1, table, (m) => `${m}:1`, now),
     );
-  for (const [id, plane] of planes) deliver(id, plane.tick(now));
-  while (pending.length > 0) {
-    const { from, to, message } = pending.shift()!;
-    deliver(to, planes.get(to)!.receive(from, message, now));
+  for (let tick = 0; tick < 2; tick++) {
+    for (const [id, plane] of planes) deliver(id, plane.tick(now));
+    while (pending.length > 0) {
+      const { from, to, message } = pending.shift()!;
+      deliver(to, planes.get(to)!.receive(from, message, now));
+    }
   }
   return planes;
 }

@@ -79,6 +79,7 @@ import {
   isBadReplicationMessage,
   parseReplicationMessage,
   parseReplicationReport,
+  toWire,
 } from '../../../src/protocol/replication-messages.js';
 import type { Message } from '../../../src/raft/index.js';
 import type { Command, IdempotencyId, Outcome } from '../../../src/store/index.js';
@@ -339,7 +340,7 @@ export class World {
       sendReplication: (to, message) =>
         this.send(node.name, to.split('~')[0] ?? '', to, {
           kind: 'data',
-          bytes: this.packr.pack(message),
+          bytes: this.packr.pack(toWire(message)),
         }),
       sendReport: (leader, report) =>
         this.send(node.name, leader.split('~')[0] ?? '', leader, {

@@ -15,12 +15,7 @@ import type { Client, Entry } from '../../src/client/index.js';
 import { createExpressStore, type ExpressStoreMethods } from '../../src/session/express.js';
 import type { SessionStoreOptions } from '../../src/session/engine.js';
 import { Browser, useSharedCluster, Gate, listen, sleep } from './helpers.js';
-
-declare module 'express-session' {
-  interface SessionData {
-    count: number;
-  }
-}
+import { countingApp } from './counting-app.js';
 
 /** Only against a hang: every wait below ends within a few renewals (seconds) when it works. */
 const waitLimitMs = 60_000;
@@ -30,28 +25,6 @@ useSharedCluster((c) => (client = c));
 
 type Store = session.Store & ExpressStoreMethods;
 type LockValue = { holder: string; token: number };
-
-function app(store: Store, log: string[], gates: Map<string, Gate>): express.Express {
-  const server = express();
-  server.use(
-    session({
-      store,
-      secret: 'renewal secret',
-      resave: false,
-      saveUninitialized: false,
-      cookie: { maxAge: 60_000 },
-    }),
-  );
-  server.post('/step/:name', async (req, res) => {
-    const { name } = req.params;
-    log.push(`${name} starts, count ${req.session.count ?? 0}`);
-    await gates.get(name)?.pass();
-    req.session.count = (req.session.count ?? 0) + 1;
-    log.push(`${name} ends`);
-    res.json({ ok: true });
-  });
-  return server;
-}
 
 function lockOf(prefix: string, id: string): Promise<Entry<LockValue> | null> {
   return client.getEntry<LockValue>(`${prefix}!lock:${id}`);
@@ -101,8 +74,8 @@ test(
     const log: string[] = [];
     const gates = new Map([['a', new Gate()]]);
     const browser = new Browser([
-      await listen(t, app(createExpressStore(session, { client, ...options }), log, gates)),
-      await listen(t, app(createExpressStore(session, { client, ...options }), log, gates)),
+      await listen(t, countingApp(createExpressStore(session, { client, ...options }), log, gates)),
+      await listen(t, countingApp(createExpressStore(session, { client, ...options }), log, gates)),
     ]);
     await browser.request('POST', '/step/login');
     const id = browser.sessionId!;
@@ -134,7 +107,10 @@ test(
     const options: Partial<SessionStoreOptions> = { prefix, lock: { ttlMs: 1_000 } };
     const log: string[] = [];
     const browser = new Browser([
-      await listen(t, app(createExpressStore(session, { client, ...options }), log, new Map())),
+      await listen(
+        t,
+        countingApp(createExpressStore(session, { client, ...options }), log, new Map()),
+      ),
     ]);
     await browser.request('POST', '/step/login');
     const id = browser.sessionId!;

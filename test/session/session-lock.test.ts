@@ -10,12 +10,7 @@ import type { Client } from '../../src/client/index.js';
 import { createExpressStore } from '../../src/session/express.js';
 import type { SessionStoreOptions } from '../../src/session/engine.js';
 import { Browser, useSharedCluster, Gate, listen, sleep } from './helpers.js';
-
-declare module 'express-session' {
-  interface SessionData {
-    count: number;
-  }
-}
+import { countingApp } from './counting-app.js';
 
 let client: Client;
 useSharedCluster((c) => (client = c));
@@ -26,30 +21,7 @@ function app(
   gates = new Map<string, Gate>(),
   store = createExpressStore(session, { client, ...options }),
 ): express.Express {
-  const server = express();
-  server.use(
-    session({
-      store,
-      secret: 'lock secret',
-      resave: false,
-      saveUninitialized: false,
-      cookie: { maxAge: 60_000 },
-    }),
-  );
-  server.post('/step/:name', async (req, res) => {
-    const { name } = req.params;
-    log.push(`${name} starts, count ${req.session.count ?? 0}`);
-    await gates.get(name)?.pass();
-    req.session.count = (req.session.count ?? 0) + 1;
-    log.push(`${name} ends`);
-    res.json({ ok: true });
-  });
-  server.use(
-    (error: { code?: string }, _req: express.Request, res: express.Response, _next: unknown) => {
-      res.status(500).json({ code: error.code });
-    },
-  );
-  return server;
+  return countingApp(store, log, gates);
 }
 
 test('with lock: true, two concurrent requests of one session run one after the other', async (t) => {

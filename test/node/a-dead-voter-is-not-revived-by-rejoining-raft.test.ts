@@ -22,10 +22,7 @@ test('a crashed voter, taken out of the voters and added back as a learner, stay
     tickMs: 50,
     failureTimeoutMs: 600,
   });
-  sim.bootstrap('n1');
-  sim.run(5);
-  for (const name of ['n2', 'n3', 'n4', 'n5']) await sim.join(name);
-  sim.runUntilConverged(2_000);
+  await sim.formFiveNodes();
   const leader = sim.leader()!;
   const victim = leader.plane.raftStatus().membership.voters.find((id) => id !== leader.id);
   assert.ok(victim !== undefined, 'a voter other than the leader');

@@ -324,6 +324,14 @@ export class ClusterSim {
     return this.addNode(name, true);
   }
 
+  /** n1 founds the cluster, n2..n5 join, and it converges: where most scenarios start. */
+  async formFiveNodes(): Promise<void> {
+    this.bootstrap('n1');
+    this.run(5);
+    for (const name of ['n2', 'n3', 'n4', 'n5']) await this.join(name);
+    this.runUntilConverged(2_000);
+  }
+
   /** A new node asks the current leader to admit it; resolves once admitted. */
   async join(name: string): Promise<SimNode> {
     const node = this.addNode(name, false);

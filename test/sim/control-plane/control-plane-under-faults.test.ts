@@ -13,10 +13,7 @@ async function fiveNodes(seed: number): Promise<ClusterSim> {
     tickMs: 50,
     failureTimeoutMs: 1_500,
   });
-  sim.bootstrap('n1');
-  sim.run(5);
-  for (const name of ['n2', 'n3', 'n4', 'n5']) await sim.join(name);
-  sim.runUntilConverged(2_000);
+  await sim.formFiveNodes();
   return sim;
 }
 

@@ -17,10 +17,7 @@ test('thirty nodes joining a five-node cluster at once are none of them declared
     tickMs: 50,
     failureTimeoutMs: 600,
   });
-  sim.bootstrap('n1');
-  sim.run(5);
-  for (const name of ['n2', 'n3', 'n4', 'n5']) await sim.join(name);
-  sim.runUntilConverged(2_000);
+  await sim.formFiveNodes();
   await sim.joinAll(Array.from({ length: 30 }, (_, i) => `n${i + 6}`));
   sim.runUntilConverged(5_000);
   assert.deepEqual(sim.deaths, []);

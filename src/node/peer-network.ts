@@ -173,6 +173,7 @@ class PeerLink {
 
 export class PeerNetwork {
   private readonly links = new Map<string, PeerLink>();
+  private closed = false;
   /** Member id to address, learned from the cluster state and from peers' hellos. */
   private readonly addresses = new Map<string, string>();
   /** Links with something queued since the last flush. */
@@ -236,6 +237,9 @@ export class PeerNetwork {
 
   private sendTo(memberId: string, body: Uint8Array): void {
     const address = this.addresses.get(memberId);
+    // A send after close (a timer or turn-end flush that ran late) would dial a new link,
+    // and its socket would keep a stopped node's process alive for good.
+    if (this.closed) return;
     if (address === undefined) return; // unknown peer: the sender retries once we learn it
     let link = this.links.get(address);
     if (link === undefined) {
@@ -249,6 +253,7 @@ export class PeerNetwork {
   }
 
   close(): void {
+    this.closed = true;
     for (const link of this.links.values()) link.close();
     this.links.clear();
     this.dirty.clear();

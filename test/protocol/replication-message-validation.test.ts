@@ -271,10 +271,11 @@ class WireCluster extends Cluster {
   }
 }
 
-test('messages of real replicas round-trip, and replicas fed only parsed messages converge', () => {
-  const c = new WireCluster(['A', 'B', 'C'], { logMutationsMax: 8, snapshotChunkEntriesMax: 4 });
-  c.configure({ epoch: 1, primary: 'A', inSync: ['A', 'B'], backups: ['B'] }, ['A', 'B']);
-  c.deliverAll();
+/**
+ * Writes of every kind on A: sets with and without TTL from four clients (acknowledging
+ * earlier results as they go), a delete, a touch and a refused conditional set.
+ */
+function writeEveryKind(c: Cluster): void {
   for (let i = 0; i < 30; i++) {
     c.execute('A', setCmd(`k${i}`, enc({ i }), i % 3 === 0 ? 60_000 : undefined), 'sync', {
       clientId: `client-${i % 4}`,
@@ -288,6 +289,13 @@ test('messages of real replicas round-trip, and replicas fed only parsed message
     clientId: 'client-x',
     seq: 3,
   });
+}
+
+test('messages of real replicas round-trip, and replicas fed only parsed messages converge', () => {
+  const c = new WireCluster(['A', 'B', 'C'], { logMutationsMax: 8, snapshotChunkEntriesMax: 4 });
+  c.configure({ epoch: 1, primary: 'A', inSync: ['A', 'B'], backups: ['B'] }, ['A', 'B']);
+  c.deliverAll();
+  writeEveryKind(c);
   c.execute(
     'A',
     {
@@ -1147,19 +1155,7 @@ test('replicas fed only compact messages converge, through a state transfer too'
   });
   c.configure({ epoch: 1, primary: 'A', inSync: ['A', 'B'], backups: ['B'] }, ['A', 'B']);
   c.deliverAll();
-  for (let i = 0; i < 30; i++) {
-    c.execute('A', setCmd(`k${i}`, enc({ i }), i % 3 === 0 ? 60_000 : undefined), 'sync', {
-      clientId: `client-${i % 4}`,
-      seq: i,
-      ...(i > 4 && { ackedBelow: i - 4 }),
-    });
-  }
-  c.execute('A', { op: 'delete', key: 'k5' }, 'sync', { clientId: 'client-x', seq: 1 });
-  c.execute('A', { op: 'touch', key: 'k6', ttlMs: 5_000 }, 'sync', { clientId: 'x', seq: 2 });
-  c.execute('A', { op: 'set', key: 'k7', value: enc(0), ifVersion: 999 }, 'sync', {
-    clientId: 'client-x',
-    seq: 3,
-  });
+  writeEveryKind(c);
   c.settle();
   assertSameState(c.replica('A'), c.replica('B'));
   c.configure({ epoch: 2, primary: 'A', inSync: ['A', 'B'], backups: ['B', 'C'] });

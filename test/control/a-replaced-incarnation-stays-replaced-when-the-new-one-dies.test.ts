@@ -12,6 +12,7 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { ClusterState, decide, type MemberRecord } from '../../src/control/index.js';
 import type { Membership } from '../../src/raft/index.js';
+import { foundedCluster } from './helpers.js';
 
 const member = (id: string): MemberRecord => ({
   id,
@@ -22,15 +23,7 @@ const member = (id: string): MemberRecord => ({
 
 /** a~0 founded the cluster, b~0 joined, b~1 replaced it, and b~1 was then declared dead. */
 function bothIncarnationsDead(): ClusterState {
-  const state = new ClusterState();
-  state.apply({
-    type: 'bootstrap',
-    clusterId: 'c',
-    settings: { partitionCount: 4, replicationFactor: 2 },
-    member: member('a~0'),
-  });
-  state.apply({ type: 'join', member: member('b~0') });
-  state.apply({ type: 'join', member: member('b~1') });
+  const state = foundedCluster([member('a~0'), member('b~0'), member('b~1')], 4);
   state.apply({ type: 'setState', id: 'b~1', state: 'dead' });
   return state;
 }

@@ -68,8 +68,12 @@ export async function runPhase(
 ): Promise<PhaseResult> {
   const histogram = createHistogram();
   const cpuStart = cpuMicros();
-  const start = process.hrtime.bigint();
-  const stopAt = start + BigInt(Math.round(options.seconds * 1e9));
+  // Times are performance.now() milliseconds, not hrtime BigInts: V8 optimized the callers'
+  // loop and histogram.record for numbers, met a BigInt, and deoptimized and recompiled them
+  // over and over (a hundred times in a few seconds), so a fifth of the load generator's CPU
+  // went to the compiler, taken from the cores the systems under test share with it.
+  const start = performance.now();
+  const stopAt = start + options.seconds * 1e3;
   let lastEnd = start;
   let ops = 0;
   let errors = 0;
@@ -77,7 +81,7 @@ export async function runPhase(
 
   const caller = async (index: number): Promise<void> => {
     const random = new Random((options.seed ?? 1) * 7919 + index * 104_729);
-    for (let begin = start; begin < stopAt; begin = process.hrtime.bigint()) {
+    for (let begin = start; begin < stopAt; begin = performance.now()) {
       try {
         await op(index, random);
       } catch (error) {
@@ -85,15 +89,16 @@ export async function runPhase(
         firstError ??= error instanceof Error ? error.message : String(error);
         continue;
       }
-      const end = process.hrtime.bigint();
-      histogram.record(end - begin);
+      const end = performance.now();
+      // The histogram counts whole nanoseconds, at least 1.
+      histogram.record(Math.max(1, Math.round((end - begin) * 1e6)));
       ops++;
       if (end > lastEnd) lastEnd = end;
     }
   };
   await Promise.all(Array.from({ length: options.concurrency }, (_, i) => caller(i)));
 
-  const seconds = Number(lastEnd - start) / 1e9;
+  const seconds = (lastEnd - start) / 1e3;
   const nsToMs = (ns: number): number => ns / 1e6;
   return {
     ops,

@@ -34,7 +34,10 @@ export class FrameDecoder {
   /**
    * Adds received bytes; calls `onFrame` for each complete frame body, in order. Returns an
    * error once a frame is oversized; after that the decoder accepts nothing more. The body
-   * passed to `onFrame` may be a view into `chunk`: use it before returning or copy it.
+   * passed to `onFrame` may be a view into `chunk`, or into a buffer the decoder joined
+   * chunks into; the decoder never writes to either again, so a view may be kept, at the
+   * price of keeping the whole buffer alive (the node keeps a write's value bytes this way
+   * until its backups acknowledge it, then copies what it stores).
    */
   push(chunk: Buffer, onFrame: (body: Buffer) => void): FrameError | null {
     if (this.broken) return this.broken;

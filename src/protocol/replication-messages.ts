@@ -41,9 +41,10 @@
  *    first), forgottenUpTo >= -1, and 1 to `replicationResultsPerClientMax` results whose
  *    seqs lie above forgottenUpTo without repeats.
  *
- * Binary values are copied out of the frame buffer (`new Uint8Array(view)`): the store keeps
- * them. Only own properties are read, and every map in the result is a fresh object holding
- * only the fields of its type.
+ * Binary values of the map form are copied out of the frame buffer (`new Uint8Array(view)`);
+ * those of the compact form below are views of the frame, which the receiver copies if it
+ * keeps them. Only own properties are read, and every map in the result is a fresh object
+ * holding only the fields of its type.
  *
  * What is not checked: anything that needs the receiver's state, such as whether keys or
  * clients repeat across the chunks of one transfer, or whether the epoch is current. That is
@@ -740,10 +741,14 @@ function stringAt(
   return value;
 }
 
-/** Binary, copied out of the frame buffer: the store keeps it. */
+/**
+ * Binary, left where it is: a view of the frame. Unlike the map form, the compact form does
+ * not copy values: the store copies what it keeps into its arena, and a backup's tail copies
+ * what it keeps, so a copy here would be a second allocation per replicated write.
+ */
 function bytesAt(site: Site, value: unknown, base: string, n: number, field: string): Uint8Array {
   if (!(value instanceof Uint8Array)) siteFail(site, base, n, field, 'binary (a Uint8Array)');
-  return new Uint8Array(value);
+  return value;
 }
 
 function arrayAt(site: Site, value: unknown, field: string, max: number): unknown[] {

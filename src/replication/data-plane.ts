@@ -24,7 +24,7 @@ import { ErrorCode } from '../core/errors.js';
 import { partitionOf } from '../core/keys.js';
 import { assert } from '../core/assert.js';
 import type { PlantedBug } from '../core/planted-bug.js';
-import { MemoryBudget } from '../store/index.js';
+import { MemoryBudget, ValueArena } from '../store/index.js';
 import type { Command, IdempotencyId } from '../store/index.js';
 import {
   PartitionReplica,
@@ -207,6 +207,9 @@ export class DataPlane {
     this.leaseMs = options.leaseMs ?? leaseMsDefault;
     this.leases = new LeaseTable(leaseOptions(this.leaseMs));
     this.plantedBug = options.plantedBug;
+    // One arena for every partition of the node, as one budget: a size class's chunks serve
+    // all of them, so 256 partitions do not each hold a partly filled chunk per size.
+    const arena = new ValueArena();
     for (let p = 0; p < options.partitionCount; p++) {
       this.replicas.push(
         new PartitionReplica({
@@ -214,6 +217,7 @@ export class DataPlane {
           store: {
             partition: p,
             budget: this.budget,
+            arena,
             keyBytesMax: options.keyBytesMax,
             valueBytesMax: options.valueBytesMax,
           },

@@ -336,6 +336,19 @@ interface Incoming {
   readonly clients: SnapshotClient[];
 }
 
+/** A mutation whose value is its own bytes, not a view into the frame it arrived in. */
+function ownedMutation(m: Mutation): Mutation {
+  return m.kind === 'put'
+    ? {
+        kind: 'put',
+        seq: m.seq,
+        key: m.key,
+        value: new Uint8Array(m.value),
+        expiresAt: m.expiresAt,
+      }
+    : m;
+}
+
 function emptyEffects(): Effects {
   return { replies: [], send: [] };
 }
@@ -378,6 +391,8 @@ export class PartitionReplica {
   private epochValue = 0;
   private roleValue: Role = 'none';
   private primaryId: MemberId | null = null;
+  /** Copies of the partition besides the primary's and this node's (a backup's tail needs some). */
+  private otherBackups = 0;
   private inSyncSet: ReadonlySet<MemberId> = new Set();
   /** The in-sync set's members other than this node, for the per-write check. */
   private inSyncOthers: readonly MemberId[] = [];
@@ -537,6 +552,7 @@ export class PartitionReplica {
         `${String(config.primary)} (self ${this.self})`,
     );
     if (config.epoch < this.epochValue) return effects;
+    this.otherBackups = config.backups.filter((b) => b !== this.self).length;
     if (config.epoch === this.epochValue) {
       assert(
         config.role === this.roleValue && config.primary === this.primaryId,
@@ -902,11 +918,19 @@ export class PartitionReplica {
     if (fresh.length > 0) {
       this.storeValue.apply(fresh);
       this.history.extend(message.history, s + 1, to);
-      this.log.push(fresh);
-      // A backup cannot know what the other copies hold, so it never trims by acks; it keeps
-      // a short tail, enough to resume a copy that was barely behind should it be promoted.
-      // Anything older is a state transfer, which a new primary's copies mostly need anyway.
-      this.log.keepNewest(backupLogMutationsMax, backupLogBytesMax);
+      if (this.otherBackups === 0) {
+        // The only copy besides the primary. Promoted, its one peer is the old primary,
+        // which wrote every seq this copy holds: it is level with it or ahead (diverged),
+        // never behind, so there is nothing to resend to it and the tail would be unused.
+        this.log.reset(to + 1);
+      } else {
+        // A backup cannot know what the other copies hold, so it never trims by acks; it
+        // keeps a short tail, enough to resume a copy that was barely behind should it be
+        // promoted. Anything older is a state transfer. The tail outlives the frame the
+        // values came in, so it keeps copies of them (a view would pin the whole frame).
+        this.log.push(fresh.map(ownedMutation));
+        this.log.keepNewest(backupLogMutationsMax, backupLogBytesMax);
+      }
     }
     this.ack(effects);
   }

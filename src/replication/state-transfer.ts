@@ -4,11 +4,12 @@
  * from the new primary's after a failover).
  *
  * The primary takes the snapshot at one sequence number S, synchronously, with
- * `PartitionStore.snapshotState()`, which copies references: stored bytes are never changed
- * in place (a write replaces the entry), so records taken between two writes are a
- * consistent view at S, and writes after it cannot reach into them. Remembered idempotency results are kept in
- * mutable maps, so those are copied. The copy costs one pointer per entry on the primary for
- * as long as the transfer runs; it does not copy values.
+ * `PartitionStore.snapshotState()`, which copies the values out of the store's arena (whose
+ * slots later writes reuse) and the remembered idempotency results out of their mutable
+ * maps: records taken between two writes are a consistent view at S, and writes after it
+ * cannot reach into them. The copy costs the partition's value bytes on the primary for as
+ * long as the transfer runs (it shared them before the values moved to an arena; a transfer
+ * is rare, a write is not).
  *
  * The snapshot is cut into chunks of at most `chunkEntriesMax` items and about
  * `chunkBytesMax` bytes, so no message is large and a slow backup holds the primary up by at

@@ -22,3 +22,4 @@ export type {
   SnapshotEntry,
   StoreSnapshot,
 } from './types.js';
+export { ValueArena, copyOut } from './value-arena.js';

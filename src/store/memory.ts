@@ -30,7 +30,10 @@ import { assert } from '../core/assert.js';
  * the Uint8Array with its own ArrayBuffer about 150 to 180: one value per buffer is the
  * expensive part. Add the key string's header (about 16 to 24 bytes) and the backing store's
  * bookkeeping off the heap, and 320 is an honest round figure. It errs high, so the limit is
- * reached a little before the heap is really that full, never after.
+ * reached a little before the heap is really that full, never after. (Values up to 16 KiB now
+ * live in slots of the node's ValueArena, value-arena.ts: a view of about 70 heap bytes
+ * instead of a buffer of their own, and up to 12.5% of the value lost to slot rounding, so
+ * the figure errs higher still for them; it is kept, not re-measured.)
  */
 export const entryOverheadBytes = 320;
 

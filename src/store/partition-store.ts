@@ -32,11 +32,14 @@
  * finds the due entries without scanning the partition.
  *
  * Values are kept encoded (MessagePack bytes), as given: get and set never decode. Only cas
- * (comparing documents) and patch (changing fields) decode, on the primary. Entry objects are
- * never changed after they are stored, only replaced, so a get answers with the stored
- * object itself and the caller's view cannot change under it. A value that is a view into a
- * larger buffer (a slice of a network receive buffer) is copied before it is kept, so one
- * small entry cannot pin a large buffer.
+ * (comparing documents) and patch (changing fields) decode, on the primary. A kept value is
+ * copied into the node's ValueArena (value-arena.ts), a slot in a large chunk rather than a
+ * buffer of its own, and its slot is given back when the entry is replaced or removed. So
+ * the store never keeps the caller's bytes (a slice of a network receive buffer cannot pin
+ * it), and never hands out its own: a get answers with a copy, which cannot change under the
+ * caller when the key is written again. A put mutation, which replication keeps until the
+ * backups acknowledge it, carries the command's bytes, not the store's: the caller must not
+ * change them afterwards (the runtime's are slices of a frame it read, never written again).
  *
  * Choices worth knowing:
  *  - `set` without ttlMs clears the expiry unless keepTtl (as Redis SET does); `cas` and
@@ -80,6 +83,7 @@ import {
   type RememberedClient,
 } from './idempotency.js';
 import { bytesEqual, isPlainObject, jsonEqual } from './json-equal.js';
+import { ValueArena, copyOut } from './value-arena.js';
 import { entryCostBytes, type MemoryBudget } from './memory.js';
 import { applyPatch, preparePatch } from './patch.js';
 import type {
@@ -109,6 +113,8 @@ export interface PartitionStoreOptions {
   readonly idempotencyResultsPerClientMax?: number;
   /** Milliseconds after which a silent client is forgotten; default 5 minutes. */
   readonly idempotencyClientIdleMs?: number;
+  /** Where values are kept, shared by a node's partitions; default an arena of its own. */
+  readonly arena?: ValueArena;
 }
 
 /**
@@ -140,12 +146,9 @@ function versionMismatch(message: string, currentVersion: number): Outcome {
   return fail(ErrorCode.VERSION_MISMATCH, message, { currentVersion });
 }
 
-/** The bytes to keep: a view into a larger buffer is copied so it cannot pin that buffer. */
-function owned(value: Uint8Array): Uint8Array {
-  // new Uint8Array(view) copies; Buffer#slice would not (it returns another view).
-  return value.byteOffset !== 0 || value.byteLength !== value.buffer.byteLength
-    ? new Uint8Array(value)
-    : value;
+/** An entry as a caller may keep it: its own copy of the value. */
+function viewOf(entry: Entry): EntryView {
+  return { value: copyOut(entry.value), version: entry.version, expiresAt: entry.expiresAt };
 }
 
 function positiveInteger(value: number | undefined): boolean {
@@ -164,6 +167,8 @@ export class PartitionStore {
   readonly keyBytesMax: number;
   readonly valueBytesMax: number;
   private readonly budget: MemoryBudget;
+  private readonly arena: ValueArena;
+  /** Entries whose values are views of arena slots: never handed out (see viewOf). */
   private readonly map = new Map<string, Entry>();
   private readonly heap = new ExpiryHeap();
   private readonly idempotency: IdempotencyTable;
@@ -177,6 +182,7 @@ export class PartitionStore {
   constructor(options: PartitionStoreOptions) {
     this.partition = checkOption('partition', options.partition, 0, partitionCountMax - 1);
     this.budget = options.budget;
+    this.arena = options.arena ?? new ValueArena();
     this.keyBytesMax = checkOption(
       'keyBytesMax',
       options.keyBytesMax ?? keyBytesMaxDefault,
@@ -227,7 +233,8 @@ export class PartitionStore {
 
   /**
    * Every entry held, including expired ones that are not reclaimed yet: a state transfer
-   * must copy them, since the primary will later replicate their deletes.
+   * must copy them, since the primary will later replicate their deletes. The values are the
+   * store's own views: read them before the store changes again (snapshotState copies).
    */
   entries(): IterableIterator<[string, EntryView]> {
     return this.map.entries();
@@ -241,15 +248,14 @@ export class PartitionStore {
   /**
    * The whole state at `lastSeq` as plain records, for a state transfer: every entry (expired
    * ones included, since the primary will replicate their deletes) and every remembered
-   * client, least recently seen first. Values are shared, not copied: the store never
-   * changes stored bytes, it replaces entries. Results are copied out of the table's mutable
-   * maps, so later writes cannot reach into the snapshot. Cost: one array slot per entry and
-   * per remembered result.
+   * client, least recently seen first. Values are copied out of the arena, whose slots later
+   * writes reuse, and results out of the table's mutable maps, so later writes cannot reach
+   * into the snapshot. Cost: a copy of every value, held while the transfer runs.
    */
   snapshotState(): StoreSnapshot {
     const entries: SnapshotEntry[] = [];
     for (const [key, entry] of this.map) {
-      entries.push([key, entry.value, entry.version, entry.expiresAt]);
+      entries.push([key, copyOut(entry.value), entry.version, entry.expiresAt]);
     }
     const remembered: SnapshotClient[] = [];
     for (const client of this.idempotency.entries()) {
@@ -306,9 +312,8 @@ export class PartitionStore {
         expiresAt === 0 || (Number.isFinite(expiresAt) && expiresAt > 0),
         () => `${where}: ${key} expires at ${expiresAt}`,
       );
-      const stored = owned(value);
-      const cost = entryCostBytes(utf8ByteLength(key), stored.byteLength);
-      this.put(key, stored, expiresAt, version, cost, undefined);
+      const cost = entryCostBytes(utf8ByteLength(key), value.byteLength);
+      this.put(key, value, expiresAt, version, cost, undefined);
     }
     this.idempotency.load(remembered);
     this.seq = lastSeq;
@@ -318,6 +323,7 @@ export class PartitionStore {
   clear(): void {
     this.budget.charge(-this.bytesHeld);
     this.bytesHeld = 0;
+    for (const entry of this.map.values()) this.arena.release(entry.value);
     this.map.clear();
     this.heap.clear();
     this.ttlEntries = 0;
@@ -408,7 +414,7 @@ export class PartitionStore {
     const entry = this.map.get(key);
     return ok({
       op: 'get',
-      entry: entry === undefined || isExpired(entry, now) ? null : entry,
+      entry: entry === undefined || isExpired(entry, now) ? null : viewOf(entry),
     });
   }
 
@@ -568,15 +574,21 @@ export class PartitionStore {
     if (refused !== null) return fail(refused.code, refused.message);
     let encoded: Uint8Array;
     try {
-      // One copy out of the encoder's shared buffer, into a buffer of exactly this size.
-      encoded = new Uint8Array(encodeValueTransient(doc));
+      // A view of the encoder's working buffer, which it never writes over: the arena copies
+      // it, and the put mutation carries it.
+      encoded = encodeValueTransient(doc);
     } catch {
       return fail(ErrorCode.BAD_REQUEST, `patch: the patched value of ${key} cannot be encoded`);
     }
     const expiresAt = ttlMs !== undefined ? now + ttlMs : (current?.expiresAt ?? 0);
     const outcome = this.commitPut('patch', key, keyBytes, encoded, expiresAt, old, mutations);
     if (!outcome.ok || returnValue !== true || outcome.result.op !== 'patch') return outcome;
-    return ok({ op: 'patch', version: outcome.result.version, value: this.map.get(key)?.value });
+    const kept = this.map.get(key);
+    return ok({
+      op: 'patch',
+      version: outcome.result.version,
+      ...(kept !== undefined && { value: copyOut(kept.value) }),
+    });
   }
 
   /**
@@ -608,9 +620,8 @@ export class PartitionStore {
       );
     }
     const seq = ++this.seq;
-    const stored = owned(value);
-    this.put(key, stored, expiresAt, seq, growth, old);
-    mutations.push({ kind: 'put', seq, key, value: stored, expiresAt });
+    this.put(key, value, expiresAt, seq, growth, old);
+    mutations.push({ kind: 'put', seq, key, value, expiresAt });
     return op === 'set'
       ? ok({ op: 'set', version: seq })
       : op === 'cas'
@@ -635,9 +646,8 @@ export class PartitionStore {
         case 'put': {
           const old = this.map.get(mutation.key);
           const keyBytes = utf8ByteLength(mutation.key);
-          const value = owned(mutation.value);
-          const growth = this.growthBytes(keyBytes, value, old);
-          this.put(mutation.key, value, mutation.expiresAt, mutation.seq, growth, old);
+          const growth = this.growthBytes(keyBytes, mutation.value, old);
+          this.put(mutation.key, mutation.value, mutation.expiresAt, mutation.seq, growth, old);
           break;
         }
         case 'expiry': {
@@ -692,6 +702,7 @@ export class PartitionStore {
 
   // ---- state changes shared by both doors ---------------------------------------------
 
+  /** Keeps a copy of `value` (in the arena) and gives back the slot of the value replaced. */
   private put(
     key: string,
     value: Uint8Array,
@@ -702,7 +713,8 @@ export class PartitionStore {
   ): void {
     this.budget.charge(growthBytes);
     this.bytesHeld += growthBytes;
-    this.map.set(key, { value, version, expiresAt });
+    this.map.set(key, { value: this.arena.store(value), version, expiresAt });
+    if (old !== undefined) this.arena.release(old.value);
     this.trackExpiry(key, old === undefined ? 0 : old.expiresAt, expiresAt);
   }
 
@@ -716,6 +728,7 @@ export class PartitionStore {
     this.budget.charge(-cost);
     this.bytesHeld -= cost;
     this.map.delete(key);
+    this.arena.release(old.value);
     if (old.expiresAt !== 0) this.ttlEntries--;
   }
 

@@ -1,6 +1,6 @@
 /**
- * Planted bugs: deliberate breaks of the three rules that keep acknowledged sync writes and
- * reads safe (DESIGN.md section 4), for the data-plane simulator to prove that it and its
+ * Planted bugs: deliberate breaks of the rules that keep acknowledged sync writes, reads and
+ * expiry safe (DESIGN.md section 4), for the data-plane simulator to prove that it and its
  * linearizability checker can see them (STYLE.md: "a checker is trusted only after it has
  * caught a planted bug").
  *
@@ -12,6 +12,14 @@
  * - `readWithoutLease`: a primary answers reads whether or not it holds its lease.
  * - `promoteOutOfSync`: the control-plane leader, finding a partition whose primary is dead,
  *   counts its live backups as caught up, so that one outside the in-sync set is promoted.
+ * - `backupDropsExpiry`: a backup keeps the entries the primary streams to it without their
+ *   expiry time, so once promoted it serves them past their TTL (expiry must be decided by
+ *   the primary and travel with the data).
  */
-export const plantedBugs = ['ackBeforeBackups', 'readWithoutLease', 'promoteOutOfSync'] as const;
+export const plantedBugs = [
+  'ackBeforeBackups',
+  'readWithoutLease',
+  'promoteOutOfSync',
+  'backupDropsExpiry',
+] as const;
 export type PlantedBug = (typeof plantedBugs)[number];

@@ -349,6 +349,11 @@ function ownedMutation(m: Mutation): Mutation {
     : m;
 }
 
+/** The planted bug backupDropsExpiry: a put kept as if it had no TTL. */
+function withoutExpiry(m: Mutation): Mutation {
+  return m.kind === 'put' ? { ...m, expiresAt: 0 } : m;
+}
+
 function emptyEffects(): Effects {
   return { replies: [], send: [] };
 }
@@ -916,7 +921,9 @@ export class PartitionReplica {
     }
     const fresh = message.mutations.slice(s - message.fromSeq + 1);
     if (fresh.length > 0) {
-      this.storeValue.apply(fresh);
+      this.storeValue.apply(
+        this.plantedBug === 'backupDropsExpiry' ? fresh.map(withoutExpiry) : fresh,
+      );
       this.history.extend(message.history, s + 1, to);
       if (this.otherBackups === 0) {
         // The only copy besides the primary. Promoted, its one peer is the old primary,

@@ -1,7 +1,7 @@
 /**
  * The checkers that judge a simulated or chaos run: linearizability of register keys
  * (wgl.ts, Wing-Gong-Lowe per key) and bounds for commuting patch operations
- * (commutative.ts), over Jepsen-style histories (history.ts).
+ * (commutative.ts), expiry bounds for keys with a TTL (expiry.ts), over Jepsen-style histories (history.ts).
  */
 export {
   MalformedHistoryError,
@@ -29,3 +29,9 @@ export {
   type CommutativeViolation,
   type CounterFinal,
 } from './commutative.js';
+export {
+  checkExpiry,
+  type ExpiryOptions,
+  type ExpiryResult,
+  type ExpiryViolation,
+} from './expiry.js';

@@ -10,10 +10,13 @@
  * replica may be stale by design, and the register model would rightly reject it, so none
  * is issued.
  *
- * Three kinds of key, as a session holds them: registers (set, cas, delete: checked against
+ * Four kinds of key, as a session holds them: registers (set, cas, delete: checked against
  * the register model), counters (patch incr of `n` by 1: every acknowledged increment must
- * be counted exactly once) and sets (patch add to `items`: an acknowledged addition is never
- * lost); the last two are checked by checker/commutative.ts.
+ * be counted exactly once), sets (patch add to `items`: an acknowledged addition is never
+ * lost), both checked by checker/commutative.ts, and keys with a time to live (set with
+ * ttlMs: not read after every clock says they expired, not gone before any clock could say
+ * so), checked by checker/expiry.ts. A TTL key is written seldom, so that it expires between
+ * its writes now and then, and across the crashes, failovers and clock jumps of the run.
  */
 import { Router } from '../../../src/client/router.js';
 import { ErrorCode } from '../../../src/core/errors.js';
@@ -29,6 +32,14 @@ const attemptTimeoutMs = 300;
 export const operationDeadlineMs = 2_000;
 /** Pause between operations of one client: enough for others to interleave. */
 const thinkMsMax = 40;
+/** The TTL of every write of a `ttl…` key. */
+export const ttlKeyTtlMs = 4_000;
+/**
+ * The share of operations on a `ttl…` key that write it. A key is picked about 15 times a
+ * second, so a write comes every 3 s on average, and the gaps longer than the TTL plus the
+ * clocks' spread let it expire.
+ */
+const ttlKeyWriteShare = 0.02;
 
 interface Pending {
   readonly f: OperationName;
@@ -67,16 +78,18 @@ export interface ClientStats {
   info: number;
 }
 
-/** What the key holds, from its name: `counter…` and `set…` keys, and registers. */
-export function keyKind(key: string): 'register' | 'counter' | 'set' {
-  return key.startsWith('counter') ? 'counter' : key.startsWith('set') ? 'set' : 'register';
+/** What the key holds, from its name: `counter…`, `set…` and `ttl…` keys, and registers. */
+export function keyKind(key: string): 'register' | 'counter' | 'set' | 'ttl' {
+  if (key.startsWith('counter')) return 'counter';
+  if (key.startsWith('set')) return 'set';
+  return key.startsWith('ttl') ? 'ttl' : 'register';
 }
 
 /** A get's answer as the history records it: a counter's count, a set's elements. */
 function readValue(key: string, stored: unknown): unknown {
   if (stored === null) return null;
   const kind = keyKind(key);
-  if (kind === 'register') return stored;
+  if (kind === 'register' || kind === 'ttl') return stored;
   const doc = stored as { n?: unknown; items?: unknown };
   return kind === 'counter' ? (doc.n ?? null) : (doc.items ?? null);
 }
@@ -173,7 +186,15 @@ export class Clients {
     let invokeValue: unknown = null;
     // Mostly reads, as a session store sees; a stale read needs a read that no write on its
     // partition is holding back.
-    if (r < 0.6) {
+    if (kind === 'ttl' && r < ttlKeyWriteShare) {
+      const value = this.nextValue++;
+      f = 'write';
+      command = { op: 'set', key, value: encodeValue(value), ttlMs: ttlKeyTtlMs };
+      invokeValue = value;
+    } else if (kind === 'ttl') {
+      f = 'read';
+      command = { op: 'get', key };
+    } else if (r < 0.6) {
       f = 'read';
       command = { op: 'get', key };
     } else if (kind === 'counter') {
@@ -274,11 +295,11 @@ export class Clients {
       if (register && op.f === 'read' && typeof value === 'number') {
         client.lastSeen.set(op.key, value);
       }
-      if (op.f === 'write' || op.f === 'cas') {
+      if (register && (op.f === 'write' || op.f === 'cas')) {
         const command = op.command as Extract<Command, { op: 'set' | 'cas' }>;
         client.lastSeen.set(op.key, decodeValue(command.value) as number);
       }
-      if (op.f === 'delete') client.lastSeen.delete(op.key);
+      if (register && op.f === 'delete') client.lastSeen.delete(op.key);
       this.complete(client, 'ok', value, now, `from ${op.node}`);
       return;
     }

@@ -1,7 +1,7 @@
 /**
  * The harness is trusted only after it has caught planted bugs (STYLE.md): each bug of
- * src/core/planted-bug.ts must make the simulator's checker report a linearizability
- * violation within 50 seeds, and the seed that caught it must pass with the bug off, so that
+ * src/core/planted-bug.ts must make the simulator's checkers report a violation of
+ * the history (linearizability, or the expiry bounds for backupDropsExpiry) within 50 seeds, and the seed that caught it must pass with the bug off, so that
  * what was caught is the bug and nothing else.
  */
 import test from 'node:test';

@@ -12,7 +12,9 @@
  *    bound, and then every key whose partition kept an in-sync copy must answer again.
  * 4. The clients' history is checked per key: registers against the register model
  *    (Wing-Gong-Lowe), counters and sets by checker/commutative.ts (every acknowledged
- *    increment counted exactly once, no acknowledged addition lost).
+ *    increment counted exactly once, no acknowledged addition lost), keys with a TTL by
+ *    checker/expiry.ts (no value read after every clock says it expired, none gone before
+ *    any clock could say so, with the clocks' spread in the run as the margin).
  *
  * The result carries the trace hash (two runs of one seed must agree byte for byte), the
  * history as Jepsen JSON lines, and, for a violation, the trace around it.
@@ -21,13 +23,14 @@ import { partitionOf } from '../../../src/core/keys.js';
 import type { PlantedBug } from '../../../src/core/planted-bug.js';
 import {
   checkCommutative,
+  checkExpiry,
   checkLinearizable,
   pairOperations,
   registerModel,
   toJsonLines,
   type Violation,
 } from '../checker/index.js';
-import { Clients, keyKind, operationDeadlineMs } from './clients.js';
+import { Clients, keyKind, operationDeadlineMs, ttlKeyTtlMs } from './clients.js';
 import { SeededRandom } from '../../../src/core/random.js';
 import { World, stepMs, type SimNode } from './world.js';
 
@@ -51,6 +54,11 @@ export interface RunResult {
   /** Clocks that jumped across a restart (world.ts), and the largest jump in ms. */
   readonly clockJumps: number;
   readonly clockJumpMsMax: number;
+  /** The largest difference between two clocks' errors in the run: the expiry check's margin. */
+  readonly clockSpreadMs: number;
+  /** Reads of TTL keys that found the key expired, and of those, how many the check could judge. */
+  readonly expiredReads: number;
+  readonly expiredReadsJudged: number;
   readonly operations: number;
   readonly stats: Clients['stats'];
   readonly stuckPartitions: number;
@@ -65,8 +73,8 @@ const nodeCount = 5;
 const partitions = 8;
 const replicationFactor = 2;
 const clientCount = 5;
-/** Registers, counters and sets (clients.ts keyKind), on different partitions mostly. */
-const keys = ['k0', 'k1', 'k2', 'k3', 'counter0', 'counter1', 'set0', 'set1'];
+/** Registers, counters, sets and TTL keys (clients.ts keyKind), on different partitions mostly. */
+const keys = ['k0', 'k1', 'k2', 'k3', 'counter0', 'counter1', 'set0', 'set1', 'ttl0', 'ttl1'];
 /** The cluster must settle within this after the faults heal: a few failure timeouts, transfers. */
 const settleMsMax = 30_000;
 /** After settling, the longest clients run; every key with a surviving copy must answer in it. */
@@ -354,13 +362,17 @@ export async function runSeed(options: RunOptions): Promise<RunResult> {
   const registers = operations.filter((op) => keyKind(op.key) === 'register');
   const check = checkLinearizable(registers, registerModel);
   const patches = checkCommutative(operations);
-  const violations = [...check.violations, ...patches.violations].map(
+  const ttlKeys = new Set(keys.filter((k) => keyKind(k) === 'ttl'));
+  const expiry = checkExpiry(operations, ttlKeys, {
+    ttlMs: ttlKeyTtlMs,
+    // A node's clock is read once per step, and a client's time is the step's.
+    clockSpreadMs: world.clockSpreadMs + 2 * stepMs,
+  });
+  const violations = [...check.violations, ...patches.violations, ...expiry.violations].map(
     (v) => `${v.description}\n  trace around it:\n    ${traceAround(world, v).join('\n    ')}`,
   );
   for (const key of check.unknownKeys) problems.push(`the checker ran out of budget on ${key}`);
-  world.log(
-    `END: ${operations.length} operations, ${check.violations.length + patches.violations.length} violations`,
-  );
+  world.log(`END: ${operations.length} operations, ${violations.length} violations`);
   return {
     seed,
     plantedBug: bug,
@@ -371,6 +383,9 @@ export async function runSeed(options: RunOptions): Promise<RunResult> {
     faults: nemesis.faults,
     clockJumps: world.clockJumps,
     clockJumpMsMax: world.clockJumpMsMax,
+    clockSpreadMs: world.clockSpreadMs,
+    expiredReads: expiry.expiredReads,
+    expiredReadsJudged: expiry.earlyJudged,
     operations: operations.length,
     stats: clients.stats,
     stuckPartitions: world.settled().stuck.length,

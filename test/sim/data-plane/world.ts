@@ -27,8 +27,9 @@
  *   NTP keeps them (far closer, in fact). That matters where wall-clock instants made on one
  *   node are compared on another: expiry times the primary decides, and the idempotency
  *   table's idle clock, both at a scale of minutes; a node minutes off would break them, and
- *   that is outside what the design promises. (The simulated clients set no TTLs, so of
- *   those two only the idempotency clock meets a jump here.) Leases and failure detection
+ *   that is outside what the design promises. (The simulated clients write `ttl…` keys
+ *   with a TTL of seconds, and checker/expiry.ts holds their reads to bounds widened by
+ *   the clocks' spread, clockSpreadMs.) Leases and failure detection
  *   measure intervals on one process's clock (rates within clockDriftFactor), which a restart
  *   starts afresh; a jump of a second is longer than a lease and than the failure timeout, so
  *   anything timed across a restart would have room to go wrong. The run counts the jumps
@@ -227,6 +228,12 @@ export class World {
   clockJumps = 0;
   /** The largest of those jumps, in ms either way. */
   clockJumpMsMax = 0;
+  /**
+   * The lowest and highest clock error (a running node's clock minus true time) seen in the
+   * run: their difference bounds how far two nodes' expiry decisions can disagree.
+   */
+  private clockErrorMsMin = Infinity;
+  private clockErrorMsMax = -Infinity;
   /**
    * A restart's clock reading, from a stream of its own: drawing it from the network's would
    * have changed every run from its first restart on, on top of the jump itself.
@@ -618,7 +625,20 @@ export class World {
   }
 
   private advanceClocks(): void {
-    for (const node of this.nodes) node.clock += stepMs * node.rate;
+    for (const node of this.nodes) {
+      node.clock += stepMs * node.rate;
+      if (!node.up) continue;
+      const error = node.clock - wallClockEpoch - this.now;
+      if (error < this.clockErrorMsMin) this.clockErrorMsMin = error;
+      if (error > this.clockErrorMsMax) this.clockErrorMsMax = error;
+    }
+  }
+
+  /** The largest difference between two running nodes' clock errors so far, in ms. */
+  get clockSpreadMs(): number {
+    return this.clockErrorMsMax >= this.clockErrorMsMin
+      ? Math.ceil(this.clockErrorMsMax - this.clockErrorMsMin)
+      : 0;
   }
 
   /** Draws a new clock rate for a node (drift within what leases assume). */

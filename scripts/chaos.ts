@@ -374,10 +374,18 @@ async function runFault(
   try {
     await c.settled(state.members, convergeTimeoutMs);
     result.convergeMs = Date.now() - healedAt;
-  } catch {
-    notes.push(`did not settle within ${convergeTimeoutMs} ms of the heal`);
+  } catch (error) {
+    notes.push(
+      `did not settle within ${convergeTimeoutMs} ms of the heal (${lastSeen(error as Error)})`,
+    );
   }
   return result;
+}
+
+/** What `ProcessCluster.settled` last saw when it gave up: the reason after "last seen: ". */
+function lastSeen(error: Error): string {
+  const at = error.message.indexOf('last seen: ');
+  return at === -1 ? error.message : error.message.slice(at + 'last seen: '.length);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -491,11 +499,13 @@ async function run(): Promise<Report> {
   net.heal();
   const healedAt = Date.now();
   let finalSettleMs: number | null = null;
+  let finalUnsettled = '';
   try {
     await cluster.settled(state.members, finalConvergeTimeoutMs);
     finalSettleMs = Date.now() - healedAt;
-  } catch {
+  } catch (error) {
     finalSettleMs = null;
+    finalUnsettled = lastSeen(error as Error);
   }
   await sleep(2_000);
   const registerRecord = await registers.stop();
@@ -547,7 +557,9 @@ async function run(): Promise<Report> {
       ? [`${stale.length} stale reads, first: ${describeOperation(stale[0]!)}`]
       : []),
     ...(finalSettleMs === null
-      ? [`the cluster did not settle within ${finalConvergeTimeoutMs} ms after the last heal`]
+      ? [
+          `the cluster did not settle within ${finalConvergeTimeoutMs} ms after the last heal (${finalUnsettled})`,
+        ]
       : []),
   ];
   const mean = loadSamples.reduce((a, b) => a + b, 0) / loadSamples.length;

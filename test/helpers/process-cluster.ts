@@ -176,26 +176,25 @@ export class ProcessCluster {
    */
   async settled(members: number, timeoutMs = 60_000): Promise<ClusterStatusView> {
     let last: ClusterStatusView | null = null;
-    await eventually(
-      `${members} live members agree on a leader, every partition replicated and balanced`,
-      async () => {
-        const views = await Promise.all(this.alive().map((n) => this.status(n)));
-        last = views[0] ?? null;
-        return views.every((v) => {
-          if (v === null || v.leader === null || v.health !== 'ok') return false;
-          if (v.leader !== views[0]!.leader || v.tableVersion !== views[0]!.tableVersion)
-            return false;
-          const live = v.members.filter((m) => m.state !== 'dead');
-          const primaries = live.map((m) => m.primaries);
-          return (
-            live.length === members &&
-            live.every((m) => m.state === 'active' && m.catchingUp === 0) &&
-            Math.max(...primaries) - Math.min(...primaries) <= 1
-          );
-        });
-      },
-      timeoutMs,
-    );
+    let why = 'no node answered yet';
+    try {
+      await eventually(
+        `${members} live members agree on a leader, every partition replicated and balanced`,
+        async () => {
+          const nodes = this.alive();
+          const views = await Promise.all(nodes.map((n) => this.status(n)));
+          last = views[0] ?? null;
+          const unsettled = views
+            .map((v, i) => unsettledBecause(v, views[0] ?? null, members, nodes[i]!.name))
+            .filter((reason) => reason !== null);
+          why = unsettled.join('; ');
+          return unsettled.length === 0;
+        },
+        timeoutMs,
+      );
+    } catch (error) {
+      throw new Error(`${(error as Error).message}; last seen: ${why}`);
+    }
     return last!;
   }
 
@@ -245,4 +244,36 @@ export class ProcessCluster {
     );
     for (const dir of this.dirs) rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** Why `view` (from the node `name`) is not settled, as `first` sees the cluster; null if it is. */
+function unsettledBecause(
+  view: ClusterStatusView | null,
+  first: ClusterStatusView | null,
+  members: number,
+  name: string,
+): string | null {
+  if (view === null) return `${name} did not answer`;
+  if (view.leader === null) return `${name} knows no leader`;
+  if (view.health !== 'ok') {
+    const p = view.partitions;
+    return `${name} sees health ${view.health} (${p.withoutPrimary} without primary, ${p.underReplicated} under-replicated, stuck: [${p.stuck.join(', ')}])`;
+  }
+  if (first !== null && view.leader !== first.leader) {
+    return `${name} follows ${view.leader}, the first node ${first.leader}`;
+  }
+  if (first !== null && view.tableVersion !== first.tableVersion) {
+    return `${name} is at table ${view.tableVersion}, the first node at ${first.tableVersion}`;
+  }
+  const live = view.members.filter((m) => m.state !== 'dead');
+  if (live.length !== members) return `${name} sees ${live.length} live members, not ${members}`;
+  const busy = live.filter((m) => m.state !== 'active' || m.catchingUp > 0);
+  if (busy.length > 0) {
+    return `${name} sees ${busy.map((m) => `${m.name} ${m.state}, ${m.catchingUp} catching up`).join(', ')}`;
+  }
+  const primaries = live.map((m) => m.primaries);
+  if (Math.max(...primaries) - Math.min(...primaries) > 1) {
+    return `${name} sees primaries unbalanced: ${live.map((m) => `${m.name} ${m.primaries}`).join(', ')}`;
+  }
+  return null;
 }

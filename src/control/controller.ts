@@ -106,9 +106,13 @@ export function decide(input: ControllerInput): Decision {
   // A dead member comes back only on evidence: a message within the failure timeout (and
   // none refused since). A new leader's grace holds off declaring members dead; it says
   // nothing about a dead one, which the leader may have last heard from just before it died.
+  // The leader itself is the evidence of its own life, though it never hears itself: a
+  // predecessor cut off one way can have declared it dead in entries that reached it, which
+  // its own election then committed (chaos seed 269552620).
   const heardRecently = (id: string): boolean =>
-    now - (input.lastHeard.get(id) ?? -Infinity) < options.failureTimeoutMs &&
-    input.refused?.has(id) !== true;
+    id === input.self ||
+    (now - (input.lastHeard.get(id) ?? -Infinity) < options.failureTimeoutMs &&
+      input.refused?.has(id) !== true);
   const liveNames = new Set(
     state.members.filter((m) => m.state !== 'dead' && isAlive(m.id)).map((m) => m.name),
   );

@@ -1,0 +1,55 @@
+/**
+ * The Raft leader cut off one way: every other node's bytes to it stop, its own still go
+ * out. It hears no acknowledgement, so check-quorum makes it step down, and the others elect
+ * one of themselves and declare it dead as they would any node that cannot hear
+ * (node-that-cannot-hear-is-declared-dead). The chaos run of seed 269552620 (fault 3) cut
+ * a leader this way in a five-node cluster whose voters had just changed, and there 26 of 64
+ * partitions took no write for the whole 6 s cut; this three-node case does not show that,
+ * and the cause there is not found yet (docs/design-notes.md, Chaos).
+ */
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { connect } from '../../src/client/index.js';
+import { startProxiedCluster } from '../chaos/proxied-cluster.js';
+import { eventually } from '../helpers/cluster.js';
+
+test('a leader that can send but not receive is replaced and its partitions fail over', async (t) => {
+  const { net, nodes, proxies } = await startProxiedCluster(t, 3, 100, { partitions: 8 });
+  await eventually('three active members, every partition replicated', () => {
+    const s = nodes[0]!.status();
+    return (
+      s.members.filter((m) => m.state === 'active').length === 3 &&
+      s.partitions.withoutPrimary === 0 &&
+      s.partitions.underReplicated === 0
+    );
+  });
+  const leader = nodes[0]!.status().leader;
+  const deaf = nodes.find((n) => n.memberId === leader)!;
+  const others = nodes.filter((n) => n !== deaf);
+  net.cutOneWay(
+    others.map((n) => n.id),
+    [deaf.id],
+  );
+  const cutAt = Date.now();
+  await eventually(
+    'the others elect a leader among themselves and declare the deaf one dead',
+    () => {
+      const s = others[0]!.status();
+      return (
+        s.leader !== null &&
+        s.leader !== deaf.memberId &&
+        s.members.find((m) => m.id === deaf.memberId)?.state === 'dead'
+      );
+    },
+    20_000,
+  );
+  t.diagnostic(`replaced and declared dead ${Date.now() - cutAt} ms after the cut`);
+  const client = await connect({
+    seeds: proxies.filter((p) => p.node !== deaf.id).map((p) => p.address),
+    timeoutMs: 5_000,
+  });
+  t.after(() => client.close());
+  for (let i = 0; i < 32; i++) await client.set(`k${i}`, i);
+  assert.equal(await client.get('k31'), 31);
+  t.diagnostic(`every partition written ${Date.now() - cutAt} ms after the cut`);
+});

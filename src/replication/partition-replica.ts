@@ -409,6 +409,11 @@ export class PartitionReplica {
   private peerList: Peer[] = [];
   private pending: PendingWrite[] = [];
   private incoming: Incoming | null = null;
+  /**
+   * The seq of the last snapshot installed in this epoch (-1: none). Within an epoch the
+   * primary's snapshots only move forward, so a chunk of one no newer is a late copy.
+   */
+  private installedSnapshotSeq = -1;
   private now = -Infinity;
 
   constructor(options: PartitionReplicaOptions) {
@@ -609,6 +614,7 @@ export class PartitionReplica {
     this.peers.clear();
     this.peerList = [];
     this.incoming = null;
+    this.installedSnapshotSeq = -1;
     if (config.role === 'none' && this.storeValue.lastSeq > 0) this.dropCopy();
     if (config.role === 'primary') {
       this.history.begin(config.epoch, this.lastSeq + 1);
@@ -961,6 +967,16 @@ export class PartitionReplica {
       });
     };
     let incoming = this.incoming;
+    if (
+      message.seq <= this.installedSnapshotSeq ||
+      (incoming !== null && message.seq < incoming.seq)
+    ) {
+      // A late copy of an older transfer (the network duplicated or delayed it). Installing
+      // it again would take this copy back to its seq, below writes it has acknowledged
+      // since (simulator seed 1013). Once installed, say where we stand, as below.
+      if (incoming === null) this.ack(effects);
+      return;
+    }
     if (message.chunk === 0 && (incoming === null || incoming.seq !== message.seq)) {
       incoming = { seq: message.seq, nextChunk: 0, entries: [], clients: [] };
       this.incoming = incoming;
@@ -1000,6 +1016,7 @@ export class PartitionReplica {
     this.history.replace(message.history, incoming.seq);
     this.log.reset(incoming.seq + 1);
     this.incoming = null;
+    this.installedSnapshotSeq = incoming.seq;
     this.ack(effects);
   }
 

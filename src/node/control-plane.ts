@@ -339,11 +339,14 @@ export class ControlPlane {
     const now = this.listeningNow();
     const existing = this.state.member(request.memberId);
     let resetIndex: number | undefined;
-    if (existing !== undefined && request.clusterId !== null) {
+    if (existing !== undefined) {
       // A member that resumed from its data dir: its Raft state survived, its entries (in
       // memory) did not, yet the table may still count its copies as current, if nobody
       // noticed it was gone. They are dropped, and in-sync backups take over where it was
-      // primary, before it acts on any table (start-node.ts waits for this index).
+      // primary, before it acts on any table (start-node.ts waits for this index). It may
+      // not name the cluster: its data dir can predate learning the id (simulator seed
+      // 1210). A new node asking again after its answer was lost is the same to the leader;
+      // its copies are then made again, which costs a transfer and loses nothing.
       resetIndex = await this.commit({ type: 'lostCopies', id: existing.id }, 'the restart');
       this.lastHeard.set(request.memberId, now);
     }

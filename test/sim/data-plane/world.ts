@@ -162,7 +162,12 @@ export class SimNode {
   nextSweepAt = 0;
   /** False until the leader admitted it (a restarted node asks again until it is). */
   joined = true;
-  /** The cluster it resumed from its data dir, for its join request; null for a new node. */
+  /** Whether the process resumed from its data dir (its Raft storage), as start-node's `persisted`. */
+  resumed = false;
+  /**
+   * The cluster it resumed from its data dir, for its join request; null for a new node, and
+   * for a resumed one whose data dir had not learned the cluster's id yet.
+   */
   resumedFrom: string | null = null;
   /** When this process started: messages sent to an earlier one died with its connections. */
   bootedAt = 0;
@@ -428,6 +433,7 @@ export class World {
     node.pausedUntil = 0;
     const jump = this.anchorClock(node);
     this.boot(node, false, resume);
+    node.resumed = resume;
     node.resumedFrom = resume ? node.control.state.clusterId : null;
     this.log(
       `${node.name}: RESTART as ${node.memberId} (${resume ? 'resumed from its data dir' : 'new incarnation'}), clock ${jump >= 0 ? '+' : ''}${jump} ms`,
@@ -492,7 +498,7 @@ export class World {
     const wait = node.joinPending ? 2_000 : 200;
     if (this.now - node.joinAskedAt < wait) return;
     node.joinAskedAt = this.now;
-    const resumed = node.resumedFrom !== null;
+    const resumed = node.resumed;
     const leader = this.leader();
     // A resumed node may lead already (its persisted vote and log let it win an election);
     // its join request then reaches itself, as joinCluster's NOT_LEADER hint would send it.

@@ -751,6 +751,11 @@ export class ControlPlane {
       this.awaitingIndex = 0;
       this.options.logger.info({ term: this.raft.status().term }, 'became control-plane leader');
     }
+    if (!isLeader && this.wasLeader) {
+      // Check-quorum, a higher term or a removal: worth a line, as the election was.
+      const { term, role } = this.raft.status();
+      this.options.logger.info({ term, role, leader }, 'stopped leading the control plane');
+    }
     this.wasLeader = isLeader;
   }
 

@@ -11,20 +11,15 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from '../../src/client/index.js';
 import { startProxiedCluster } from '../chaos/proxied-cluster.js';
-import { eventually } from '../helpers/cluster.js';
+import { eventually, replicated } from '../helpers/cluster.js';
 
 test('a client whose primary is cut off from the cluster writes to the promoted backup', async (t) => {
   const { net, nodes, proxies } = await startProxiedCluster(t, 3, 90, { partitions: 8 });
   const client = await connect({ seeds: proxies.map((p) => p.address), timeoutMs: 5_000 });
   t.after(() => client.close());
-  await eventually('three active members, every partition with a primary and a backup', () => {
-    const s = nodes[0]!.status();
-    return (
-      s.members.filter((m) => m.state === 'active').length === 3 &&
-      s.partitions.withoutPrimary === 0 &&
-      s.partitions.underReplicated === 0
-    );
-  });
+  await eventually('three active members, every partition with a primary and a backup', () =>
+    replicated(nodes[0]!, 3),
+  );
   // A node that is primary of something and does not lead Raft: its partitions fail over.
   const leader = nodes[0]!.status().leader;
   const victim = nodes.find(

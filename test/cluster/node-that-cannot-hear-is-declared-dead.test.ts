@@ -12,18 +12,13 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from '../../src/client/index.js';
 import { startProxiedCluster } from '../chaos/proxied-cluster.js';
-import { eventually } from '../helpers/cluster.js';
+import { eventually, replicated } from '../helpers/cluster.js';
 
 test('a node that can send but not receive is declared dead and its partitions fail over', async (t) => {
   const { net, nodes, proxies } = await startProxiedCluster(t, 3, 100, { partitions: 8 });
-  await eventually('three active members, every partition replicated', () => {
-    const s = nodes[0]!.status();
-    return (
-      s.members.filter((m) => m.state === 'active').length === 3 &&
-      s.partitions.withoutPrimary === 0 &&
-      s.partitions.underReplicated === 0
-    );
-  });
+  await eventually('three active members, every partition replicated', () =>
+    replicated(nodes[0]!, 3),
+  );
   const leader = nodes[0]!.status().leader;
   const deaf = nodes.find((n) => n.memberId !== leader)!;
   const others = nodes.filter((n) => n !== deaf).map((n) => n.id);

@@ -44,6 +44,16 @@ export async function startCluster(
 
 const spread = (values: number[]): number => Math.max(...values) - Math.min(...values);
 
+/** True when the node sees `members` active members and every partition with a primary and all its copies. */
+export function replicated(node: StateNode, members: number): boolean {
+  const s = node.status();
+  return (
+    s.members.filter((m) => m.state === 'active').length === members &&
+    s.partitions.withoutPrimary === 0 &&
+    s.partitions.underReplicated === 0
+  );
+}
+
 /**
  * True when the node's view has `members` live members, every partition with a primary and
  * fully replicated, and primaries and copies balanced within one: placement has settled.

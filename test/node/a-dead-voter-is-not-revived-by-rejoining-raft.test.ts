@@ -22,7 +22,7 @@ test('a crashed voter, taken out of the voters and added back as a learner, stay
     tickMs: 50,
     failureTimeoutMs: 600,
   });
-  await sim.formFiveNodes();
+  await sim.form();
   const leader = sim.leader()!;
   const victim = leader.plane.raftStatus().membership.voters.find((id) => id !== leader.id);
   assert.ok(victim !== undefined, 'a voter other than the leader');

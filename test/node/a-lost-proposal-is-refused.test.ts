@@ -17,10 +17,7 @@ test('a join proposed by a leader that loses leadership before it commits is ref
     tickMs: 50,
     failureTimeoutMs: 1_500,
   });
-  sim.bootstrap('n1');
-  sim.run(5);
-  for (const name of ['n2', 'n3']) await sim.join(name);
-  sim.runUntilConverged(2_000);
+  await sim.form(3);
   const old = sim.leader()!;
   sim.isolate(old.id);
   // In an object: TypeScript would narrow a plain variable to its first value.

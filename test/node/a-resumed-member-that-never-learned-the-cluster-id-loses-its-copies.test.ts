@@ -22,10 +22,7 @@ test('a member that asks to join again without a cluster id has its copies decla
     tickMs: 50,
     failureTimeoutMs: 1_500,
   });
-  sim.bootstrap('n1');
-  sim.run(5);
-  for (const name of ['n2', 'n3']) await sim.join(name);
-  sim.runUntilConverged(2_000);
+  await sim.form(3);
   const leader = sim.leader()!;
   const member = leader.plane.state.members.find((m) => m.id !== leader.id)!;
   const holds = (): number =>

@@ -324,11 +324,11 @@ export class ClusterSim {
     return this.addNode(name, true);
   }
 
-  /** n1 founds the cluster, n2..n5 join, and it converges: where most scenarios start. */
-  async formFiveNodes(): Promise<void> {
+  /** n1 founds the cluster, n2..n`count` join, and it converges: where most scenarios start. */
+  async form(count = 5): Promise<void> {
     this.bootstrap('n1');
     this.run(5);
-    for (const name of ['n2', 'n3', 'n4', 'n5']) await this.join(name);
+    for (let i = 2; i <= count; i++) await this.join(`n${i}`);
     this.runUntilConverged(2_000);
   }
 

@@ -13,7 +13,7 @@ async function fiveNodes(seed: number): Promise<ClusterSim> {
     tickMs: 50,
     failureTimeoutMs: 1_500,
   });
-  await sim.formFiveNodes();
+  await sim.form();
   return sim;
 }
 

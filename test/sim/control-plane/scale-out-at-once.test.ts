@@ -17,7 +17,7 @@ test('thirty nodes joining a five-node cluster at once are none of them declared
     tickMs: 50,
     failureTimeoutMs: 600,
   });
-  await sim.formFiveNodes();
+  await sim.form();
   await sim.joinAll(Array.from({ length: 30 }, (_, i) => `n${i + 6}`));
   sim.runUntilConverged(5_000);
   assert.deepEqual(sim.deaths, []);

@@ -103,6 +103,15 @@ export function decide(input: ControllerInput): Decision {
     input.membership.voters.includes(id) || input.membership.learners.includes(id);
   const isAlive = (id: string): boolean =>
     id === input.self || !inRaft(id) || !looksFailed(input, id, now, options);
+  // A leader that hears no majority of the voters proposes nothing. It could not commit it,
+  // and what it would propose is its own deafness taken for everyone else's failure: members
+  // dead, backups lagging. Yet a leader cut off one way still sends, so its proposals reach
+  // the followers' logs, and the next leader's election commits them (chaos seed 269552620:
+  // the deaf leader's outOfSync entries left its partitions no in-sync copy but its own, and
+  // once it was declared dead they had no primary until the cut healed). Check-quorum
+  // deposes such a leader within an election timeout; until then it waits.
+  const { voters } = input.membership;
+  if (voters.filter(isAlive).length * 2 <= voters.length) return { commands, configChange: null };
   // A dead member comes back only on evidence: a message within the failure timeout (and
   // none refused since). A new leader's grace holds off declaring members dead; it says
   // nothing about a dead one, which the leader may have last heard from just before it died.

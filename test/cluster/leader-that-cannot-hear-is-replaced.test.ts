@@ -2,10 +2,9 @@
  * The Raft leader cut off one way: every other node's bytes to it stop, its own still go
  * out. It hears no acknowledgement, so check-quorum makes it step down, and the others elect
  * one of themselves and declare it dead as they would any node that cannot hear
- * (node-that-cannot-hear-is-declared-dead). The chaos run of seed 269552620 (fault 3) cut
- * a leader this way in a five-node cluster whose voters had just changed, and there 26 of 64
- * partitions took no write for the whole 6 s cut; this three-node case does not show that,
- * and the cause there is not found yet (docs/design-notes.md, Chaos).
+ * (node-that-cannot-hear-is-declared-dead). In the chaos run of seed 269552620 (fault 3)
+ * the deaf leader of five nodes had first proposed its backups out of sync, and its
+ * successor committed that: a-leader-that-hears-no-majority-proposes-nothing.
  */
 import test from 'node:test';
 import assert from 'node:assert/strict';

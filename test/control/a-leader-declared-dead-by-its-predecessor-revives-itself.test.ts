@@ -9,19 +9,13 @@
  */
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { decide, type MemberRecord } from '../../src/control/index.js';
-import { foundedCluster } from './helpers.js';
+import { decide } from '../../src/control/index.js';
+import { activeMember, foundedCluster } from './helpers.js';
 
-const member = (id: string): MemberRecord => ({
-  id,
-  name: id,
-  address: `${id}:1`,
-  state: 'active',
-});
 const now = 10_000;
 
 function decideAs(self: string, deadIds: readonly string[]) {
-  const state = foundedCluster(['a', 'b', 'c'].map(member), 4);
+  const state = foundedCluster(['a', 'b', 'c'].map(activeMember), 4);
   for (const id of deadIds) state.apply({ type: 'setState', id, state: 'dead' });
   const heard = new Map(['a', 'b', 'c'].filter((id) => id !== self).map((id) => [id, now]));
   return decide({

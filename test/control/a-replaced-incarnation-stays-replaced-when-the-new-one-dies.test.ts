@@ -10,20 +10,13 @@
  */
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { ClusterState, decide, type MemberRecord } from '../../src/control/index.js';
+import { ClusterState, decide } from '../../src/control/index.js';
 import type { Membership } from '../../src/raft/index.js';
-import { foundedCluster } from './helpers.js';
-
-const member = (id: string): MemberRecord => ({
-  id,
-  name: id.split('~')[0]!,
-  address: `${id.split('~')[0]}:1`,
-  state: 'active',
-});
+import { activeMember, foundedCluster } from './helpers.js';
 
 /** a~0 founded the cluster, b~0 joined, b~1 replaced it, and b~1 was then declared dead. */
 function bothIncarnationsDead(): ClusterState {
-  const state = foundedCluster([member('a~0'), member('b~0'), member('b~1')], 4);
+  const state = foundedCluster(['a~0', 'b~0', 'b~1'].map(activeMember), 4);
   state.apply({ type: 'setState', id: 'b~1', state: 'dead' });
   return state;
 }
@@ -82,7 +75,7 @@ test('which incarnation was replaced survives a snapshot', () => {
 
 test('an incarnation that joins again after a newer one is no longer the replaced one', () => {
   const state = bothIncarnationsDead();
-  state.apply({ type: 'join', member: member('b~0') });
+  state.apply({ type: 'join', member: activeMember('b~0') });
   assert.ok(!state.isReplaced('b~0'));
   assert.ok(state.isReplaced('b~1'));
 });

@@ -24,6 +24,12 @@ export const partitionCounts = [16, 64, 256] as const;
  * A cluster state founded by the first of `members` with `partitionCount` partitions (all on
  * the founder, RF 2), the others joined after.
  */
+/** An active member; an id with an incarnation (`b~1`) has the name before the `~`. */
+export function activeMember(id: string): MemberRecord {
+  const name = id.split('~')[0]!;
+  return { id, name, address: `${name}:1`, state: 'active' };
+}
+
 export function foundedCluster(
   members: readonly MemberRecord[],
   partitionCount: number,

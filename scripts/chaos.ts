@@ -63,7 +63,11 @@ import {
   type LoadRecord,
   type Verification,
 } from '../test/helpers/load.js';
-import { ProcessCluster, type ProcessNode } from '../test/helpers/process-cluster.js';
+import {
+  NotSettledError,
+  ProcessCluster,
+  type ProcessNode,
+} from '../test/helpers/process-cluster.js';
 import { cliMain } from '../test/helpers/processes.js';
 import {
   checkLinearizable,
@@ -375,17 +379,14 @@ async function runFault(
     await c.settled(state.members, convergeTimeoutMs);
     result.convergeMs = Date.now() - healedAt;
   } catch (error) {
-    notes.push(
-      `did not settle within ${convergeTimeoutMs} ms of the heal (${lastSeen(error as Error)})`,
-    );
+    notes.push(`did not settle within ${convergeTimeoutMs} ms of the heal (${lastSeen(error)})`);
   }
   return result;
 }
 
-/** What `ProcessCluster.settled` last saw when it gave up: the reason after "last seen: ". */
-function lastSeen(error: Error): string {
-  const at = error.message.indexOf('last seen: ');
-  return at === -1 ? error.message : error.message.slice(at + 'last seen: '.length);
+/** What `ProcessCluster.settled` last saw when it gave up, or the error's own message. */
+function lastSeen(error: unknown): string {
+  return error instanceof NotSettledError ? error.reason : String(error);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -505,7 +506,7 @@ async function run(): Promise<Report> {
     finalSettleMs = Date.now() - healedAt;
   } catch (error) {
     finalSettleMs = null;
-    finalUnsettled = lastSeen(error as Error);
+    finalUnsettled = lastSeen(error);
   }
   await sleep(2_000);
   const registerRecord = await registers.stop();

@@ -5,6 +5,8 @@
  */
 import { once } from 'node:events';
 import { createServer } from 'node:net';
+import assert from 'node:assert/strict';
+import { connect } from '../../src/client/index.js';
 import { startNode, type NodeOptions, type StateNode } from '../../src/node/index.js';
 import { fastTiming } from '../helpers/cluster.js';
 import { FaultNet, FaultProxy } from './fault-proxy.js';
@@ -57,4 +59,22 @@ export async function startProxiedCluster(
     );
   }
   return { net, nodes, proxies };
+}
+
+/**
+ * Writes 32 keys (every partition of these small clusters) through the proxies of every node
+ * but `excluded`, and reads the last back: the cluster serves without it.
+ */
+export async function writesWithout(
+  t: { after: (fn: () => Promise<void>) => void },
+  proxies: readonly FaultProxy[],
+  excluded: string,
+): Promise<void> {
+  const client = await connect({
+    seeds: proxies.filter((p) => p.node !== excluded).map((p) => p.address),
+    timeoutMs: 5_000,
+  });
+  t.after(() => client.close());
+  for (let i = 0; i < 32; i++) await client.set(`k${i}`, i);
+  assert.equal(await client.get('k31'), 31);
 }

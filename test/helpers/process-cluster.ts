@@ -193,7 +193,7 @@ export class ProcessCluster {
         timeoutMs,
       );
     } catch (error) {
-      throw new Error(`${(error as Error).message}; last seen: ${why}`);
+      throw new NotSettledError((error as Error).message, why);
     }
     return last!;
   }
@@ -276,4 +276,15 @@ function unsettledBecause(
     return `${name} sees primaries unbalanced: ${live.map((m) => `${m.name} ${m.primaries}`).join(', ')}`;
   }
   return null;
+}
+
+/** `settled` gave up; `reason` is what the nodes reported last (see unsettledBecause). */
+export class NotSettledError extends Error {
+  constructor(
+    timedOut: string,
+    readonly reason: string,
+  ) {
+    super(`${timedOut}; last seen: ${reason}`);
+    this.name = 'NotSettledError';
+  }
 }

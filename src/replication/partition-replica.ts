@@ -967,17 +967,13 @@ export class PartitionReplica {
       });
     };
     let incoming = this.incoming;
-    if (
-      message.seq <= this.installedSnapshotSeq ||
-      (incoming !== null && message.seq < incoming.seq)
-    ) {
-      // A late copy of an older transfer (the network duplicated or delayed it). Installing
-      // it again would take this copy back to its seq, below writes it has acknowledged
-      // since (simulator seed 1013). Once installed, say where we stand, as below.
-      if (incoming === null) this.ack(effects);
-      return;
-    }
-    if (message.chunk === 0 && (incoming === null || incoming.seq !== message.seq)) {
+    // A first chunk starts a transfer, unless it is a late copy of an older one (the network
+    // duplicated or delayed it): installing that again would take this copy back to its seq,
+    // below writes it has acknowledged since (simulator seed 1013). A late chunk is then
+    // answered as any chunk of a transfer not under way, below.
+    const late =
+      message.seq <= this.installedSnapshotSeq || (incoming !== null && message.seq < incoming.seq);
+    if (message.chunk === 0 && !late && (incoming === null || incoming.seq !== message.seq)) {
       incoming = { seq: message.seq, nextChunk: 0, entries: [], clients: [] };
       this.incoming = incoming;
     }

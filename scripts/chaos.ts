@@ -343,6 +343,16 @@ async function runFault(
         else net.cut(cut.from, cut.to, rule);
       }
       result.what = `${describe}, ${fault.mode} bytes, ${fault.holdMs} ms (leader ${leader})`;
+      // Which side can lead is a matter of where the voters are, not of how many nodes each
+      // side has: a node minority may hold the voters' majority (seed 1873535010, fault 8).
+      const split = cuts.length === 1 && !cuts[0]!.oneWay ? cuts[0]! : null;
+      if (split !== null && kind !== 'client-cut') {
+        const voters = status.members
+          .filter((m) => m.role === 'voter')
+          .map((m) => c.byAddress(m.address).name);
+        const on = (side: readonly string[]) => voters.filter((v) => side.includes(v));
+        result.what += `; voters {${on(split.from).join(',')}} | {${on(split.to).join(',')}}`;
+      }
       // The load's clients route to primaries themselves (no `forward`), so the partitions
       // the cut node leads stay out of their reach until the heal: expected, not a failover.
       if (kind === 'client-cut') result.what += '; its partitions are expected out of reach';

@@ -156,7 +156,7 @@ export function decide(input: ControllerInput): Decision {
   }
 
   // 2. Raft membership. A leader that drained hands over, so that the next leader removes it.
-  const configChange = nextConfigChange(input, isAlive);
+  const configChange = nextConfigChange(input, isAlive, heardRecently);
   if (configChange === null && drained(state, input.self)) {
     const successor = input.membership.voters
       .filter((id) => id !== input.self && state.member(id)?.state === 'active' && isAlive(id))
@@ -257,6 +257,7 @@ function drained(state: ClusterState, id: string): boolean {
 function nextConfigChange(
   input: ControllerInput,
   isAlive: (id: string) => boolean,
+  heardRecently: (id: string) => boolean,
 ): ConfigChange | null {
   const { state, membership, options } = input;
   const voters = new Set(membership.voters);
@@ -278,9 +279,15 @@ function nextConfigChange(
   if (target % 2 === 0) target--;
   const healthyVoters = membership.voters.filter(healthy);
 
-  // Grow first: a learner becomes a voter while healthy voters are fewer than wanted.
+  // Grow first: a learner becomes a voter while healthy voters are fewer than wanted. Only
+  // one this leader has heard itself: a new leader counts its election as news of everyone,
+  // and a voter beyond a network cut raises the quorum without adding to it (chaos seed
+  // 1873535010: the leader of 2 of 3 voters promoted a learner on the far side of a cut, then
+  // needed 3 of 4 and led nothing for the cut). Raft refuses one that lags (learner-behind).
   if (healthyVoters.length < target) {
-    const promote = membership.learners.filter(healthy).sort(byId)[0];
+    const promote = membership.learners
+      .filter((id) => healthy(id) && heardRecently(id))
+      .sort(byId)[0];
     if (promote !== undefined) return { type: 'promoteLearner', node: promote };
   }
   // Then let a lost voter go, once enough healthy voters stand without it. With no

@@ -332,9 +332,30 @@ export class RaftNode<T> {
     }
     const next = applyChange(this.log.membership, change);
     if (typeof next === 'string') return { ok: false, reason: 'invalid-change', detail: next };
+    if (change.type === 'promoteLearner' && !this.keepsUp(change.node)) {
+      return { ok: false, reason: 'learner-behind' };
+    }
     const index = this.log.lastIndex() + 1;
     this.appendAsLeader({ index, term: this.term, kind: 'config', change, membership: next });
     return { ok: true, index };
+  }
+
+  /**
+   * Whether `id` answers this leader: it has acknowledged the first entry of this term, its
+   * appends stream (no probe, no snapshot), and it answered within the last election
+   * timeout. A voter that does not would count toward the quorum while adding nothing to it
+   * (chaos seed 1873535010: a leader promoted a learner beyond a network cut and lost the
+   * quorum it had). Not "has every committed entry": under steady proposals the commit runs
+   * ahead of a learner's last answer as often as not, and the promotion would starve.
+   */
+  private keepsUp(id: NodeId): boolean {
+    const pr = this.progress.get(id);
+    return (
+      pr !== undefined &&
+      pr.recentActive &&
+      pr.state === 'replicate' &&
+      pr.match >= this.termStartIndex
+    );
   }
 
   /**

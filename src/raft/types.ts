@@ -268,6 +268,13 @@ export type ConfigChangeResult =
   | { readonly ok: false; readonly reason: 'change-in-progress' }
   /** A new leader has not committed an entry of its own term yet; retry shortly. */
   | { readonly ok: false; readonly reason: 'not-ready' }
+  /**
+   * The learner to promote has not answered this leader's appends lately (not this term, or
+   * not within the last election timeout, or it is being probed or sent a snapshot): as a
+   * voter it could cost the quorum (Raft takes a membership on append), so it must first
+   * show that it keeps up.
+   */
+  | { readonly ok: false; readonly reason: 'learner-behind' }
   | { readonly ok: false; readonly reason: 'invalid-change'; readonly detail: string };
 
 export type ReadIndexResult =

@@ -273,6 +273,28 @@ test('a lost voter is replaced by promoting a learner first, then removed', () =
   assert.deepEqual(second.configChange, { type: 'removeNode', node: 'c' });
 });
 
+test('a new leader promotes only a learner it has heard since it was elected', () => {
+  // Chaos seed 1873535010: elected on the side of a cut with 2 of 3 voters, a leader counted
+  // its election as having heard everyone, promoted a learner beyond the cut, and lost its
+  // quorum for the whole cut.
+  const state = cluster(['a', 'b', 'c', 'd', 'e']);
+  state.apply({ type: 'setState', id: 'c', state: 'dead' });
+  const membership = { voters: ['a', 'b', 'c'], learners: ['d', 'e'] };
+  const justElected = { leaderSince: 9_900, lastHeard: new Map([['b', 10_000]]) };
+  assert.equal(decide(input(state, membership, justElected)).configChange, null);
+  const heardE = {
+    ...justElected,
+    lastHeard: new Map([
+      ['b', 10_000],
+      ['e', 9_950],
+    ]),
+  };
+  assert.deepEqual(decide(input(state, membership, heardE)).configChange, {
+    type: 'promoteLearner',
+    node: 'e',
+  });
+});
+
 test('a lost voter with no replacement stays a voter', () => {
   const state = cluster(['a', 'b', 'c']);
   state.apply({ type: 'setState', id: 'c', state: 'dead' });

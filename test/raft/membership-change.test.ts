@@ -117,6 +117,29 @@ test('4.2.1: a promoted learner votes and counts toward the quorum', () => {
   assert.equal(c.raft('a').status().commit, after.index, 'a and voter c are 2 of 3');
 });
 
+test('4.2.1: a learner the leader has not heard from this term is not promoted', () => {
+  // Chaos seed 1873535010: a new leader on the side of a cut holding 2 of its 3 voters
+  // promoted a learner on the other side. The change took effect on append, 3 of 4 voters
+  // were then needed, and the only side that could have led lost its leader for the cut.
+  const c = new Cluster({ voters: ['a', 'b', 'c'], learners: ['d'], seed: 11 });
+  c.partition(['a', 'b'], ['c', 'd']);
+  electA(c);
+  const res = c.raft('a').proposeConfigChange({ type: 'promoteLearner', node: 'd' });
+  assert.deepEqual(res, { ok: false, reason: 'learner-behind' });
+  assert.deepEqual(c.raft('a').status().membership.voters, ['a', 'b', 'c']);
+});
+
+test('4.2.1: a learner is promoted once it answers the leader', () => {
+  const c = new Cluster({ voters: ['a', 'b', 'c'], learners: ['d'], seed: 12 });
+  c.partition(['a', 'b'], ['c', 'd']);
+  electA(c);
+  c.heal();
+  c.tickAll(2);
+  c.stabilize();
+  assert.equal(c.raft('d').status().commit, c.raft('a').status().commit);
+  assert.ok(c.raft('a').proposeConfigChange({ type: 'promoteLearner', node: 'd' }).ok);
+});
+
 test('4.2: removing a voter shrinks the majority', () => {
   const c = new Cluster({ voters: ['a', 'b', 'c', 'd'], seed: 8 });
   electA(c);

@@ -324,12 +324,24 @@ export class ClusterSim {
     return this.addNode(name, true);
   }
 
-  /** n1 founds the cluster, n2..n`count` join, and it converges: where most scenarios start. */
+  /**
+   * n1 founds the cluster, n2..n`count` join, it converges and has its voters (three, or one
+   * with fewer than three members): where most scenarios start.
+   */
   async form(count = 5): Promise<void> {
     this.bootstrap('n1');
     this.run(5);
     for (let i = 2; i <= count; i++) await this.join(`n${i}`);
-    this.runUntilConverged(2_000);
+    const voters = count >= 3 ? 3 : 1;
+    const hasVoters = (n: SimNode): boolean => {
+      const status = n.plane.raftStatus();
+      return status.membership.voters.length === voters && status.commit === status.lastIndex;
+    };
+    for (let i = 0; i < 2_000; i++) {
+      if (this.converged() && [...this.nodes.values()].every(hasVoters)) return;
+      this.step();
+    }
+    throw new Error(`seed ${this.options.seed}: not formed within 2000 steps`);
   }
 
   /** A new node asks the current leader to admit it; resolves once admitted. */

@@ -76,6 +76,9 @@ export type ControlCommand =
   /**
    * A backup stopped acknowledging its primary in `epoch`: it leaves the in-sync set, so the
    * primary may acknowledge sync writes without it. Committed before the primary does so.
+   * It starts a new epoch: what the primary knew of the backup in the old one (that it
+   * reported it caught up, so it must wait for it: PartitionReplica.leasePeers) ends with
+   * it, and a late caught-up report of the old epoch cannot put the backup back.
    */
   | {
       readonly type: 'outOfSync';
@@ -311,7 +314,11 @@ export class ClusterState {
           return skipped('not an in-sync backup');
         }
         const next = [...this.tableValue];
-        next[command.partition] = { ...a, inSync: a.inSync.filter((n) => n !== command.node) };
+        next[command.partition] = {
+          ...a,
+          epoch: a.epoch + 1,
+          inSync: a.inSync.filter((n) => n !== command.node),
+        };
         this.tableValue = next;
         this.tableVersionValue++;
         return { applied: true };

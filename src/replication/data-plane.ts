@@ -12,9 +12,10 @@
  * by a backup in the in-sync set from its own copy, which may be behind; a copy still being
  * built answers like any non-primary, since it may not hold a key at all.
  *
- * A primary serves only while it holds a lease from every other holder of a copy, and a new
- * primary serves only once no node can still hold a grant from it made before the change
- * (leases.ts): that is what keeps a deposed primary from answering from its old copy.
+ * A primary serves only while it holds a lease from every copy that could be promoted over
+ * it (PartitionReplica.leasePeers), and a new primary serves only once no node can still
+ * hold a grant from it made before the change (leases.ts): that is what keeps a deposed
+ * primary from answering from its old copy.
  *
  * The data plane is pure: it takes requests, replication messages and `now` (a monotonic
  * reading of the wall clock), and returns Effects (replies, messages to send, reports for
@@ -28,6 +29,7 @@ import { MemoryBudget, ValueArena } from '../store/index.js';
 import type { Command, IdempotencyId } from '../store/index.js';
 import {
   PartitionReplica,
+  ackTimeoutMsDefault,
   type Durability,
   type Effects,
   type MemberId,
@@ -179,7 +181,6 @@ export class DataPlane {
   private readonly primaries: (string | null)[] = [];
   private readonly epochs: number[] = [];
   /** Per partition: the other members holding a copy, whose grants a primary needs. */
-  private readonly copyPeers: MemberId[][] = [];
   /**
    * Per partition: whether the table counts this node's copy in the in-sync set. Only such a
    * copy answers a read that allows any replica: one still being built may lack any key.
@@ -187,6 +188,8 @@ export class DataPlane {
   private readonly inSyncHere: boolean[] = [];
   /** Per partition: the table version that made this node primary, until that settles. */
   private readonly unsettledSince: number[] = [];
+  /** When this node last refused a request of the partition for want of a lease. */
+  private readonly refusedForLeaseAt: number[] = [];
   private readonly leases: LeaseTable;
   private readonly leaseMs: number;
   private tableVersion = 0;
@@ -229,9 +232,9 @@ export class DataPlane {
       this.primaries.push(null);
       this.primaryAddresses.push('');
       this.epochs.push(0);
-      this.copyPeers.push([]);
       this.inSyncHere.push(false);
       this.unsettledSince.push(0);
+      this.refusedForLeaseAt.push(-Infinity);
     }
   }
 
@@ -274,12 +277,16 @@ export class DataPlane {
             ? 'backup'
             : 'none';
       const replica = this.replicas[p]!;
-      if (role === 'primary' && (replica.role !== 'primary' || replica.epoch !== placement.epoch)) {
+      // A node that led the epoch just before this one has nobody's old grants to wait out:
+      // no other node was primary in between (epochs go up by one per change).
+      if (
+        role === 'primary' &&
+        (replica.role !== 'primary' || replica.epoch < placement.epoch - 1)
+      ) {
         this.unsettledSince[p] = version;
       }
       const others = new Set([...placement.backups, ...placement.inSync]);
       others.delete(this.nodeId);
-      this.copyPeers[p] = [...others];
       this.inSyncHere[p] = placement.inSync.includes(this.nodeId);
       if (role !== 'none') {
         for (const peer of others) peers.add(peer);
@@ -309,7 +316,8 @@ export class DataPlane {
 
   /**
    * Whether this node, as primary of `partition`, may serve it now: it holds a grant from
-   * every other copy, and no node can still hold a grant from it older than its promotion.
+   * every copy that could be promoted over it, and no node can still hold a grant from it
+   * older than its promotion.
    */
   private leaseHeld(partition: number, now: number): boolean {
     const since = this.unsettledSince[partition]!;
@@ -317,7 +325,7 @@ export class DataPlane {
       if (!this.leases.settled(since, now)) return false;
       this.unsettledSince[partition] = 0;
     }
-    return this.leases.heldFromAll(this.copyPeers[partition]!, now);
+    return this.leases.heldFromAll(this.replicas[partition]!.leasePeers, now);
   }
 
   /**
@@ -359,6 +367,7 @@ export class DataPlane {
     }
     const leaseSkipped = this.plantedBug === 'readWithoutLease' && !write;
     if (replica.role === 'primary' && !leaseSkipped && !this.leaseHeld(partition, now)) {
+      this.refusedForLeaseAt[partition] = now;
       effects.replies.push({
         requestId,
         outcome: {
@@ -438,12 +447,41 @@ export class DataPlane {
       // Only a primary has anything to resend or report (PartitionReplica.tick).
       if (replica.role !== 'primary') continue;
       this.merge(effects, p, replica.tick(now));
-      if (replica.pendingCount > 0 && !this.leaseHeld(p, now)) {
-        this.merge(effects, p, replica.giveUpWaiting(now - this.leaseMs));
+      if (!this.leaseHeld(p, now)) {
+        if (replica.pendingCount > 0) {
+          this.merge(effects, p, replica.giveUpWaiting(now - this.leaseMs));
+        }
+        if (now - this.refusedForLeaseAt[p]! <= ackTimeoutMsDefault) {
+          this.reportSilentCopies(p, replica, now, effects);
+        }
       }
     }
     effects.send = batchByDestination(effects.send);
     return effects;
+  }
+
+  /**
+   * Reports lagging the copies that have not vouched for this primary for ackTimeoutMs,
+   * while clients are being refused for want of a lease. A primary without a lease takes no
+   * write, so a copy cut off from it owes no acknowledgement and would never be reported by
+   * its replica: the partition would stay unwritable for as long as the cut lasts, though the
+   * leader hears both sides and could take the copy out of sync
+   * (a-backup-out-of-sync-does-not-hold-its-primary-back). Only while refusing: an idle
+   * partition keeps its in-sync set, and with it a copy to fail over to should this primary
+   * die before the cut heals (in the simulator, shrinking idle partitions too left a third
+   * more partitions with no in-sync copy at the end).
+   */
+  private reportSilentCopies(
+    partition: number,
+    replica: PartitionReplica,
+    now: number,
+    effects: PlaneEffects,
+  ): void {
+    for (const peer of replica.leasePeers) {
+      if (this.leases.silentFor(peer, now) > ackTimeoutMsDefault) {
+        effects.reports.lagging.push({ partition, node: peer, epoch: replica.epoch });
+      }
+    }
   }
 
   /**

@@ -12,8 +12,10 @@
  *
  * The rule (PacificA's lease, granted by the copies)
  * --------------------------------------------------
- * A primary serves a partition only while every other holder of a copy of it (backups, in
- * sync or catching up) has vouched for it recently. Node A proves it is alive to node B with a
+ * A primary serves a partition only while every copy that could be promoted over it (the
+ * in-sync set, and backups it reported caught up in this epoch: PartitionReplica.leasePeers)
+ * has vouched for it recently. A new primary comes only from among those copies, so it is
+ * one of the nodes the old primary needed a grant from. Node A proves it is alive to node B with a
  * ping carrying A's clock reading `sentAt`; B echoes it. When the echo returns, A holds a
  * grant from B until `sentAt + leaseMs` on A's own clock: B received the ping after A sent
  * it, so the grant ends no later, in real time, than `leaseMs` after B last heard A (up to
@@ -110,6 +112,8 @@ export class LeaseTable {
   private readonly given = new Map<MemberId, Given>();
   /** The peers this node shares a partition with now. */
   private current: ReadonlySet<MemberId> = new Set();
+  /** Since when each of `current` has been one (the start of its silence, if it never echoed). */
+  private readonly peerSince = new Map<MemberId, number>();
   /** Peers that stopped sharing one, pinged until then so they learn what this node applied. */
   private readonly lingerUntil = new Map<MemberId, number>();
   /** Per peer, the `sentAt` of its newest ping this node has not echoed yet. */
@@ -123,9 +127,30 @@ export class LeaseTable {
    */
   setPeers(peers: ReadonlySet<MemberId>, now: number): void {
     const until = now + 2 * this.options.leaseMs;
-    for (const peer of this.current) if (!peers.has(peer)) this.lingerUntil.set(peer, until);
-    for (const peer of peers) this.lingerUntil.delete(peer);
+    for (const peer of this.current) {
+      if (peers.has(peer)) continue;
+      this.lingerUntil.set(peer, until);
+      this.peerSince.delete(peer);
+    }
+    for (const peer of peers) {
+      this.lingerUntil.delete(peer);
+      if (!this.peerSince.has(peer)) this.peerSince.set(peer, now);
+    }
     this.current = peers;
+  }
+
+  /**
+   * How long `peer` has not vouched for this node: since the ping its latest echo answered
+   * was sent, or since it became a peer if it never echoed one. A copy that is silent this
+   * way is lost to its primary as surely as one that stopped acknowledging writes.
+   */
+  silentFor(peer: MemberId, now: number): number {
+    const held = this.heldUntil.get(peer);
+    const since = Math.max(
+      held === undefined ? -Infinity : held - this.options.leaseMs,
+      this.peerSince.get(peer) ?? now,
+    );
+    return now - since;
   }
 
   /**
@@ -222,6 +247,7 @@ export class LeaseTable {
   /** Drops what is known of a member that left the cluster. */
   forget(member: MemberId): void {
     this.heldUntil.delete(member);
+    this.peerSince.delete(member);
     this.given.delete(member);
     this.lingerUntil.delete(member);
     this.toEcho.delete(member);

@@ -214,7 +214,8 @@ export interface PartitionReplicaOptions {
   readonly minInSync?: number;
   /**
    * Milliseconds an in-sync backup may leave the primary's writes unacknowledged before it
-   * is reported lagging. Default 2,000: well above a loaded network's round trip and a GC
+   * is reported lagging (the data plane reports one that stops vouching for its primary's
+   * lease as long the same way). Default 2,000: well above a loaded network's round trip and a GC
    * pause, and short enough that sync writes do not stall for long behind a dead backup.
    */
   readonly ackTimeoutMs?: number;
@@ -263,6 +264,9 @@ export interface PartitionReplicaOptions {
 }
 
 const MiB = 1024 * 1024;
+
+/** See ReplicaOptions.ackTimeoutMs. */
+export const ackTimeoutMsDefault = 2_000;
 
 /**
  * What a backup keeps of the stream for the day it is promoted: see onAppend. 128 mutations
@@ -401,6 +405,8 @@ export class PartitionReplica {
   private inSyncSet: ReadonlySet<MemberId> = new Set();
   /** The in-sync set's members other than this node, for the per-write check. */
   private inSyncOthers: readonly MemberId[] = [];
+  /** See leasePeers; rebuilt when the in-sync set, the peers or a vouch changes. */
+  private leasePeersValue: readonly MemberId[] = [];
   private readonly peers = new Map<MemberId, Peer>();
   /**
    * The values of `peers`, as an array: the per-write loops (appendLocal, flush, release)
@@ -421,7 +427,10 @@ export class PartitionReplica {
     this.storeOptions = options.store;
     this.partition = options.store.partition;
     this.minInSync = positiveInteger('minInSync', options.minInSync ?? 1);
-    this.ackTimeoutMs = positiveInteger('ackTimeoutMs', options.ackTimeoutMs ?? 2_000);
+    this.ackTimeoutMs = positiveInteger(
+      'ackTimeoutMs',
+      options.ackTimeoutMs ?? ackTimeoutMsDefault,
+    );
     this.resendMs = positiveInteger('resendMs', options.resendMs ?? 200);
     this.appendMutationsMax = positiveInteger(
       'appendMutationsMax',
@@ -475,6 +484,19 @@ export class PartitionReplica {
 
   get role(): Role {
     return this.roleValue;
+  }
+
+  /**
+   * The copies whose lease grants this node needs to serve as primary: those that could be
+   * promoted over it. That is the in-sync set, and the backups it reported caught up in this
+   * epoch, which the leader may have committed in sync before this node applies that table.
+   * A backup that is neither cannot be promoted (only its primary's report puts it in sync,
+   * and a new epoch starts the count again), so a cut-off copy still being built, or one the
+   * table took out of sync, does not stop its primary (chaos seed 1474107191: a bridge
+   * leader heard both sides of a cut, and 25 primaries waited for backups beyond it).
+   */
+  get leasePeers(): readonly MemberId[] {
+    return this.leasePeersValue;
   }
 
   get lastSeq(): number {
@@ -613,6 +635,7 @@ export class PartitionReplica {
     this.setInSync(config.inSync);
     this.peers.clear();
     this.peerList = [];
+    this.updateLeasePeers();
     this.incoming = null;
     this.installedSnapshotSeq = -1;
     if (config.role === 'none' && this.storeValue.lastSeq > 0) this.dropCopy();
@@ -626,6 +649,13 @@ export class PartitionReplica {
   private setInSync(inSync: readonly MemberId[]): void {
     this.inSyncSet = new Set(inSync);
     this.inSyncOthers = [...this.inSyncSet].filter((m) => m !== this.self);
+    this.updateLeasePeers();
+  }
+
+  private updateLeasePeers(): void {
+    const peers = new Set(this.inSyncOthers);
+    for (const peer of this.peerList) if (peer.vouched) peers.add(peer.id);
+    this.leasePeersValue = [...peers];
   }
 
   /**
@@ -648,6 +678,7 @@ export class PartitionReplica {
     members.delete(this.self);
     for (const id of [...this.peers.keys()]) if (!members.has(id)) this.peers.delete(id);
     this.peerList = [...this.peers.values()];
+    this.updateLeasePeers();
     for (const id of members) {
       if (this.peers.has(id)) continue;
       const peer: Peer = {
@@ -1159,7 +1190,10 @@ export class PartitionReplica {
       return;
     }
     peer.lastCaughtUpReportAt = this.now;
-    peer.vouched = true;
+    if (!peer.vouched) {
+      peer.vouched = true;
+      this.updateLeasePeers();
+    }
     (effects.caughtUp ??= []).push({ node: peer.id, epoch: this.epochValue });
   }
 

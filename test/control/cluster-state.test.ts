@@ -75,6 +75,18 @@ test('a copy becomes in sync only for the epoch it was reported in', () => {
   assert.deepEqual(state.table[3]!.inSync, ['a~1', 'b~1']);
 });
 
+test('taking a copy out of sync starts a new epoch, so a late report of the old one cannot put it back', () => {
+  const state = founded();
+  state.apply({ type: 'join', member: member('b') });
+  state.apply({ type: 'placement', changes: [{ kind: 'addBackup', partition: 3, node: 'b~1' }] });
+  const epoch = state.table[3]!.epoch;
+  state.apply({ type: 'inSync', partition: 3, node: 'b~1', epoch });
+  assert.equal(state.apply({ type: 'outOfSync', partition: 3, node: 'b~1', epoch }).applied, true);
+  assert.equal(state.table[3]!.epoch, epoch + 1);
+  assert.deepEqual(state.table[3]!.inSync, ['a~1']);
+  assert.equal(state.apply({ type: 'inSync', partition: 3, node: 'b~1', epoch }).applied, false);
+});
+
 test('a member holding partitions cannot be removed', () => {
   const state = founded();
   assert.equal(state.apply({ type: 'remove', id: 'a~1' }).applied, false);

@@ -36,6 +36,15 @@ test('a lease needs a grant from every copy, not just one', () => {
   assert.equal(a.heldFromAll(['B', 'C'], 150), false);
 });
 
+test('a peer is silent since the ping its last echo answered, or since it became a peer', () => {
+  const a = new LeaseTable(leaseOptions(leaseMs));
+  const b = new LeaseTable(leaseOptions(leaseMs));
+  a.setPeers(new Set(['B']), 50);
+  assert.equal(a.silentFor('B', 90), 40, 'no echo yet: silent since it became a peer');
+  pingAndEcho(a, b, 100);
+  assert.equal(a.silentFor('B', 1_000), 900);
+});
+
 test('an echo from a node that applied a newer table than this one renews nothing', () => {
   const a = new LeaseTable(leaseOptions(leaseMs));
   const b = new LeaseTable(leaseOptions(leaseMs));

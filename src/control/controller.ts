@@ -76,6 +76,12 @@ export interface ControllerInput {
   readonly refused?: ReadonlySet<string>;
   /** Whether `node`'s copy of `partition` is current in `epoch` (the replication layer's word). */
   readonly caughtUp: (partition: number, node: string, epoch: number) => boolean;
+  /**
+   * Whether Raft would promote learner `id` now (RaftNode.keepsUp). Default: every learner.
+   * Asked so that one learner Raft keeps refusing does not hold up the others, or every
+   * later membership change.
+   */
+  readonly learnerKeepsUp?: (id: string) => boolean;
   /** In-sync backups their primaries report as no longer acknowledging. */
   readonly lagging?: readonly { partition: number; node: string; epoch: number }[];
   readonly options: ControllerOptions;
@@ -283,10 +289,10 @@ function nextConfigChange(
   // one this leader has heard itself: a new leader counts its election as news of everyone,
   // and a voter beyond a network cut raises the quorum without adding to it (chaos seed
   // 1873535010: the leader of 2 of 3 voters promoted a learner on the far side of a cut, then
-  // needed 3 of 4 and led nothing for the cut). Raft refuses one that lags (learner-behind).
+  // needed 3 of 4 and led nothing for the cut). Nor one that Raft would refuse (learner-behind).
   if (healthyVoters.length < target) {
     const promote = membership.learners
-      .filter((id) => healthy(id) && heardRecently(id))
+      .filter((id) => healthy(id) && heardRecently(id) && (input.learnerKeepsUp?.(id) ?? true))
       .sort(byId)[0];
     if (promote !== undefined) return { type: 'promoteLearner', node: promote };
   }

@@ -316,10 +316,18 @@ export class ControlPlane {
         this.reportsVersion++;
       }
     }
-    if (lagging.length > 0) {
-      this.laggingReports = [...this.laggingReports, ...lagging];
-      this.reportsVersion++;
+    // A primary reports a lagging copy every tick until the table changes: keep one of each,
+    // so that repeats neither grow the list nor make the leader decide again.
+    let fresh = false;
+    for (const r of lagging) {
+      const known = this.laggingReports.some(
+        (x) => x.partition === r.partition && x.node === r.node && x.epoch === r.epoch,
+      );
+      if (known) continue;
+      this.laggingReports.push(r);
+      fresh = true;
     }
+    if (fresh) this.reportsVersion++;
   }
 
   /** The current control-plane leader's member id, if known. */
@@ -569,7 +577,8 @@ export class ControlPlane {
       return;
     }
     // Placement is the costly part of a decision; skip it while nothing it depends on moved:
-    // the applied log, the Raft membership, and which members are alive.
+    // the applied log, the Raft membership and which learners keep up, and which members
+    // are alive.
     const heard = this.heard();
     const detector = {
       failureTimeoutMs: this.options.failureTimeoutMs,
@@ -578,7 +587,8 @@ export class ControlPlane {
     const alive = this.state.members
       .filter((m) => !looksFailed(heard, m.id, now, detector))
       .map((m) => m.id);
-    const facts = `${this.applied}|${this.reportsVersion}|${raft.membership.voters}|${raft.membership.learners}|${alive}`;
+    const ready = raft.membership.learners.filter((id) => this.raft.keepsUp(id));
+    const facts = `${this.applied}|${this.reportsVersion}|${raft.membership.voters}|${raft.membership.learners}|${ready}|${alive}`;
     if (facts === this.lastDecidedOn) return;
     this.lastDecidedOn = facts;
     const decision = decide({
@@ -589,6 +599,7 @@ export class ControlPlane {
       ...heard,
       caughtUp: (partition, node, epoch) =>
         this.caughtUpReports.has(`${partition}/${node}/${epoch}`),
+      learnerKeepsUp: (id) => this.raft.keepsUp(id),
       lagging: this.laggingReports,
       options: {
         ...detector,

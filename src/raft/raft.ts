@@ -341,14 +341,14 @@ export class RaftNode<T> {
   }
 
   /**
-   * Whether `id` answers this leader: it has acknowledged the first entry of this term, its
+   * On a leader, whether `id` answers it: it has acknowledged the first entry of this term, its
    * appends stream (no probe, no snapshot), and it answered within the last election
    * timeout. A voter that does not would count toward the quorum while adding nothing to it
    * (chaos seed 1873535010: a leader promoted a learner beyond a network cut and lost the
    * quorum it had). Not "has every committed entry": under steady proposals the commit runs
    * ahead of a learner's last answer as often as not, and the promotion would starve.
    */
-  private keepsUp(id: NodeId): boolean {
+  keepsUp(id: NodeId): boolean {
     const pr = this.progress.get(id);
     return (
       pr !== undefined &&

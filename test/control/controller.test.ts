@@ -295,6 +295,14 @@ test('a new leader promotes only a learner it has heard since it was elected', (
   });
 });
 
+test('a learner Raft would refuse is passed over for one it would promote', () => {
+  const state = cluster(['a', 'b', 'c', 'd', 'e']);
+  state.apply({ type: 'setState', id: 'c', state: 'dead' });
+  const membership = { voters: ['a', 'b', 'c'], learners: ['d', 'e'] };
+  const decision = decide(input(state, membership, { learnerKeepsUp: (id) => id === 'e' }));
+  assert.deepEqual(decision.configChange, { type: 'promoteLearner', node: 'e' });
+});
+
 test('a lost voter with no replacement stays a voter', () => {
   const state = cluster(['a', 'b', 'c']);
   state.apply({ type: 'setState', id: 'c', state: 'dead' });

@@ -180,7 +180,6 @@ export class DataPlane {
   private readonly primaryAddresses: string[] = [];
   private readonly primaries: (string | null)[] = [];
   private readonly epochs: number[] = [];
-  /** Per partition: the other members holding a copy, whose grants a primary needs. */
   /**
    * Per partition: whether the table counts this node's copy in the in-sync set. Only such a
    * copy answers a read that allows any replica: one still being built may lack any key.

@@ -15,8 +15,8 @@
  * A primary serves a partition only while every copy that could be promoted over it (the
  * in-sync set, and backups it reported caught up in this epoch: PartitionReplica.leasePeers)
  * has vouched for it recently. A new primary comes only from among those copies, so it is
- * one of the nodes the old primary needed a grant from. Node A proves it is alive to node B with a
- * ping carrying A's clock reading `sentAt`; B echoes it. When the echo returns, A holds a
+ * one of the nodes the old primary needed a grant from. Node A proves it is alive to node B
+ * with a ping carrying A's clock reading `sentAt`; B echoes it. When the echo returns, A holds a
  * grant from B until `sentAt + leaseMs` on A's own clock: B received the ping after A sent
  * it, so the grant ends no later, in real time, than `leaseMs` after B last heard A (up to
  * clock-rate drift, which `grantWaitMs` covers).

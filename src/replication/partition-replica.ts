@@ -214,9 +214,10 @@ export interface PartitionReplicaOptions {
   readonly minInSync?: number;
   /**
    * Milliseconds an in-sync backup may leave the primary's writes unacknowledged before it
-   * is reported lagging (the data plane reports one that stops vouching for its primary's
-   * lease as long the same way). Default 2,000: well above a loaded network's round trip and a GC
-   * pause, and short enough that sync writes do not stall for long behind a dead backup.
+   * is reported lagging (the data plane reports a copy silent to its primary's lease pings
+   * for as long the same way). Default 2,000: well above a loaded network's round trip and
+   * a GC pause, and short enough that sync writes do not stall for long behind a dead
+   * backup.
    */
   readonly ackTimeoutMs?: number;
   /**
@@ -265,7 +266,7 @@ export interface PartitionReplicaOptions {
 
 const MiB = 1024 * 1024;
 
-/** See ReplicaOptions.ackTimeoutMs. */
+/** See PartitionReplicaOptions.ackTimeoutMs. */
 export const ackTimeoutMsDefault = 2_000;
 
 /**

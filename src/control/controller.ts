@@ -308,6 +308,19 @@ function nextConfigChange(
     );
     if (lost !== undefined) return { type: 'removeNode', node: lost };
   }
+  // Then shrink back to the target. A lost voter's replacement is promoted before the lost
+  // one leaves; if it comes back in between, every voter is healthy and none would go. Four
+  // voters survive no more failures than three, and a cut two against two leaves no side a
+  // majority (chaos seed 518492072, fault 9: nobody led, 31 partitions took no write). The
+  // one that leaves follows on as a learner. Healthy voters only: a draining or lost one is
+  // let go by the rule above, once it may go.
+  if (healthyVoters.length > target) {
+    const extra = healthyVoters
+      .filter((id) => id !== input.self)
+      .sort(byId)
+      .at(-1);
+    if (extra !== undefined) return { type: 'removeNode', node: extra };
+  }
   const leaving = membership.learners.find((id) => drained(state, id));
   if (leaving !== undefined) return { type: 'removeNode', node: leaving };
   const missing = state.members.find(

@@ -303,6 +303,14 @@ test('a learner Raft would refuse is passed over for one it would promote', () =
   assert.deepEqual(decision.configChange, { type: 'promoteLearner', node: 'e' });
 });
 
+test('four healthy voters, a lost one back after its replacement, are brought back to three', () => {
+  // Chaos seed 518492072: a lost voter's replacement was promoted, the lost one came back
+  // before it was removed, and four voters stayed; a cut two against two then had no leader.
+  const state = cluster(['a', 'b', 'c', 'd', 'e']);
+  const decision = decide(input(state, { voters: ['a', 'b', 'c', 'd'], learners: ['e'] }));
+  assert.deepEqual(decision.configChange, { type: 'removeNode', node: 'd' });
+});
+
 test('a lost voter with no replacement stays a voter', () => {
   const state = cluster(['a', 'b', 'c']);
   state.apply({ type: 'setState', id: 'c', state: 'dead' });

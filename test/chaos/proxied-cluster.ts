@@ -63,12 +63,12 @@ export async function startProxiedCluster(
 
 /**
  * Writes 32 keys (every partition of these small clusters) through the proxies of every node
- * but `excluded`, and reads the last back: the cluster serves without it.
+ * but `excluded` (null: every node), and reads the last back: the cluster serves without it.
  */
 export async function writesWithout(
   t: { after: (fn: () => Promise<void>) => void },
   proxies: readonly FaultProxy[],
-  excluded: string,
+  excluded: string | null,
 ): Promise<void> {
   const client = await connect({
     seeds: proxies.filter((p) => p.node !== excluded).map((p) => p.address),

@@ -22,7 +22,7 @@ test('a primary cut from its backup while the leader hears both serves without t
   net.cut([a!.id], [b!.id]);
   const cutAt = Date.now();
   // Through every node's proxy: clients are not cut, only the two followers from each other.
-  await writesWithout(t, proxies, 'nobody');
+  await writesWithout(t, proxies, null);
   t.diagnostic(`every partition written ${Date.now() - cutAt} ms after the cut`);
   const members = nodes[0]!.status().members;
   assert.ok(

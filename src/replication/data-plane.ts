@@ -29,7 +29,6 @@ import { MemoryBudget, ValueArena } from '../store/index.js';
 import type { Command, IdempotencyId } from '../store/index.js';
 import {
   PartitionReplica,
-  ackTimeoutMsDefault,
   type Durability,
   type Effects,
   type MemberId,
@@ -450,7 +449,7 @@ export class DataPlane {
         if (replica.pendingCount > 0) {
           this.merge(effects, p, replica.giveUpWaiting(now - this.leaseMs));
         }
-        if (now - this.refusedForLeaseAt[p]! <= ackTimeoutMsDefault) {
+        if (now - this.refusedForLeaseAt[p]! <= replica.ackTimeoutMs) {
           this.reportSilentCopies(p, replica, now, effects);
         }
       }
@@ -477,7 +476,7 @@ export class DataPlane {
     effects: PlaneEffects,
   ): void {
     for (const peer of replica.leasePeers) {
-      if (this.leases.silentFor(peer, now) > ackTimeoutMsDefault) {
+      if (this.leases.silentFor(peer, now) > replica.ackTimeoutMs) {
         effects.reports.lagging.push({ partition, node: peer, epoch: replica.epoch });
       }
     }

@@ -266,9 +266,6 @@ export interface PartitionReplicaOptions {
 
 const MiB = 1024 * 1024;
 
-/** See PartitionReplicaOptions.ackTimeoutMs. */
-export const ackTimeoutMsDefault = 2_000;
-
 /**
  * What a backup keeps of the stream for the day it is promoted: see onAppend. 128 mutations
  * are 64 sync writes with their remembered results, per partition: more than the writes a
@@ -385,7 +382,8 @@ export class PartitionReplica {
   readonly self: MemberId;
   private readonly storeOptions: PartitionStoreOptions;
   private readonly minInSync: number;
-  private readonly ackTimeoutMs: number;
+  /** See PartitionReplicaOptions; the data plane's check for silent copies uses it too. */
+  readonly ackTimeoutMs: number;
   private readonly resendMs: number;
   private readonly appendMutationsMax: number;
   private readonly appendBytesMax: number;
@@ -428,10 +426,7 @@ export class PartitionReplica {
     this.storeOptions = options.store;
     this.partition = options.store.partition;
     this.minInSync = positiveInteger('minInSync', options.minInSync ?? 1);
-    this.ackTimeoutMs = positiveInteger(
-      'ackTimeoutMs',
-      options.ackTimeoutMs ?? ackTimeoutMsDefault,
-    );
+    this.ackTimeoutMs = positiveInteger('ackTimeoutMs', options.ackTimeoutMs ?? 2_000);
     this.resendMs = positiveInteger('resendMs', options.resendMs ?? 200);
     this.appendMutationsMax = positiveInteger(
       'appendMutationsMax',

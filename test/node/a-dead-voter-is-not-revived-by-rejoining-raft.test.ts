@@ -18,8 +18,6 @@ test('a crashed voter, taken out of the voters and added back as a learner, stay
   const sim = new ClusterSim({
     seed: 5,
     partitions: 8,
-    replicationFactor: 2,
-    tickMs: 50,
     failureTimeoutMs: 600,
   });
   await sim.form();

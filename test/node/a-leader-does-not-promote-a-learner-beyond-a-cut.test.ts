@@ -15,8 +15,6 @@ test('a cut leaving two of three voters on the smaller side keeps a leader there
   const sim = new ClusterSim({
     seed: 3,
     partitions: 16,
-    replicationFactor: 2,
-    tickMs: 50,
     failureTimeoutMs: 1_000,
   });
   await sim.form(5);

@@ -13,8 +13,6 @@ test('a join proposed by a leader that loses leadership before it commits is ref
   const sim = new ClusterSim({
     seed: 3,
     partitions: 4,
-    replicationFactor: 2,
-    tickMs: 50,
     failureTimeoutMs: 1_500,
   });
   await sim.form(3);

@@ -18,8 +18,6 @@ test('a member that asks to join again without a cluster id has its copies decla
   const sim = new ClusterSim({
     seed: 5,
     partitions: 4,
-    replicationFactor: 2,
-    tickMs: 50,
     failureTimeoutMs: 1_500,
   });
   await sim.form(3);

@@ -42,9 +42,10 @@ import type { Message } from '../../../src/raft/index.js';
 export interface SimOptions {
   readonly seed: number;
   readonly partitions: number;
-  readonly replicationFactor: number;
-  /** Virtual milliseconds per step; every node ticks once per step. */
-  readonly tickMs: number;
+  /** Default 2, as a new cluster's. */
+  readonly replicationFactor?: number;
+  /** Virtual milliseconds per step; every node ticks once per step. Default 50, as a node's. */
+  readonly tickMs?: number;
   readonly failureTimeoutMs: number;
   /** Raft ticks per election timeout; default 10, as start-node.ts uses. */
   readonly electionTimeoutTicks?: number;
@@ -244,7 +245,10 @@ export class ClusterSim {
   readonly deaths: DeathDeclared[] = [];
   private memberStatesAt = { index: 0, states: new Map<string, string>() };
 
-  constructor(readonly options: SimOptions) {
+  readonly options: Required<Pick<SimOptions, 'replicationFactor' | 'tickMs'>> & SimOptions;
+
+  constructor(options: SimOptions) {
+    this.options = { replicationFactor: 2, tickMs: 50, ...options };
     this.random = new SeededRandom(options.seed);
   }
 

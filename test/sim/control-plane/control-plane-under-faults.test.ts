@@ -9,8 +9,6 @@ async function fiveNodes(seed: number): Promise<ClusterSim> {
   const sim = new ClusterSim({
     seed,
     partitions: 32,
-    replicationFactor: 2,
-    tickMs: 50,
     failureTimeoutMs: 1_500,
   });
   await sim.form();
@@ -73,8 +71,6 @@ test('a cluster of 30 nodes stays stable: no false failure detection, and one fa
   const sim = new ClusterSim({
     seed: 42,
     partitions: 64,
-    replicationFactor: 2,
-    tickMs: 50,
     failureTimeoutMs: 1_500,
   });
   sim.bootstrap('n1');

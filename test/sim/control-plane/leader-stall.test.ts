@@ -14,8 +14,6 @@ async function tenNodes(seed: number): Promise<ClusterSim> {
   const sim = new ClusterSim({
     seed,
     partitions: 64,
-    replicationFactor: 2,
-    tickMs: 50,
     // start-node.ts's default.
     failureTimeoutMs: 600,
   });

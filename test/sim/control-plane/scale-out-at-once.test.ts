@@ -13,8 +13,6 @@ test('thirty nodes joining a five-node cluster at once are none of them declared
   const sim = new ClusterSim({
     seed: 5,
     partitions: 64,
-    replicationFactor: 2,
-    tickMs: 50,
     failureTimeoutMs: 600,
   });
   await sim.form();
@@ -29,8 +27,6 @@ test('a node that joins with others and crashes before it is asked anything is s
   const sim = new ClusterSim({
     seed: 6,
     partitions: 64,
-    replicationFactor: 2,
-    tickMs: 50,
     failureTimeoutMs: 600,
   });
   sim.bootstrap('n1');

@@ -335,6 +335,25 @@ async function openRedisWithReplica(
   return { systems, poolConnections: poolSize };
 }
 
+/** Both systems' server CPU over `seconds` in which nobody asks them anything. */
+async function measureIdle(
+  statehouse: OpenSystem,
+  redis: OpenSystem,
+  seconds: number,
+): Promise<ReplicatedReport['idle']> {
+  const before = await Promise.all([statehouse.serverCpuMicros(), redis.serverCpuMicros()]);
+  const start = performance.now();
+  await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+  const after = await Promise.all([statehouse.serverCpuMicros(), redis.serverCpuMicros()]);
+  const elapsedSeconds = (performance.now() - start) / 1000;
+  const msPerSec = (i: 0 | 1): number => (after[i] - before[i]) / 1000 / elapsedSeconds;
+  return {
+    seconds: elapsedSeconds,
+    statehouseCpuMsPerSec: msPerSec(0),
+    redisCpuMsPerSec: msPerSec(1),
+  };
+}
+
 /**
  * Runs the replicated section from start to end: its processes are stopped before it returns
  * or throws, so the single-node section's and this one's never compete for the machine.
@@ -351,6 +370,7 @@ export async function runReplicatedSection(
     const statehouse = await openStatehouseCluster(settings, keys, valueOf, closers);
     const redis = await openRedisWithReplica(settings, keys, valueOf, closers);
     const open = [statehouse.system, ...redis.systems];
+    const idle = await measureIdle(statehouse.system, redis.systems[0]!, settings.seconds);
     const phases = new Map<SystemId, Partial<Record<ReplicatedPhaseName, MeasuredPhase>>>();
     for (const phase of replicatedPhaseNames) {
       for (const system of open) {
@@ -379,6 +399,7 @@ export async function runReplicatedSection(
         redisPoolConnections: redis.poolConnections,
       },
       systems,
+      idle,
       targets: {
         throughputRatioMin: targetThroughputRatioMin,
         p99RatioMax: targetP99RatioMax,

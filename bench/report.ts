@@ -102,6 +102,16 @@ export interface ReplicatedReport {
     readonly redisPoolConnections: number;
   };
   readonly systems: readonly ReplicatedSystemResult[];
+  /**
+   * Server CPU while nothing is asked of either system (after loading, before the phases),
+   * in ms of CPU per second of wall time, all server processes together: what a cluster's
+   * heartbeats, lease pings and timers cost, against Redis's cron.
+   */
+  readonly idle: {
+    readonly seconds: number;
+    readonly statehouseCpuMsPerSec: number;
+    readonly redisCpuMsPerSec: number;
+  };
   readonly targets: {
     readonly throughputRatioMin: number;
     readonly p99RatioMax: number;
@@ -392,6 +402,12 @@ export function renderReplicated(r: ReplicatedReport, callers: number): string[]
         .filter((sys) => sys.id !== 'redis-pool')
         .map((sys) => [sys.label, sys.preload.seconds.toFixed(2), int(sys.preload.opsPerSec)]),
     ),
+    '',
+    `Idle, after the preload and before the phases (${r.idle.seconds.toFixed(1)} s, both ` +
+      `systems idle at once): the ${s.nodes} nodes used ` +
+      `${r.idle.statehouseCpuMsPerSec.toFixed(1)} ms of CPU per second together ` +
+      `(${(r.idle.statehouseCpuMsPerSec / s.nodes).toFixed(1)} per node: heartbeats, lease ` +
+      `pings, timers); Redis's primary and replica ${r.idle.redisCpuMsPerSec.toFixed(1)} ms.`,
     '',
   ];
 }

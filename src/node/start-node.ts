@@ -73,7 +73,7 @@ import {
   type ReportSink,
 } from './plane-glue.js';
 
-/** Raft ticks per election timeout: 10 heartbeats fit in one, so a lost one is not an election. */
+/** Raft ticks per election timeout: 5 heartbeats fit in one, so a lost one is not an election. */
 const electionTimeoutTicks = 10;
 
 /** A client connection's command waiting for the data plane, perhaps to be forwarded. */

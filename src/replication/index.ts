@@ -5,6 +5,7 @@ export {
   type PartitionPlacement,
   type PartitionReport,
   leaseMsDefault,
+  leasePingEveryTicksDefault,
   type PlaneEffects,
   type TableView,
 } from './data-plane.js';

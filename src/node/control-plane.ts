@@ -101,12 +101,6 @@ export type ClusterStatus = ClusterStatusView;
 
 /** Entries applied between snapshots: the log stays small, a snapshot is cheap. */
 const snapshotEveryEntries = 1_000;
-/**
- * The leader's heartbeat goes out every other tick (100 ms with 50 ms ticks): five to an
- * election timeout, as etcd's defaults have ten, and half the wake-ups of an idle cluster. A
- * commit still reaches the followers at once (the leader sends an append when it commits).
- */
-const heartbeatEveryTicks = 2;
 /** A join waits this long for its entry to be committed before the joiner asks again. */
 const joinCommitTimeoutMs = 5_000;
 
@@ -170,7 +164,7 @@ export class ControlPlane {
       id: self,
       random: options.random,
       electionTimeoutTicks: options.electionTimeoutTicks,
-      heartbeatIntervalTicks: heartbeatEveryTicks,
+      heartbeatIntervalTicks: 1,
       ...(restore
         ? { restore, voters: foundingVoters(restore), learners: [] }
         : options.bootstrap

@@ -73,7 +73,7 @@ import {
   type ReportSink,
 } from './plane-glue.js';
 
-/** Raft ticks per election timeout: 5 heartbeats fit in one, so a lost one is not an election. */
+/** Raft ticks per election timeout: 10 heartbeats fit in one, so a lost one is not an election. */
 const electionTimeoutTicks = 10;
 
 /** A client connection's command waiting for the data plane, perhaps to be forwarded. */
@@ -441,6 +441,7 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
   function flushTurn(): void {
     try {
       deliver(plane.flush());
+      deliver(plane.ridingPings(hasTraffic, clock.now()));
       const sends = pendingReplication;
       pendingReplication = [];
       for (const { to, message } of batchByDestination(sends)) peers.sendReplication(to, message);
@@ -449,6 +450,10 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
       // Sends made by the flush itself were written by it: no second immediate for them.
       flushScheduled = false;
     }
+  }
+  /** Whether this turn sends `member` something: Raft, replication, reports, forwards. */
+  function hasTraffic(member: string): boolean {
+    return peers.queuedTo().has(member) || pendingReplication.some((s) => s.to === member);
   }
   function run(requestId: number, request: CommandRequest, clientId: string): void {
     // Built field by field rather than with conditional spreads: this runs for every command.

@@ -52,6 +52,8 @@
  * the message carries; A's grant still ends `leaseMs` after the ping it answers was sent, so
  * the later echo only leaves A less of the grant to use (leaseMs is four rounds). A round is
  * every other tick of the data plane (leasePingEveryTicksDefault): 100 ms with 50 ms ticks.
+ * A ping may also leave early, riding on a message the node sends that peer anyway
+ * (DataPlane.ridingPings): any ping renews as well as any other, so nothing above changes.
  *
  * This module is pure: the data plane feeds it `now` (a monotonic clock reading) and sends
  * what it returns.
@@ -154,13 +156,29 @@ export class LeaseTable {
     return now - since;
   }
 
+  /** Whether this node pings `member` (a peer now, or one lingering). */
+  isPinged(member: MemberId): boolean {
+    return this.current.has(member) || this.lingerUntil.has(member);
+  }
+
   /**
    * One ping per peer, each carrying the echo this node owes that peer, and a plain echo for
-   * every other node whose ping it has not answered; called once per round.
+   * every other node whose ping it has not answered. With `only`, just the peers it accepts
+   * are pinged; with `echoTo`, plain echoes go just to the nodes it accepts, and the others'
+   * wait for the next ping to them.
    */
-  pings(version: number, now: number): { to: MemberId; message: LeaseMessage }[] {
+  pings(
+    version: number,
+    now: number,
+    select: {
+      readonly only?: (peer: MemberId) => boolean;
+      readonly echoTo?: (peer: MemberId) => boolean;
+    } = {},
+  ): { to: MemberId; message: LeaseMessage }[] {
     const out: { to: MemberId; message: LeaseMessage }[] = [];
+    const { only, echoTo } = select;
     const ping = (to: MemberId): void => {
+      if (only !== undefined && !only(to)) return;
       const echo = this.toEcho.get(to);
       if (echo === undefined) {
         out.push({ to, message: { type: 'leasePing', sentAt: now, version } });
@@ -176,10 +194,11 @@ export class LeaseTable {
       else ping(peer);
     }
     for (const [to, sentAt] of this.toEcho) {
+      if (echoTo !== undefined && !echoTo(to)) continue;
+      this.toEcho.delete(to);
       this.echoed(to, version, now);
       out.push({ to, message: { type: 'leaseEcho', sentAt, version } });
     }
-    this.toEcho.clear();
     return out;
   }
 

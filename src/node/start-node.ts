@@ -441,7 +441,7 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
   function flushTurn(): void {
     try {
       deliver(plane.flush());
-      deliver(plane.ridingPings(hasTraffic, clock.now()));
+      deliver(plane.ridingPings(trafficOfThisTurn(), clock.now()));
       const sends = pendingReplication;
       pendingReplication = [];
       for (const { to, message } of batchByDestination(sends)) peers.sendReplication(to, message);
@@ -451,9 +451,14 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
       flushScheduled = false;
     }
   }
-  /** Whether this turn sends `member` something: Raft, replication, reports, forwards. */
-  function hasTraffic(member: string): boolean {
-    return peers.queuedTo().has(member) || pendingReplication.some((s) => s.to === member);
+  /** Whether this turn sends a member something: Raft, replication, reports, forwards. */
+  function trafficOfThisTurn(): (member: string) => boolean {
+    let replicatedTo: Set<string> | null = null;
+    return (member) => {
+      if (peers.queuedTo().has(member)) return true;
+      replicatedTo ??= new Set(pendingReplication.map((s) => s.to));
+      return replicatedTo.has(member);
+    };
   }
   function run(requestId: number, request: CommandRequest, clientId: string): void {
     // Built field by field rather than with conditional spreads: this runs for every command.

@@ -203,6 +203,8 @@ export class DataPlane {
   private ticks = 0;
   /** The tick at which each node was last sent a lease ping. */
   private readonly pingedAtTick = new Map<string, number>();
+  /** The last tick by which every peer had been pinged (ridingPings has nothing to add). */
+  private everyPeerPingedAt = -1;
 
   private tableVersion = 0;
   private sweepCursor = 0;
@@ -493,11 +495,16 @@ export class DataPlane {
    */
   ridingPings(hasTraffic: (peer: string) => boolean, now: number): PlaneEffects {
     const effects = noEffects();
+    // A busy node has many turns in a tick: once every peer has its ping, skip the rest.
+    if (this.everyPeerPingedAt === this.ticks) return effects;
     const pings = this.leases.pings(this.tableVersion, now, {
       only: (peer) => this.ticksSincePing(peer) >= 1 && hasTraffic(peer),
       echoTo: hasTraffic,
     });
     this.recordPings(pings, effects);
+    if (this.leases.everyPinged((peer) => this.ticksSincePing(peer) === 0)) {
+      this.everyPeerPingedAt = this.ticks;
+    }
     effects.send = batchByDestination(effects.send);
     return effects;
   }

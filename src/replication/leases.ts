@@ -161,6 +161,13 @@ export class LeaseTable {
     return this.current.has(member) || this.lingerUntil.has(member);
   }
 
+  /** Whether `pinged` holds for every node this node pings. */
+  everyPinged(pinged: (member: MemberId) => boolean): boolean {
+    for (const peer of this.current) if (!pinged(peer)) return false;
+    for (const peer of this.lingerUntil.keys()) if (!pinged(peer)) return false;
+    return true;
+  }
+
   /**
    * One ping per peer, each carrying the echo this node owes that peer, and a plain echo for
    * every other node whose ping it has not answered. With `only`, just the peers it accepts

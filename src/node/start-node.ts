@@ -472,7 +472,9 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
     if (request.durability !== undefined) options.durability = request.durability;
     if (request.readFrom === 'any') options.anyReplica = true;
     deliver(plane.execute(requestId, request.command, clock.now(), options));
-    scheduleFlush();
+    // A read leaves nothing for the turn's end to send (its reply goes with the connection's
+    // own flush), so it costs no extra turn of the event loop.
+    if (plane.hasUnflushedWrites) scheduleFlush();
   }
   /**
    * Passes a command its client asked to have forwarded on to the partition's primary,

@@ -257,6 +257,11 @@ export class DataPlane {
     }
   }
 
+  /** Whether writes wait for `flush()` to stream them to their backups. */
+  get hasUnflushedWrites(): boolean {
+    return this.dirty.size > 0;
+  }
+
   get epoch(): number {
     return this.tableVersion;
   }

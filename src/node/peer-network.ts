@@ -178,8 +178,6 @@ export class PeerNetwork {
   private readonly addresses = new Map<string, string>();
   /** Links with something queued since the last flush. */
   private readonly dirty = new Set<PeerLink>();
-  /** Members sent something since the last flush (lease pings ride along: queuedTo). */
-  private readonly sentTo = new Set<string>();
   private readonly markDirty = (link: PeerLink): void => {
     if (this.dirty.size === 0) this.requestFlush();
     this.dirty.add(link);
@@ -200,15 +198,9 @@ export class PeerNetwork {
 
   /** Writes what every link queued this turn, one write per link. */
   flush(): void {
-    this.sentTo.clear();
     if (this.dirty.size === 0) return;
     for (const link of this.dirty) link.flush();
     this.dirty.clear();
-  }
-
-  /** The members sent something since the last flush. */
-  queuedTo(): ReadonlySet<string> {
-    return this.sentTo;
   }
 
   learn(memberId: string, address: string): void {
@@ -249,7 +241,6 @@ export class PeerNetwork {
     // and its socket would keep a stopped node's process alive for good.
     if (this.closed) return;
     if (address === undefined) return; // unknown peer: the sender retries once we learn it
-    this.sentTo.add(memberId);
     let link = this.links.get(address);
     if (link === undefined) {
       const onRefused = (refusing: string): void => {
@@ -266,6 +257,5 @@ export class PeerNetwork {
     for (const link of this.links.values()) link.close();
     this.links.clear();
     this.dirty.clear();
-    this.sentTo.clear();
   }
 }

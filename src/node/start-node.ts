@@ -441,7 +441,6 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
   function flushTurn(): void {
     try {
       deliver(plane.flush());
-      deliver(plane.ridingPings(trafficOfThisTurn(), clock.now()));
       const sends = pendingReplication;
       pendingReplication = [];
       for (const { to, message } of batchByDestination(sends)) peers.sendReplication(to, message);
@@ -450,15 +449,6 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
       // Sends made by the flush itself were written by it: no second immediate for them.
       flushScheduled = false;
     }
-  }
-  /** Whether this turn sends a member something: Raft, replication, reports, forwards. */
-  function trafficOfThisTurn(): (member: string) => boolean {
-    let replicatedTo: Set<string> | null = null;
-    return (member) => {
-      if (peers.queuedTo().has(member)) return true;
-      replicatedTo ??= new Set(pendingReplication.map((s) => s.to));
-      return replicatedTo.has(member);
-    };
   }
   function run(requestId: number, request: CommandRequest, clientId: string): void {
     // Built field by field rather than with conditional spreads: this runs for every command.
@@ -472,9 +462,7 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
     if (request.durability !== undefined) options.durability = request.durability;
     if (request.readFrom === 'any') options.anyReplica = true;
     deliver(plane.execute(requestId, request.command, clock.now(), options));
-    // A read leaves nothing for the turn's end to send (its reply goes with the connection's
-    // own flush), so it costs no extra turn of the event loop.
-    if (plane.hasUnflushedWrites) scheduleFlush();
+    scheduleFlush();
   }
   /**
    * Passes a command its client asked to have forwarded on to the partition's primary,

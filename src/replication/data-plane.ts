@@ -44,13 +44,6 @@ import type { PeerDataMessage, PeerSingleMessage } from '../protocol/replication
  * failover never waits for it.
  */
 export const leaseMsDefault = 400;
-/**
- * Lease pings go out every other tick: every 100 ms with 50 ms ticks, so a lease of 400 ms is
- * still renewed four times over, and an idle cluster's nodes wake half as often. On this
- * project's machine each message between idle nodes costs the two of them a few hundred
- * microseconds of CPU (the system call, the wake-up, the event loop turn around it).
- */
-export const leasePingEveryTicksDefault = 2;
 
 /**
  * Bounds on one batch (see batchByDestination): the approximate bytes of one append
@@ -136,8 +129,6 @@ export interface DataPlaneOptions {
   readonly minInSync?: number;
   /** A primary's lease in ms (leases.ts). Default leaseMsDefault. */
   readonly leaseMs?: number;
-  /** Lease pings (and the echoes riding on them) go out every this many ticks. Default 2. */
-  readonly leasePingEveryTicks?: number;
   /** Test-only (core/planted-bug.ts): a deliberate bug for the simulator to catch. */
   readonly plantedBug?: PlantedBug;
 }
@@ -199,13 +190,6 @@ export class DataPlane {
   private readonly refusedForLeaseAt: number[] = [];
   private readonly leases: LeaseTable;
   private readonly leaseMs: number;
-  private readonly leasePingEveryTicks: number;
-  private ticks = 0;
-  /** The tick at which each node was last sent a lease ping. */
-  private readonly pingedAtTick = new Map<string, number>();
-  /** The last tick by which every peer had been pinged (ridingPings has nothing to add). */
-  private everyPeerPingedAt = -1;
-
   private tableVersion = 0;
   private sweepCursor = 0;
   /** Partitions with writes not yet flushed to their backups. */
@@ -223,11 +207,6 @@ export class DataPlane {
     this.budget = new MemoryBudget(options.memoryLimitBytes);
     this.leaseMs = options.leaseMs ?? leaseMsDefault;
     this.leases = new LeaseTable(leaseOptions(this.leaseMs));
-    this.leasePingEveryTicks = options.leasePingEveryTicks ?? leasePingEveryTicksDefault;
-    assert(
-      Number.isInteger(this.leasePingEveryTicks) && this.leasePingEveryTicks > 0,
-      () => `leasePingEveryTicks must be a positive integer, got ${options.leasePingEveryTicks}`,
-    );
     this.plantedBug = options.plantedBug;
     // One arena for every partition of the node, as one budget: a size class's chunks serve
     // all of them, so 256 partitions do not each hold a partly filled chunk per size.
@@ -255,11 +234,6 @@ export class DataPlane {
       this.unsettledSince.push(0);
       this.refusedForLeaseAt.push(-Infinity);
     }
-  }
-
-  /** Whether writes wait for `flush()` to stream them to their backups. */
-  get hasUnflushedWrites(): boolean {
-    return this.dirty.size > 0;
   }
 
   get epoch(): number {
@@ -465,14 +439,7 @@ export class DataPlane {
    */
   tick(now: number): PlaneEffects {
     const effects = noEffects();
-    this.ticks++;
-    // Peers pinged within the round (by a ping that rode on other traffic) wait; the echoes
-    // owed to peers wait for the next ping to them, at most a round.
-    const pings = this.leases.pings(this.tableVersion, now, {
-      only: (peer) => this.ticksSincePing(peer) >= this.leasePingEveryTicks,
-      echoTo: (peer) => !this.leases.isPinged(peer),
-    });
-    this.recordPings(pings, effects);
+    for (const ping of this.leases.pings(this.tableVersion, now)) effects.send.push(ping);
     for (let p = 0; p < this.replicas.length; p++) {
       const replica = this.replicas[p]!;
       // Only a primary has anything to resend or report (PartitionReplica.tick).
@@ -489,43 +456,6 @@ export class DataPlane {
     }
     effects.send = batchByDestination(effects.send);
     return effects;
-  }
-
-  /**
-   * Lease pings that ride on messages going to `peers` anyway (what the runtime sends this
-   * turn): one to each peer not pinged this tick, and the echoes owed to them. Each costs
-   * a few bytes in a write that happens anyway, where a ping of its own at the next round
-   * would cost both nodes a wake-up; so a Raft heartbeat and its answer carry the two
-   * nodes' pings, and an idle cluster sends about a third fewer messages.
-   */
-  ridingPings(hasTraffic: (peer: string) => boolean, now: number): PlaneEffects {
-    const effects = noEffects();
-    // A busy node has many turns in a tick: once every peer has its ping, skip the rest.
-    if (this.everyPeerPingedAt === this.ticks) return effects;
-    const pings = this.leases.pings(this.tableVersion, now, {
-      only: (peer) => this.ticksSincePing(peer) >= 1 && hasTraffic(peer),
-      echoTo: hasTraffic,
-    });
-    this.recordPings(pings, effects);
-    if (this.leases.everyPinged((peer) => this.ticksSincePing(peer) === 0)) {
-      this.everyPeerPingedAt = this.ticks;
-    }
-    effects.send = batchByDestination(effects.send);
-    return effects;
-  }
-
-  private ticksSincePing(peer: string): number {
-    return this.ticks - (this.pingedAtTick.get(peer) ?? -Infinity);
-  }
-
-  private recordPings(
-    pings: readonly { to: string; message: PeerDataMessage }[],
-    effects: PlaneEffects,
-  ): void {
-    for (const ping of pings) {
-      if (ping.message.type === 'leasePing') this.pingedAtTick.set(ping.to, this.ticks);
-      effects.send.push(ping);
-    }
   }
 
   /**

@@ -5,7 +5,6 @@ export {
   type PartitionPlacement,
   type PartitionReport,
   leaseMsDefault,
-  leasePingEveryTicksDefault,
   type PlaneEffects,
   type TableView,
 } from './data-plane.js';

@@ -32,28 +32,25 @@
  * run). On a failover the old primary has been silent
  * for the failure timeout, longer than the lease, so there is nothing to wait for; on a
  * planned hand-off the old primary applies the change within a heartbeat and says so in its
- * next ping, so the pause is about one ping interval (100 ms), for that partition only.
+ * next ping, so the pause is about one tick, for that partition only.
  *
  * One gap remains: an echo that B sends *after* it became primary must not renew A's old
  * role. So pings and echoes carry the sender's applied table version, and A counts an echo
  * only if A has applied at least the version B had when it echoed. If B had applied the
  * change, so has A, and A no longer treats itself as primary.
  *
- * Grants are per node pair, not per partition: one ping per peer per round covers every
+ * Grants are per node pair, not per partition: one ping per peer per tick covers every
  * partition the two share. Only nodes that share a partition are pinged (and, for a while
  * after they stop sharing one, so that the news of an applied change still reaches them).
  *
  * The echo rides on the next ping. B does not answer A's ping at once: it remembers the
- * newest ping it has not echoed, and its own next ping to A (at most a round later) carries
- * that ping's `sentAt` as `echo`, so two nodes exchange one message each per round instead of
+ * newest ping it has not echoed, and its own next ping to A (at most a tick later) carries
+ * that ping's `sentAt` as `echo`, so two nodes exchange one message each per tick instead of
  * two (on an idle three-node cluster, lease traffic was most of what woke the nodes). A node
- * that B does not ping gets a plain echo at B's next round. Nothing above changes: B records
+ * that B does not ping gets a plain echo at B's next tick. Nothing above changes: B records
  * an echo when it sends it, at the table version it has then applied, which is the version
  * the message carries; A's grant still ends `leaseMs` after the ping it answers was sent, so
- * the later echo only leaves A less of the grant to use (leaseMs is four rounds). A round is
- * every other tick of the data plane (leasePingEveryTicksDefault): 100 ms with 50 ms ticks.
- * A ping may also leave early, riding on a message the node sends that peer anyway
- * (DataPlane.ridingPings): any ping renews as well as any other, so nothing above changes.
+ * the later echo only leaves A less of the grant to use (leaseMs is eight ticks).
  *
  * This module is pure: the data plane feeds it `now` (a monotonic clock reading) and sends
  * what it returns.
@@ -156,36 +153,13 @@ export class LeaseTable {
     return now - since;
   }
 
-  /** Whether this node pings `member` (a peer now, or one lingering). */
-  isPinged(member: MemberId): boolean {
-    return this.current.has(member) || this.lingerUntil.has(member);
-  }
-
-  /** Whether `pinged` holds for every node this node pings. */
-  everyPinged(pinged: (member: MemberId) => boolean): boolean {
-    for (const peer of this.current) if (!pinged(peer)) return false;
-    for (const peer of this.lingerUntil.keys()) if (!pinged(peer)) return false;
-    return true;
-  }
-
   /**
    * One ping per peer, each carrying the echo this node owes that peer, and a plain echo for
-   * every other node whose ping it has not answered. With `only`, just the peers it accepts
-   * are pinged; with `echoTo`, plain echoes go just to the nodes it accepts, and the others'
-   * wait for the next ping to them.
+   * every other node whose ping it has not answered; called once per tick.
    */
-  pings(
-    version: number,
-    now: number,
-    select: {
-      readonly only?: (peer: MemberId) => boolean;
-      readonly echoTo?: (peer: MemberId) => boolean;
-    } = {},
-  ): { to: MemberId; message: LeaseMessage }[] {
+  pings(version: number, now: number): { to: MemberId; message: LeaseMessage }[] {
     const out: { to: MemberId; message: LeaseMessage }[] = [];
-    const { only, echoTo } = select;
     const ping = (to: MemberId): void => {
-      if (only !== undefined && !only(to)) return;
       const echo = this.toEcho.get(to);
       if (echo === undefined) {
         out.push({ to, message: { type: 'leasePing', sentAt: now, version } });
@@ -201,11 +175,10 @@ export class LeaseTable {
       else ping(peer);
     }
     for (const [to, sentAt] of this.toEcho) {
-      if (echoTo !== undefined && !echoTo(to)) continue;
-      this.toEcho.delete(to);
       this.echoed(to, version, now);
       out.push({ to, message: { type: 'leaseEcho', sentAt, version } });
     }
+    this.toEcho.clear();
     return out;
   }
 

@@ -170,29 +170,3 @@ test('of several pings between two ticks, the newest is echoed, once', () => {
     { to: 'A', message: { type: 'leasePing', sentAt: 180, version: 1 } },
   ]);
 });
-
-test('pings with `only` go just to the peers it accepts', () => {
-  const a = new LeaseTable(leaseOptions(leaseMs));
-  a.setPeers(new Set(['B', 'C']), 0);
-  const sent = a.pings(1, 100, { only: (peer) => peer === 'C' });
-  assert.deepEqual(
-    sent.map((p) => p.to),
-    ['C'],
-  );
-});
-
-test('an echo owed to a peer left out of a round waits for the next ping to it', () => {
-  const a = new LeaseTable(leaseOptions(leaseMs));
-  const b = new LeaseTable(leaseOptions(leaseMs));
-  a.setPeers(new Set(['B']), 0);
-  b.setPeers(new Set(['A']), 0);
-  const ping = a.pings(1, 100).find((p) => p.to === 'B')!;
-  b.receive('A', ping.message, 1, 101);
-  const skipped = b.pings(1, 102, { only: () => false, echoTo: (to) => to !== 'A' });
-  assert.deepEqual(skipped, [], 'no plain echo to a peer that B pings anyway');
-  const next = b.pings(1, 150).find((p) => p.to === 'A')!;
-  assert.equal(next.message.type, 'leasePing');
-  assert.equal(next.message.type === 'leasePing' && next.message.echo, 100, 'it rides on the ping');
-  a.receive('B', next.message, 1, 151);
-  assert.equal(a.heldFromAll(['B'], 100 + leaseMs - 1), true, 'the grant still runs from A’s ping');
-});

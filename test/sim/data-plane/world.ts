@@ -160,8 +160,6 @@ export class SimNode {
   rate = 1;
   nextTickAt = 0;
   nextSweepAt = 0;
-  /** Members sent something this step, which lease pings ride along with (as PeerNetwork). */
-  readonly sentTo = new Set<string>();
   /** False until the leader admitted it (a restarted node asks again until it is). */
   joined = true;
   /** Whether the process resumed from its data dir (its Raft storage), as start-node's `persisted`. */
@@ -540,7 +538,6 @@ export class World {
 
   send(from: string, to: string, toMember: string | null, payload: Payload): void {
     const isNodeLink = !from.startsWith('c') && !to.startsWith('c');
-    if (isNodeLink && toMember !== null) this.nodeByName(from)?.sentTo.add(toMember);
     if (isNodeLink && this.cut.has(`${from}>${to}`)) return;
     // As a real node's PeerNetwork: nothing listens at a crashed node's address, so the
     // sender learns at once that its process is gone (a cut or paused node is not refused).
@@ -703,12 +700,6 @@ export class World {
         this.deliver(node, node.plane.reclaimExpired(node.clock, expirySweepEntriesMax));
       }
       this.deliver(node, node.plane.flush());
-      // As start-node's flushTurn: lease pings ride on what this turn sends anyway.
-      this.deliver(
-        node,
-        node.plane.ridingPings((member) => node.sentTo.has(member), node.clock),
-      );
-      node.sentTo.clear();
     }
     this.followDrains();
     // Admissions and drains settle on promises; let them run before the next step, in a

@@ -262,7 +262,12 @@ async function openRedisWithReplica(
   keys: readonly string[],
   valueOf: (i: number) => Doc,
   closers: Closers,
-): Promise<{ systems: OpenSystem[]; poolConnections: number }> {
+): Promise<{
+  systems: OpenSystem[];
+  poolConnections: number;
+  /** Server CPU of the primary and its replica so far, in µs (both systems share them). */
+  serverCpuMicros: () => Promise<number>;
+}> {
   const primary = await startRedis(settings.redisBinary);
   closers.push(() => primary.stop());
   const replica = await startRedis(settings.redisBinary, { replicaOf: primary.port });
@@ -332,19 +337,22 @@ async function openRedisWithReplica(
       serverCpuMicros,
     },
   ];
-  return { systems, poolConnections: poolSize };
+  return { systems, poolConnections: poolSize, serverCpuMicros };
 }
 
-/** Both systems' server CPU over `seconds` in which nobody asks them anything. */
+/**
+ * Both systems' server CPU over `seconds` in which nobody asks them anything. Each sampler
+ * gives a system's server CPU so far, in µs (OpenSystem.serverCpuMicros).
+ */
 async function measureIdle(
-  statehouse: OpenSystem,
-  redis: OpenSystem,
+  statehouseCpuMicros: () => Promise<number>,
+  redisCpuMicros: () => Promise<number>,
   seconds: number,
 ): Promise<ReplicatedReport['idle']> {
-  const before = await Promise.all([statehouse.serverCpuMicros(), redis.serverCpuMicros()]);
+  const before = await Promise.all([statehouseCpuMicros(), redisCpuMicros()]);
   const start = performance.now();
-  await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
-  const after = await Promise.all([statehouse.serverCpuMicros(), redis.serverCpuMicros()]);
+  await sleep(seconds * 1000);
+  const after = await Promise.all([statehouseCpuMicros(), redisCpuMicros()]);
   const elapsedSeconds = (performance.now() - start) / 1000;
   const msPerSec = (i: 0 | 1): number => (after[i] - before[i]) / 1000 / elapsedSeconds;
   return {
@@ -370,7 +378,12 @@ export async function runReplicatedSection(
     const statehouse = await openStatehouseCluster(settings, keys, valueOf, closers);
     const redis = await openRedisWithReplica(settings, keys, valueOf, closers);
     const open = [statehouse.system, ...redis.systems];
-    const idle = await measureIdle(statehouse.system, redis.systems[0]!, settings.seconds);
+    // Both Redis setups share the primary and its replica: either one's sampler reads them.
+    const idle = await measureIdle(
+      statehouse.system.serverCpuMicros,
+      redis.serverCpuMicros,
+      settings.seconds,
+    );
     const phases = new Map<SystemId, Partial<Record<ReplicatedPhaseName, MeasuredPhase>>>();
     for (const phase of replicatedPhaseNames) {
       for (const system of open) {

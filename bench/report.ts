@@ -104,8 +104,9 @@ export interface ReplicatedReport {
   readonly systems: readonly ReplicatedSystemResult[];
   /**
    * Server CPU while nothing is asked of either system (after loading, before the phases),
-   * in ms of CPU per second of wall time, all server processes together: what a cluster's
-   * heartbeats, lease pings and timers cost, against Redis's cron.
+   * in ms of CPU per second of wall time, all server processes together: what a cluster
+   * costs just by running (timers, heartbeats, lease pings, the runtime's own threads),
+   * against Redis's cron.
    */
   readonly idle: {
     readonly seconds: number;
@@ -406,8 +407,8 @@ export function renderReplicated(r: ReplicatedReport, callers: number): string[]
     `Idle, after the preload and before the phases (${r.idle.seconds.toFixed(1)} s, both ` +
       `systems idle at once): the ${s.nodes} nodes used ` +
       `${r.idle.statehouseCpuMsPerSec.toFixed(1)} ms of CPU per second together ` +
-      `(${(r.idle.statehouseCpuMsPerSec / s.nodes).toFixed(1)} per node: heartbeats, lease ` +
-      `pings, timers); Redis's primary and replica ${r.idle.redisCpuMsPerSec.toFixed(1)} ms.`,
+      `(${(r.idle.statehouseCpuMsPerSec / s.nodes).toFixed(1)} per node); Redis's primary ` +
+      `and replica ${r.idle.redisCpuMsPerSec.toFixed(1)} ms.`,
     '',
   ];
 }

@@ -95,6 +95,17 @@ test('the bench in quick mode reports every section and stops every process it s
     replicated.targets.metEverywhere,
     checks.every((c) => c.throughputMet && c.p99Met),
   );
+  // Idle for one phase length; a node ticks every 50 ms, so the cluster always uses some CPU.
+  const phaseSeconds = Number(smokeArgs[smokeArgs.indexOf('--seconds') + 1]);
+  assert.ok(replicated.idle.seconds >= phaseSeconds, `idle for ${replicated.idle.seconds} s`);
+  assert.ok(
+    replicated.idle.statehouseCpuMsPerSec > 0,
+    `idle nodes: ${replicated.idle.statehouseCpuMsPerSec} ms/s`,
+  );
+  assert.ok(
+    Number.isFinite(replicated.idle.redisCpuMsPerSec) && replicated.idle.redisCpuMsPerSec >= 0,
+    `idle redis: ${replicated.idle.redisCpuMsPerSec} ms/s`,
+  );
 
   const { http } = report;
   assert.deepEqual(

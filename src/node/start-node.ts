@@ -334,6 +334,11 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
   // Client requests waiting for the data plane's answer, by the plane's request id.
   let nextRequestId = 1;
   const waiting = new Map<number, Asker>();
+  // The command being executed: most are answered within their own execute (reads, writes
+  // with no backup to wait for), and those never touch the map. A Map that a request fills
+  // and empties again reallocates its table on every delete that leaves it near empty.
+  let inlineId = 0;
+  let inlineAsker: Asker | null = null;
   // Commands this node forwarded to their partition's primary, by ref, until it answers.
   let nextForwardRef = 1;
   const forwards = new Map<number, { connection: ClientConnection; wireId: number; at: number }>();
@@ -352,9 +357,15 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
    */
   const sink: EffectSink = {
     reply(requestId, outcome) {
-      const asker = waiting.get(requestId);
-      if (asker === undefined) return;
-      waiting.delete(requestId);
+      let asker: Asker | undefined;
+      if (requestId === inlineId && inlineAsker !== null) {
+        asker = inlineAsker;
+        inlineAsker = null;
+      } else {
+        asker = waiting.get(requestId);
+        if (asker === undefined) return;
+        waiting.delete(requestId);
+      }
       if ('peer' in asker) peers.sendForwarded(asker.peer, encodeOutcome(asker.ref, outcome));
       else if (!forwarded(asker, outcome)) asker.connection.answer(asker.wireId, outcome);
     },
@@ -507,13 +518,20 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
   const data: DataAccess = {
     execute(connection, wireId, request, clientId) {
       const requestId = nextRequestId++;
-      waiting.set(
-        requestId,
+      const asker: Asker =
         request.forward === true
           ? { connection, wireId, forward: { request, clientId } }
-          : { connection, wireId },
-      );
-      run(requestId, request, clientId);
+          : { connection, wireId };
+      inlineId = requestId;
+      inlineAsker = asker;
+      try {
+        run(requestId, request, clientId);
+      } finally {
+        // Not answered yet (a sync write waiting for its backups): it waits in the map.
+        if (inlineAsker !== null) waiting.set(requestId, inlineAsker);
+        inlineAsker = null;
+        inlineId = 0;
+      }
     },
     forwardIn(forward, from) {
       const request = decodeRequest(forward.request);

@@ -192,8 +192,12 @@ export class DataPlane {
   private readonly leaseMs: number;
   private tableVersion = 0;
   private sweepCursor = 0;
-  /** Partitions with writes not yet flushed to their backups. */
-  private readonly dirty = new Set<number>();
+  /**
+   * Partitions with writes not yet flushed to their backups, in the order of their first
+   * write, and a flag per partition. A Set here grew its table from empty turn after turn.
+   */
+  private readonly dirty: number[] = [];
+  private readonly isDirty: Uint8Array;
   private readonly plantedBug: PlantedBug | undefined;
 
   constructor(options: DataPlaneOptions) {
@@ -204,6 +208,7 @@ export class DataPlane {
     this.nodeId = options.nodeId;
     this.address = options.address;
     this.partitionCount = options.partitionCount;
+    this.isDirty = new Uint8Array(options.partitionCount);
     this.budget = new MemoryBudget(options.memoryLimitBytes);
     this.leaseMs = options.leaseMs ?? leaseMsDefault;
     this.leases = new LeaseTable(leaseOptions(this.leaseMs));
@@ -390,7 +395,7 @@ export class DataPlane {
         options.durability ?? 'sync',
       ),
     );
-    if (write) this.dirty.add(partition);
+    if (write) this.markDirty(partition);
     return effects;
   }
 
@@ -424,11 +429,22 @@ export class DataPlane {
     this.merge(effects, message.partition, replica.receive(from, message, now));
   }
 
+  private markDirty(partition: number): void {
+    if (this.isDirty[partition] === 1) return;
+    this.isDirty[partition] = 1;
+    this.dirty.push(partition);
+  }
+
   /** Sends what the writes since the last flush produced: one batch per backup node. */
   flush(): PlaneEffects {
     const effects = noEffects();
-    for (const p of this.dirty) this.merge(effects, p, this.replicas[p]!.flush());
-    this.dirty.clear();
+    const dirty = this.dirty;
+    for (let i = 0; i < dirty.length; i++) {
+      const p = dirty[i]!;
+      this.isDirty[p] = 0;
+      this.merge(effects, p, this.replicas[p]!.flush());
+    }
+    dirty.length = 0;
     effects.send = batchByDestination(effects.send);
     return effects;
   }
@@ -500,7 +516,7 @@ export class DataPlane {
       const reclaimed = replica.lastSeq - before;
       if (reclaimed > 0) {
         budget -= reclaimed;
-        this.dirty.add(p);
+        this.markDirty(p);
       }
     }
     return effects;

@@ -129,3 +129,25 @@ test('a batch is cut at about a MiB, and the partitions keep their order across 
   }
   assert.equal(planes.get('B')!.stats().entries + planes.get('C')!.stats().entries, partitions);
 });
+
+test('a partition written again after a flush is in the next flush, once however often it was written', () => {
+  const planes = threeNodes();
+  const a = planes.get('A')!;
+  const [key0, key1] = keyPerPartition();
+  a.execute(1, { op: 'set', key: key0!, value: enc(1) }, now);
+  const first = a.flush().send;
+  assert.equal(first.length, 1);
+  assert.ok(first[0]!.message.type === 'append' && first[0]!.message.partition === 0);
+  assert.deepEqual(a.flush().send, [], 'nothing new, nothing sent');
+  a.execute(2, { op: 'set', key: key0!, value: enc(2) }, now);
+  a.execute(3, { op: 'set', key: key1!, value: enc(3) }, now);
+  a.execute(4, { op: 'set', key: key0!, value: enc(4) }, now);
+  const sent = a.flush().send;
+  assert.deepEqual(
+    sent.map((s) => s.to),
+    ['B', 'C'],
+  );
+  const toB = sent[0]!.message;
+  assert.ok(toB.type === 'append' && toB.partition === 0, 'one append for partition 0');
+  assert.equal(toB.mutations.length, 2, 'both of its writes, in one append');
+});

@@ -15,6 +15,7 @@
  */
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { startNode } from '../src/node/index.js';
+import { tuneV8ForNodeProcess } from '../src/node/v8-tuning.js';
 import { ipcChild, spawnTracked, stopChild } from './processes.js';
 
 /** The node's own figures and its process's, at one moment. Bytes and microseconds. */
@@ -99,6 +100,8 @@ async function main(): Promise<void> {
     process.send?.(message);
   };
   const options = JSON.parse(process.argv[2] ?? '{}') as NodeProcessOptions;
+  // As `statehouse node` does: the bench measures the node as it ships.
+  tuneV8ForNodeProcess();
   const node = await startNode({
     port: 0,
     logger: 'silent',

@@ -11,6 +11,7 @@ import { connect, type Client, type ClusterStatusView } from '../client/index.js
 import { StatehouseError } from '../core/errors.js';
 import { partitionCountDefault } from '../core/limits.js';
 import { startNode } from '../node/index.js';
+import { tuneV8ForNodeProcess } from '../node/v8-tuning.js';
 import type { LogLevel } from '../node/logger.js';
 import { parseDuration, parseSize } from './units.js';
 
@@ -230,6 +231,7 @@ async function runNode(args: string[]): Promise<number> {
   if (!logLevels.includes(logLevel))
     throw new UsageError(`--log-level must be one of ${logLevels.join(', ')}`);
   const token = readToken(values['token-file']);
+  tuneV8ForNodeProcess();
   const node = await startNode({
     host,
     port,

@@ -5,6 +5,7 @@
  */
 import { createServer, isIP, type Server, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
+import { assert } from '../core/assert.js';
 import { StatehouseError, ErrorCode } from '../core/errors.js';
 import {
   expirySweepEntriesMax,
@@ -522,6 +523,8 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
         request.forward === true
           ? { connection, wireId, forward: { request, clientId } }
           : { connection, wireId };
+      // One command at a time: nothing run() reaches reads a client's next command.
+      assert(inlineAsker === null, 'execute is not re-entered while a command executes');
       inlineId = requestId;
       inlineAsker = asker;
       try {

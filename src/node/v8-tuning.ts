@@ -12,7 +12,7 @@
  */
 import { setFlagsFromString } from 'node:v8';
 
-export const nodeInterruptBudget = 8_000;
+const nodeInterruptBudget = 8_000;
 
 /**
  * Takes effect for every function whose feedback V8 allocates afterwards, which is nearly

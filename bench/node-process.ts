@@ -14,8 +14,7 @@
  * The child also exits when the channel closes: a crashed bench leaves no node behind.
  */
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { startNode } from '../src/node/index.js';
-import { tuneV8ForNodeProcess } from '../src/node/v8-tuning.js';
+import { loadNode, loadTuning } from './built.js';
 import { ipcChild, spawnTracked, stopChild } from './processes.js';
 
 /** The node's own figures and its process's, at one moment. Bytes and microseconds. */
@@ -100,7 +99,8 @@ async function main(): Promise<void> {
     process.send?.(message);
   };
   const options = JSON.parse(process.argv[2] ?? '{}') as NodeProcessOptions;
-  // As `statehouse node` does: the bench measures the node as it ships.
+  // The node as it ships: from dist/, with the V8 setting `statehouse node` applies.
+  const [{ startNode }, { tuneV8ForNodeProcess }] = await Promise.all([loadNode(), loadTuning()]);
   tuneV8ForNodeProcess();
   const node = await startNode({
     port: 0,

@@ -33,7 +33,8 @@
  * sequential form for both.
  */
 import type { Redis } from 'ioredis';
-import { connect, type Client, type ClusterStatusView } from '../src/client/index.js';
+import type { Client, ClusterStatusView } from '../src/client/index.js';
+import { loadClient } from './built.js';
 import {
   connectRedis,
   measurePhase,
@@ -165,6 +166,7 @@ export async function startSettledCluster(
   const founder = await spawn('bench-1');
   // One after the other: a join is a control-plane membership change, one at a time anyway.
   for (let i = 2; i <= clusterSize; i++) await spawn(`bench-${i}`, [founder.address]);
+  const { connect } = await loadClient();
   const client = await connect({
     seeds: nodes.map((n) => n.address),
     name: 'bench-replicated',

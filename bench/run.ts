@@ -28,7 +28,7 @@ import { availableParallelism, cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { Redis } from 'ioredis';
-import { connect } from '../src/client/index.js';
+import { loadClient } from './built.js';
 import { encodeValue } from '../src/core/value-codec.js';
 import { spawnNodeProcess } from './node-process.js';
 import { stopAll } from './processes.js';
@@ -150,6 +150,7 @@ async function openStatehouse(
 }> {
   const node = await spawnNodeProcess(settings.nodeFlags);
   closers.push(() => node.stop());
+  const { connect } = await loadClient();
   const client = await connect({
     seeds: node.address,
     name: 'bench',

@@ -18,7 +18,9 @@
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { RedisStore } from 'connect-redis';
 import { createClient } from 'redis';
+import session from 'express-session';
 import { createShop, sessionPrefix, type Shop } from '../examples/shop/server.js';
+import { loadClient, loadExpressStore } from './built.js';
 import { ipcChild, spawnTracked, stopChild } from './processes.js';
 
 export type ShopSessions =
@@ -74,8 +76,22 @@ export async function spawnShopProcess(
 
 async function openShop(sessions: ShopSessions): Promise<{ shop: Shop; close(): Promise<void> }> {
   if (sessions.kind === 'statehouse') {
-    const shop = await createShop({ seeds: sessions.seeds, name: 'bench-statehouse' });
-    return { shop, close: () => shop.close() };
+    // Statehouse's client and store as they ship (built.ts), as connect-redis is compiled too.
+    const [{ connect }, { createExpressStore }] = await Promise.all([
+      loadClient(),
+      loadExpressStore(),
+    ]);
+    const client = await connect({ seeds: sessions.seeds, name: 'shop' });
+    const store = createExpressStore(session, { client, prefix: sessionPrefix });
+    const shop = await createShop({ client, store, name: 'bench-statehouse' });
+    return {
+      shop,
+      close: async () => {
+        await shop.close();
+        store.close();
+        await client.close();
+      },
+    };
   }
   const redis = createClient({ url: `redis://127.0.0.1:${sessions.port}` });
   // Commands reject with the error themselves; this keeps node-redis from also throwing it.

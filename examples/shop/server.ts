@@ -9,7 +9,7 @@
  *   node --import tsx examples/shop/server.ts --port 8081 --name web-1 \
  *        --seeds 127.0.0.1:7401,127.0.0.1:7402,127.0.0.1:7403
  *
- * As a library (the test, a benchmark): `createShop({ seeds | client | store, name, port })`
+ * As a library (the test, a benchmark): `createShop({ seeds | client [+ store] | store, name, port })`
  * resolves to `{ url, name, port, close() }`. `store` runs the same app on another
  * express-session store (bench/http.ts compares it on connect-redis with this one on Statehouse).
  */
@@ -57,6 +57,8 @@ export interface ShopOptions {
    * Another express-session store to keep the sessions in instead of Statehouse (connect-redis
    * for the benchmark's comparison, MemoryStore for a test); the shop never closes it. Pages
    * then name no primary node, and concurrent requests keep only what that store keeps.
+   * Given with `client`: a Statehouse store on that client, built by the caller (the
+   * benchmark builds it from the compiled package).
    */
   store?: Store;
   /** This web server's name, shown on every page. Default `web-<port>`. */
@@ -121,12 +123,12 @@ interface Sessions {
 }
 
 async function openSessions(options: ShopOptions): Promise<Sessions> {
-  const given = [options.seeds, options.client, options.store].filter((o) => o !== undefined);
+  const given = [options.seeds, options.client ?? options.store].filter((o) => o !== undefined);
   if (given.length !== 1) {
     throw new TypeError('createShop: pass exactly one of `seeds`, `client` and `store`');
   }
   if (options.store !== undefined) {
-    return { store: options.store, client: null, close: async () => undefined };
+    return { store: options.store, client: options.client ?? null, close: async () => undefined };
   }
   const ownsClient = options.client === undefined;
   const client = options.client ?? (await connect({ seeds: options.seeds!, name: 'shop' }));

@@ -191,7 +191,7 @@ class Reader implements At {
 
   uint(): number {
     if (!isUint(this.value)) this.fail('a non-negative integer');
-    return this.value;
+    return withoutNegativeZero(this.value);
   }
 
   /** A safe integer from `min` (-1 or more) to `max`. */
@@ -204,13 +204,13 @@ class Reader implements At {
           : `an integer from ${min} to ${max}`,
       );
     }
-    return v;
+    return withoutNegativeZero(v);
   }
 
   /** A clock reading or an absolute expiry: milliseconds, 0 or more. */
   time(): number {
     if (!isTime(this.value)) this.fail('a non-negative finite number');
-    return this.value;
+    return withoutNegativeZero(this.value);
   }
 
   bool(): boolean {
@@ -694,9 +694,17 @@ function siteFail(site: Site, base: string, n: number, field: string, expected: 
   return fail(context, path, expected);
 }
 
+/**
+ * -0 reads as 0. msgpackr writes -0 as the integer 0, so only a crafted float carries it;
+ * kept, it would make a message that reads differently once sent on (as 0).
+ */
+function withoutNegativeZero(n: number): number {
+  return n === 0 ? 0 : n;
+}
+
 function uintAt(site: Site, value: unknown, base: string, n: number, field: string): number {
   if (!isUint(value)) siteFail(site, base, n, field, 'a non-negative integer');
-  return value;
+  return withoutNegativeZero(value);
 }
 
 function intAt(
@@ -719,12 +727,12 @@ function intAt(
         : `an integer from ${min} to ${max}`,
     );
   }
-  return value;
+  return withoutNegativeZero(value);
 }
 
 function timeAt(site: Site, value: unknown, base: string, n: number, field: string): number {
   if (!isTime(value)) siteFail(site, base, n, field, 'a non-negative finite number');
-  return value;
+  return withoutNegativeZero(value);
 }
 
 function stringAt(

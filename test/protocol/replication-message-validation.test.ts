@@ -1153,3 +1153,13 @@ test('replicas fed only compact messages converge, through a state transfer too'
   c.settle();
   assertSameState(c.replica('A'), c.replica('C'));
 });
+
+test('a -0 from a crafted float reads as 0, so a message reads the same once sent on', () => {
+  // msgpackr writes -0 as the integer 0; a float64 -0 on the wire comes only from another encoder.
+  const parsed = accept([[1, -0, 7, 10, [-0, 4, 7, 11], [2, 'k']]]);
+  assert.ok(parsed.type === 'append');
+  assert.ok(Object.is(parsed.partition, 0), 'the partition reads as 0');
+  assert.ok(Object.is(parsed.history[0]?.epoch, 0), 'a history epoch reads as 0');
+  const ping = accept([[4, -0, 3]]);
+  assert.ok(ping.type === 'leasePing' && Object.is(ping.sentAt, 0), 'sentAt reads as 0');
+});

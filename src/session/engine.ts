@@ -69,6 +69,7 @@ import {
   type Doc,
   type FieldOp,
 } from './merge.js';
+import { toJsonDocument } from './json-document.js';
 
 export interface Serializer {
   /** The framework's session object -> the JSON document stored. Must give a plain object. */
@@ -196,7 +197,8 @@ const unreachableCodes: ReadonlySet<string> = new Set([
 const emptyDoc: Doc = Object.freeze({});
 
 export const jsonSerializer: Serializer = {
-  serialize: (session) => JSON.parse(JSON.stringify(session)) as Doc,
+  // What a JSON round trip gives, without building the string (json-document.ts).
+  serialize: (session) => toJsonDocument(session) as Doc,
   deserialize: (doc) => doc,
 };
 

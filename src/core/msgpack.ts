@@ -2,7 +2,13 @@
  * The one MessagePack configuration every part of Statehouse encodes with: values, frames,
  * Raft messages and the Raft log on disk. No records or structures (each encoding stands
  * alone, readable by any version), plain objects for maps, 64-bit integers as numbers.
- * Each caller gets its own instance: msgpackr keeps a working buffer per instance.
+ *
+ * msgpackr's output buffer and write position are module-level state, shared by every Packr
+ * in the process: an encoding is a view into that shared buffer, and the next encoding, by any
+ * instance, goes on after it (or into a fresh buffer), so a view stays valid. Never call
+ * `useBuffer`: it resets the shared position for every instance, and the next encoding
+ * anywhere then overwrites views still in use (tried for a transient request encoder; the
+ * bench's shop then sent requests whose value bytes had been overwritten).
  */
 import { Packr } from 'msgpackr';
 

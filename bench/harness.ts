@@ -6,7 +6,7 @@
 import { Redis } from 'ioredis';
 import type { Client } from '../src/client/index.js';
 import { phaseLabels, type MeasuredPhase, type PhaseName, type SystemId } from './report.js';
-import { runPhase, type Operation } from './workload.js';
+import type { LoadProcess } from './load-process.js';
 
 export interface Settings {
   keys: number;
@@ -46,7 +46,8 @@ export interface Target {
 export interface OpenSystem {
   readonly id: SystemId;
   readonly label: string;
-  readonly target: Target;
+  /** The process that runs this system's calls, with the system's client. */
+  readonly load: LoadProcess;
   readonly preload: { readonly seconds: number; readonly opsPerSec: number };
   /** The server processes' CPU time so far (all of them, for a replicated system), in µs. */
   serverCpuMicros(): Promise<number>;
@@ -58,11 +59,22 @@ export type Closers = (() => Promise<void>)[];
 export const loopback = '127.0.0.1';
 /** Redis connections a pool may open, at most: more callers share them round-robin. */
 export const redisPoolConnectionsMax = 64;
-/** The share of sets in the mixed phase: a session is read on most requests, saved on some. */
-const mixSetShare = 0.1;
 
 export function progress(message: string): void {
   process.stderr.write(`${message}\n`);
+}
+
+/** The bench's keys: `key:0`, `key:1`, ... */
+export function benchKey(i: number): string {
+  return `key:${i}`;
+}
+
+/** The bench's values: `{ id, data }`, `data` one string of `valueBytes` ASCII characters. */
+export function benchValue(valueBytes: number): (i: number) => Doc {
+  const alphabet = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
+  let payload = '';
+  for (let i = 0; i < valueBytes; i++) payload += alphabet[(i * 7 + 3) % alphabet.length];
+  return (i) => ({ id: i, data: payload });
 }
 
 export function missing(key: string): Error {
@@ -85,32 +97,18 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** Warms up, then measures one phase against one system. */
+/**
+ * Warms up, then measures one phase against one system. The calls run in the system's own
+ * load process (load-process.ts); this process only samples the servers' CPU around them.
+ */
 export async function measurePhase(
   system: OpenSystem,
   phase: PhaseName,
-  keys: readonly string[],
-  valueOf: (i: number) => Doc,
   settings: Settings,
 ): Promise<MeasuredPhase> {
-  const { target } = system;
-  const pick = (r: { below(n: number): number }): number => r.below(keys.length);
-  const get: Operation = (caller, r) => target.get(caller, keys[pick(r)]!);
-  const set: Operation = (caller, r) => {
-    const i = pick(r);
-    return target.set(caller, keys[i]!, valueOf(i));
-  };
-  const ops: Record<PhaseName, Operation> = {
-    get,
-    set,
-    mix: (caller, r) => (r.next() < mixSetShare ? set(caller, r) : get(caller, r)),
-  };
-  const { concurrency } = settings;
-  if (settings.warmupSeconds > 0) {
-    await runPhase(ops[phase], { concurrency, seconds: settings.warmupSeconds, seed: 2 });
-  }
+  if (settings.warmupSeconds > 0) await system.load.run(phase, settings.warmupSeconds, 2);
   const cpuBefore = await system.serverCpuMicros();
-  const result = await runPhase(ops[phase], { concurrency, seconds: settings.seconds, seed: 1 });
+  const result = await system.load.run(phase, settings.seconds, 1);
   const serverCpu = (await system.serverCpuMicros()) - cpuBefore;
   const name = `${system.label}, ${phaseLabels[phase]}`;
   if (result.ops === 0) throw new Error(`${name}: no call succeeded (${result.firstError})`);

@@ -35,11 +35,10 @@
 import type { Redis } from 'ioredis';
 import type { Client, ClusterStatusView } from '../src/client/index.js';
 import { loadClient } from './built.js';
+import { spawnLoadProcess, type LoadProcess } from './load-process.js';
 import {
   connectRedis,
   measurePhase,
-  missing,
-  statehouseTarget,
   progress,
   redisCpuMicros,
   redisInfo,
@@ -49,7 +48,6 @@ import {
   type Doc,
   type OpenSystem,
   type Settings,
-  type Target,
 } from './harness.js';
 import { spawnNodeProcess, type NodeProcess } from './node-process.js';
 import { startRedis } from './redis-server.js';
@@ -209,11 +207,21 @@ export async function openStatehouseCluster(
     );
   }
 
-  const target = statehouseTarget(client);
+  const load = await spawnLoadProcess({
+    system: {
+      kind: 'statehouse',
+      seeds: nodes.map((n) => n.address),
+      durability: settings.durability,
+    },
+    keys: keys.length,
+    valueBytes: settings.valueBytes,
+    concurrency: settings.concurrency,
+  });
+  closers.push(() => load.stop());
   const system: OpenSystem = {
     id: 'statehouse',
     label: `Statehouse, ${clusterSize} nodes, RF=${replicationFactor}`,
-    target,
+    load,
     preload,
     serverCpuMicros: async () =>
       (await Promise.all(nodes.map((n) => n.sample(false)))).reduce((n, s) => n + s.cpuMicros, 0),
@@ -282,29 +290,16 @@ async function openRedisWithReplica(
       `(pid ${replica.pid}), linked; loading ${keys.length} keys`,
   );
 
-  const targetOf = (pick: (caller: number) => Redis): Target => ({
-    get: async (caller, key) => {
-      const text = await pick(caller).get(key);
-      if (text === null) throw missing(key);
-      return JSON.parse(text) as Doc;
-    },
-    set: async (caller, key, value) => {
-      const connection = pick(caller);
-      await connection.set(key, JSON.stringify(value));
-      const acknowledged = await connection.wait(redisReplicas, redisWaitTimeoutMs);
-      if (acknowledged < redisReplicas) {
-        throw new Error(
-          `WAIT ${redisReplicas} ${redisWaitTimeoutMs}: ${acknowledged} replicas acknowledged ` +
-            `the SET of ${key}`,
-        );
-      }
-    },
-  });
+  // The preload is the measured phases' write: SET, then WAIT for the replica.
+  const wait = { replicas: redisReplicas, timeoutMs: redisWaitTimeoutMs };
   const auto = await connectRedis(primary.port, { enableAutoPipelining: true }, closers);
-  const autoTarget = targetOf(() => auto);
-  const preload = await runEach(keys.length, settings.concurrency, (i) =>
-    autoTarget.set(0, keys[i]!, valueOf(i)),
-  );
+  const preload = await runEach(keys.length, settings.concurrency, async (i) => {
+    await auto.set(keys[i]!, JSON.stringify(valueOf(i)));
+    const acknowledged = await auto.wait(wait.replicas, wait.timeoutMs);
+    if (acknowledged < wait.replicas) {
+      throw new Error(`WAIT ${wait.replicas}: ${acknowledged} replicas acknowledged ${keys[i]}`);
+    }
+  });
   const [onPrimary, onReplica] = await Promise.all([primaryAdmin.dbsize(), replicaAdmin.dbsize()]);
   if (onPrimary !== keys.length || onReplica !== keys.length) {
     throw new Error(
@@ -314,11 +309,16 @@ async function openRedisWithReplica(
   }
 
   const poolSize = Math.min(settings.concurrency, redisPoolConnectionsMax);
-  const pool = await Promise.all(
-    Array.from({ length: poolSize }, () =>
-      connectRedis(primary.port, { enableAutoPipelining: false }, closers),
-    ),
-  );
+  const loadOf = async (poolConnections: number): Promise<LoadProcess> => {
+    const load = await spawnLoadProcess({
+      system: { kind: 'redis', port: primary.port, poolConnections, wait },
+      keys: keys.length,
+      valueBytes: settings.valueBytes,
+      concurrency: settings.concurrency,
+    });
+    closers.push(() => load.stop());
+    return load;
+  };
   // Both processes do the replication's work: the primary sends, the replica applies and acks.
   const serverCpuMicros = async (): Promise<number> =>
     (await redisCpuMicros(primaryAdmin)) + (await redisCpuMicros(replicaAdmin));
@@ -327,14 +327,14 @@ async function openRedisWithReplica(
     {
       id: 'redis-auto',
       label: `${label}, auto-pipelined`,
-      target: autoTarget,
+      load: await loadOf(0),
       preload,
       serverCpuMicros,
     },
     {
       id: 'redis-pool',
       label: `${label}, pool of ${poolSize}`,
-      target: targetOf((caller) => pool[caller % poolSize]!),
+      load: await loadOf(poolSize),
       preload,
       serverCpuMicros,
     },
@@ -390,7 +390,7 @@ export async function runReplicatedSection(
     for (const phase of replicatedPhaseNames) {
       for (const system of open) {
         const done = phases.get(system.id) ?? {};
-        done[phase] = await measurePhase(system, phase, keys, valueOf, settings);
+        done[phase] = await measurePhase(system, phase, settings);
         phases.set(system.id, done);
       }
     }

@@ -548,7 +548,8 @@ export function renderMarkdown(report: BenchReport): string {
       `Statehouse: one node in its own process, one client connection with automatic pipelining, ` +
       `durability \`${s.statehouseDurability}\` (one node, so no backups to wait for). ` +
       `Redis: \`--save '' --appendonly no\`; ioredis with one auto-pipelined connection, or a pool of ${pool}. ` +
-      `Values are encoded and decoded on the client in both (MessagePack for Statehouse, JSON for Redis).`,
+      `Values are encoded and decoded on the client in both (MessagePack for Statehouse, JSON for Redis). ` +
+      `Each system's callers run in a load process of its own, with that system's client only; client CPU is that process's.`,
     '',
     results,
     '',

@@ -35,12 +35,13 @@ import { stopAll } from './processes.js';
 import { startRedis } from './redis-server.js';
 import { runHttpSection } from './http.js';
 import { runReplicatedSection } from './replicated.js';
+import { spawnLoadProcess, type LoadProcess } from './load-process.js';
 import {
+  benchKey,
+  benchValue,
   connectRedis,
   infoNumber,
   measurePhase,
-  missing,
-  statehouseTarget,
   progress,
   redisCpuMicros,
   redisInfo,
@@ -49,7 +50,6 @@ import {
   type Doc,
   type OpenSystem,
   type Settings,
-  type Target,
 } from './harness.js';
 import {
   phaseNames,
@@ -130,13 +130,6 @@ function readSettings(): Settings {
 }
 
 /** A printable string of `length` characters for every value: neither system compresses. */
-function makePayload(length: number): string {
-  const alphabet = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
-  let s = '';
-  for (let i = 0; i < length; i++) s += alphabet[(i * 7 + 3) % alphabet.length];
-  return s;
-}
-
 async function openStatehouse(
   settings: Settings,
   keys: readonly string[],
@@ -174,11 +167,17 @@ async function openStatehouse(
     heapBytesPerEntry: perEntry(after.heapUsed + after.external, before.heapUsed + before.external),
     storeBytesPerEntry: perEntry(after.storeBytes, before.storeBytes),
   };
-  const target = statehouseTarget(client);
+  const load = await spawnLoadProcess({
+    system: { kind: 'statehouse', seeds: [node.address], durability: settings.durability },
+    keys: keys.length,
+    valueBytes: settings.valueBytes,
+    concurrency: settings.concurrency,
+  });
+  closers.push(() => load.stop());
   const system: OpenSystem = {
     id: 'statehouse',
     label: 'Statehouse',
-    target,
+    load,
     preload,
     serverCpuMicros: async () => (await node.sample(false)).cpuMicros,
   };
@@ -230,30 +229,29 @@ async function openRedis(
     rssBytesPerEntry: perEntry('used_memory_rss'),
   };
 
-  const targetOf = (pick: (caller: number) => Redis): Target => ({
-    get: async (caller, key) => {
-      const text = await pick(caller).get(key);
-      if (text === null) throw missing(key);
-      return JSON.parse(text) as Doc;
-    },
-    set: (caller, key, value) => pick(caller).set(key, JSON.stringify(value)),
-  });
   const poolSize = Math.min(settings.concurrency, redisPoolConnectionsMax);
-  const pool = await Promise.all(
-    Array.from({ length: poolSize }, () => open({ enableAutoPipelining: false })),
-  );
+  const loadOf = async (poolConnections: number): Promise<LoadProcess> => {
+    const load = await spawnLoadProcess({
+      system: { kind: 'redis', port: server.port, poolConnections },
+      keys: keys.length,
+      valueBytes: settings.valueBytes,
+      concurrency: settings.concurrency,
+    });
+    closers.push(() => load.stop());
+    return load;
+  };
   const systems: OpenSystem[] = [
     {
       id: 'redis-auto',
       label: 'Redis, auto-pipelined',
-      target: targetOf(() => auto),
+      load: await loadOf(0),
       preload,
       serverCpuMicros,
     },
     {
       id: 'redis-pool',
       label: `Redis, pool of ${poolSize}`,
-      target: targetOf((caller) => pool[caller % poolSize]!),
+      load: await loadOf(poolSize),
       preload,
       serverCpuMicros,
     },
@@ -268,9 +266,8 @@ async function main(): Promise<void> {
   const settings = readSettings();
   // Other work on the machine skews every figure: the report says how busy it was at the start.
   const loadAverage1m = loadavg()[0] ?? 0;
-  const payload = makePayload(settings.valueBytes);
-  const valueOf = (i: number): Doc => ({ id: i, data: payload });
-  const keys = Array.from({ length: settings.keys }, (_, i) => `key:${i}`);
+  const valueOf = benchValue(settings.valueBytes);
+  const keys = Array.from({ length: settings.keys }, (_, i) => benchKey(i));
 
   if (settings.replicatedOnly && settings.httpOnly) {
     throw new Error('--replicated-only and --http-only: give one of them');
@@ -300,7 +297,7 @@ async function main(): Promise<void> {
     for (const phase of phaseNames) {
       for (const system of open) {
         const done = phases.get(system.id) ?? {};
-        done[phase] = await measurePhase(system, phase, keys, valueOf, settings);
+        done[phase] = await measurePhase(system, phase, settings);
         phases.set(system.id, done);
       }
     }

@@ -7,7 +7,7 @@ import { redisInstalled, reportedPids, startBench, waitUntilGone } from './run-b
 
 const runTimeoutMs = 60_000;
 
-test('Ctrl-C during the replicated section stops the three nodes and both redis-servers', async (t) => {
+test('Ctrl-C during the replicated section stops the nodes, the redis-servers and the load processes', async (t) => {
   if (!redisInstalled()) {
     t.skip('redis-server is not installed');
     return;
@@ -30,7 +30,9 @@ test('Ctrl-C during the replicated section stops the three nodes and both redis-
   const output = run.output();
   assert.equal(code, 130, output);
   assert.match(output, /SIGINT: stopping the servers/);
+  // The single-node section's node, redis-server and three load processes; the replicated
+  // section's three nodes, its Statehouse load process, the redis primary and its replica.
   const pids = reportedPids(output);
-  assert.equal(pids.length, 7, output);
+  assert.equal(pids.length, 5 + 6, output);
   assert.deepEqual(await waitUntilGone(pids, 5_000), [], 'servers left running');
 });

@@ -4,12 +4,16 @@
  * boxed primitives are unwrapped, `undefined`, functions and symbols are left out of objects
  * and become null in arrays, NaN and the infinities become null, -0 becomes 0, only own
  * enumerable string keys are kept, and a `__proto__` key becomes an own property, as
- * JSON.parse makes it. A cycle or a BigInt throws a TypeError, as JSON.stringify does.
+ * JSON.parse makes it. A cycle or a BigInt (boxed or not) throws a TypeError, as
+ * JSON.stringify does. One difference is left: the walk recurses, so a document nested some
+ * thousands of levels deep throws a RangeError that JSON.stringify would not.
  *
  * Why: the session stores serialize every saved session this way, and the round trip
  * through a string cost two to three times the walk (a JSON string built and parsed back).
  * test/session/json-document.test.ts checks the two agree on arbitrary values.
  */
+import { types } from 'node:util';
+
 export function toJsonDocument(value: unknown): unknown {
   return walk(value, '', []);
 }
@@ -17,15 +21,21 @@ export function toJsonDocument(value: unknown): unknown {
 function walk(input: unknown, key: string, ancestors: object[]): unknown {
   let value = input;
   if (
-    ((typeof value === 'object' && value !== null) || typeof value === 'bigint') &&
-    typeof (value as { toJSON?: unknown }).toJSON === 'function'
+    (typeof value === 'object' && value !== null) ||
+    typeof value === 'function' ||
+    typeof value === 'bigint'
   ) {
-    value = (value as { toJSON(key: string): unknown }).toJSON(key);
+    // Read once, as JSON.stringify does: a getter runs once.
+    const toJSON: unknown = (value as { toJSON?: unknown }).toJSON;
+    if (typeof toJSON === 'function') value = (toJSON as (key: string) => unknown).call(value, key);
   }
   if (typeof value === 'object' && value !== null) {
-    if (value instanceof Number) value = Number(value);
-    else if (value instanceof String) value = String(value);
-    else if (value instanceof Boolean) value = value.valueOf();
+    // By their internal slot, as JSON.stringify does, so that a boxed value from another
+    // realm or behind a subclass unwraps too (instanceof would miss it).
+    if (types.isNumberObject(value)) value = Number(value);
+    else if (types.isStringObject(value)) value = String(value);
+    else if (types.isBooleanObject(value)) value = Boolean.prototype.valueOf.call(value);
+    else if (types.isBigIntObject(value)) value = BigInt.prototype.valueOf.call(value);
   }
   switch (typeof value) {
     case 'string':

@@ -69,7 +69,10 @@ export function benchKey(i: number): string {
   return `key:${i}`;
 }
 
-/** The bench's values: `{ id, data }`, `data` one string of `valueBytes` ASCII characters. */
+/**
+ * The bench's values: `{ id, data }`, `data` one printable string of `valueBytes` ASCII
+ * characters, the same for every value: neither system compresses.
+ */
 export function benchValue(valueBytes: number): (i: number) => Doc {
   const alphabet = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
   let payload = '';

@@ -20,15 +20,16 @@
  * The child also exits when the channel closes: a crashed bench leaves no child behind.
  */
 import { fileURLToPath } from 'node:url';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { loadClient } from './built.js';
 import {
   benchKey,
   benchValue,
-  loopback,
+  connectRedis,
   missing,
   progress,
   statehouseTarget,
+  type Closers,
   type Doc,
   type Target,
 } from './harness.js';
@@ -90,13 +91,14 @@ export async function spawnLoadProcess(spec: LoadSpec): Promise<LoadProcess> {
     { cwd: repoRoot, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
   );
   const ipc = ipcChild<FromChild, ToChild>(child, 'load process');
-  await ipc.next('ready', startTimeoutMs);
   const { system } = spec;
   const what =
     system.kind === 'statehouse'
       ? `statehouse (${system.seeds.length} node${system.seeds.length === 1 ? '' : 's'})`
       : `redis port ${system.port}, ${system.poolConnections === 0 ? 'auto-pipelined' : `pool of ${system.poolConnections}`}`;
+  // Reported at once, not after 'ready': an interrupted start leaves a pid to check too.
   progress(`load process for ${what}: pid ${ipc.pid}`);
+  await ipc.next('ready', startTimeoutMs);
   return {
     pid: ipc.pid,
     async run(phase, seconds, seed) {
@@ -110,6 +112,9 @@ export async function spawnLoadProcess(spec: LoadSpec): Promise<LoadProcess> {
 
 /** The child: connects, then runs phases until told to stop. */
 async function serve(spec: LoadSpec): Promise<void> {
+  // First of all: a bench that dies while this child still connects must not leave it behind
+  // (ioredis would reconnect to a left-over server for ever). Exiting closes the sockets.
+  process.on('disconnect', () => process.exit(0));
   const { target, close } = await openTarget(spec);
   const value = benchValue(spec.valueBytes);
   const pick = (random: { below(n: number): number }): number => random.below(spec.keys);
@@ -127,7 +132,6 @@ async function serve(spec: LoadSpec): Promise<void> {
   const send = (message: FromChild): void => {
     process.send?.(message);
   };
-  process.on('disconnect', () => void close().finally(() => process.exit(0)));
   process.on('message', (message: ToChild) => {
     if (message.type === 'stop') {
       void close().finally(() => process.exit(0));
@@ -153,19 +157,12 @@ async function openTarget(spec: LoadSpec): Promise<{ target: Target; close(): Pr
     });
     return { target: statehouseTarget(client), close: () => client.close() };
   }
+  // Opened as the bench opens its own (harness.ts), so the compared settings cannot drift.
+  const closers: Closers = [];
   const connections = await Promise.all(
-    Array.from({ length: Math.max(1, system.poolConnections) }, async () => {
-      const redis = new Redis({
-        host: loopback,
-        port: system.port,
-        maxRetriesPerRequest: 1,
-        enableAutoPipelining: system.poolConnections === 0,
-      });
-      // Commands reject with the error themselves; this keeps ioredis from also logging it.
-      redis.on('error', () => undefined);
-      await redis.ping();
-      return redis;
-    }),
+    Array.from({ length: Math.max(1, system.poolConnections) }, () =>
+      connectRedis(system.port, { enableAutoPipelining: system.poolConnections === 0 }, closers),
+    ),
   );
   const { wait } = system;
   const pick = (caller: number): Redis => connections[caller % connections.length]!;
@@ -191,7 +188,7 @@ async function openTarget(spec: LoadSpec): Promise<{ target: Target; close(): Pr
   return {
     target,
     close: async () => {
-      for (const connection of connections) connection.disconnect();
+      for (const closer of closers) await closer();
     },
   };
 }

@@ -1,8 +1,9 @@
 /**
- * Child processes of the bench (redis-server, the Statehouse node): spawned here, tracked, and
- * always stopped by their pid, on success, on error, on Ctrl-C, and as a last resort when this
- * process exits. Only a SIGKILL of the bench itself can leave one behind; the node process
- * also exits when its IPC channel to the bench closes.
+ * Child processes of the bench (redis-server, the Statehouse nodes, the shops, the load
+ * processes): spawned here, tracked, and always stopped by their pid, on success, on error,
+ * on Ctrl-C, and as a last resort when this process exits. Only a SIGKILL of the bench itself
+ * can leave one behind: redis-server then, since the Node children exit when their IPC
+ * channel to the bench closes.
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { createServer } from 'node:net';

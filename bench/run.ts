@@ -129,7 +129,6 @@ function readSettings(): Settings {
   };
 }
 
-/** A printable string of `length` characters for every value: neither system compresses. */
 async function openStatehouse(
   settings: Settings,
   keys: readonly string[],

@@ -124,6 +124,34 @@ export async function measurePhase(
   return { ...result, serverCpuUsPerOp: serverCpu / result.ops };
 }
 
+/** A Redis SET followed by WAIT: acknowledged by this many replicas within the timeout. */
+export interface RedisWait {
+  readonly replicas: number;
+  readonly timeoutMs: number;
+}
+
+/**
+ * A session store's write to Redis, as every Redis phase and preload makes it: SET of the
+ * value's JSON, then, with `wait`, WAIT on the same connection; fewer replicas than asked
+ * for is an error.
+ */
+export async function redisSet(
+  connection: Redis,
+  key: string,
+  value: Doc,
+  wait?: RedisWait,
+): Promise<void> {
+  await connection.set(key, JSON.stringify(value));
+  if (wait === undefined) return;
+  const acknowledged = await connection.wait(wait.replicas, wait.timeoutMs);
+  if (acknowledged < wait.replicas) {
+    throw new Error(
+      `WAIT ${wait.replicas} ${wait.timeoutMs}: ${acknowledged} replicas acknowledged ` +
+        `the SET of ${key}`,
+    );
+  }
+}
+
 /** An ioredis connection to a server on loopback, closed with the others at the end. */
 export async function connectRedis(
   port: number,

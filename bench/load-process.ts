@@ -27,21 +27,17 @@ import {
   benchValue,
   connectRedis,
   missing,
+  redisSet,
   progress,
   statehouseTarget,
   type Closers,
   type Doc,
+  type RedisWait,
   type Target,
 } from './harness.js';
 import type { PhaseName } from './report.js';
 import { ipcChild, spawnTracked } from './processes.js';
 import { runPhase, type Operation, type PhaseResult } from './workload.js';
-
-/** A Redis SET followed by WAIT: acknowledged by this many replicas within the timeout. */
-export interface RedisWait {
-  readonly replicas: number;
-  readonly timeoutMs: number;
-}
 
 export type LoadSystem =
   | {
@@ -172,18 +168,7 @@ async function openTarget(spec: LoadSpec): Promise<{ target: Target; close(): Pr
       if (text === null) throw missing(key);
       return JSON.parse(text) as Doc;
     },
-    set: async (caller, key, value) => {
-      const connection = pick(caller);
-      await connection.set(key, JSON.stringify(value));
-      if (wait === undefined) return;
-      const acknowledged = await connection.wait(wait.replicas, wait.timeoutMs);
-      if (acknowledged < wait.replicas) {
-        throw new Error(
-          `WAIT ${wait.replicas} ${wait.timeoutMs}: ${acknowledged} replicas acknowledged ` +
-            `the SET of ${key}`,
-        );
-      }
-    },
+    set: (caller, key, value) => redisSet(pick(caller), key, value, wait),
   };
   return {
     target,

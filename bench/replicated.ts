@@ -43,6 +43,7 @@ import {
   redisCpuMicros,
   redisInfo,
   redisPoolConnectionsMax,
+  redisSet,
   sleep,
   type Closers,
   type Doc,
@@ -293,13 +294,9 @@ async function openRedisWithReplica(
   // The preload is the measured phases' write: SET, then WAIT for the replica.
   const wait = { replicas: redisReplicas, timeoutMs: redisWaitTimeoutMs };
   const auto = await connectRedis(primary.port, { enableAutoPipelining: true }, closers);
-  const preload = await runEach(keys.length, settings.concurrency, async (i) => {
-    await auto.set(keys[i]!, JSON.stringify(valueOf(i)));
-    const acknowledged = await auto.wait(wait.replicas, wait.timeoutMs);
-    if (acknowledged < wait.replicas) {
-      throw new Error(`WAIT ${wait.replicas}: ${acknowledged} replicas acknowledged ${keys[i]}`);
-    }
-  });
+  const preload = await runEach(keys.length, settings.concurrency, (i) =>
+    redisSet(auto, keys[i]!, valueOf(i), wait),
+  );
   const [onPrimary, onReplica] = await Promise.all([primaryAdmin.dbsize(), replicaAdmin.dbsize()]);
   if (onPrimary !== keys.length || onReplica !== keys.length) {
     throw new Error(

@@ -46,6 +46,7 @@ import {
   redisCpuMicros,
   redisInfo,
   redisPoolConnectionsMax,
+  redisSet,
   type Closers,
   type Doc,
   type OpenSystem,
@@ -215,7 +216,7 @@ async function openRedis(
   const auto = await open({ enableAutoPipelining: true });
   const before = await memoryInfo();
   const preload = await runEach(keys.length, settings.concurrency, (i) =>
-    auto.set(keys[i]!, JSON.stringify(valueOf(i))),
+    redisSet(auto, keys[i]!, valueOf(i)),
   );
   const after = await memoryInfo();
   const entries = await admin.dbsize();

@@ -125,7 +125,9 @@ interface Sessions {
 async function openSessions(options: ShopOptions): Promise<Sessions> {
   const given = [options.seeds, options.client ?? options.store].filter((o) => o !== undefined);
   if (given.length !== 1) {
-    throw new TypeError('createShop: pass exactly one of `seeds`, `client` and `store`');
+    throw new TypeError(
+      'createShop: pass `seeds`, or `client`, or `store`, or `client` with a store built on it',
+    );
   }
   if (options.store !== undefined) {
     return { store: options.store, client: options.client ?? null, close: async () => undefined };

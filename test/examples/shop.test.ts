@@ -199,7 +199,7 @@ async function shopFlow(shops: Shop[], client: Client, addresses: string[]): Pro
   assert.deepEqual(cart.orders, []);
 }
 
-test('createShop wants exactly one of seeds, client and store', async () => {
+test('createShop refuses no session source, and seeds together with a store', async () => {
   await assert.rejects(createShop({ name: 'x' }), TypeError);
   await assert.rejects(
     createShop({ seeds: '127.0.0.1:1', store: new session.MemoryStore() }),

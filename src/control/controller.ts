@@ -313,8 +313,10 @@ function nextConfigChange(
   // voters survive no more failures than three, and a cut two against two leaves no side a
   // majority (chaos seed 518492072, fault 9: nobody led, 31 partitions took no write). The
   // one that leaves follows on as a learner. Healthy voters only: a draining or lost one is
-  // let go by the rule above, once it may go.
-  if (healthyVoters.length > target) {
+  // let go by the rule above, once it may go; and not while one is still a voter, whose
+  // vote the quorum may then need (a draining leader shrank {itself, b, c} to {itself, b},
+  // handed over to b, closed itself, and b could commit nothing, not even its removal).
+  if (healthyVoters.length > target && healthyVoters.length === membership.voters.length) {
     const extra = healthyVoters
       .filter((id) => id !== input.self)
       .sort(byId)

@@ -69,6 +69,8 @@ export class NodeConnection {
   private connecting: Promise<void> | null = null;
   private closed = false;
   private hello: HelloResult | null = null;
+  /** The largest frame the node reads (from its limits in the handshake); it closes on more. */
+  private frameBytesMax = 0;
   private fatal: StatehouseError | null = null;
   private nextId = 1;
   private readonly inFlight = new Map<number, Pending>();
@@ -268,6 +270,7 @@ export class NodeConnection {
             settled = true;
             clearTimeout(timer);
             this.hello = reply.result as HelloResult;
+            this.frameBytesMax = frameBytesMaxFor(this.hello.keyBytesMax, this.hello.valueBytesMax);
             this.socket = socket;
             this.ready = true;
             resolve();
@@ -285,8 +288,20 @@ export class NodeConnection {
     let id = this.nextId;
     this.nextId = this.nextId >= 0xffffffff ? 1 : this.nextId + 1;
     while (this.inFlight.has(id)) id = id >= 0xffffffff ? 1 : id + 1;
+    const body = pending.encode(id);
+    if (body.length > this.frameBytesMax) {
+      // The node would close the connection on it, failing every other request in flight
+      // there, and a retry would do it again: refuse it here, unsent (not in doubt).
+      pending.reject(
+        new StatehouseError(
+          ErrorCode.TOO_LARGE,
+          `the request is ${body.length} bytes, over the ${this.frameBytesMax}-byte frame limit of ${this.address} (its keyBytesMax + valueBytesMax + 64 KiB); it was not sent`,
+        ),
+      );
+      return;
+    }
     this.inFlight.set(id, pending);
-    this.outgoing.push(pending.encode(id));
+    this.outgoing.push(body);
     pending.sent = true;
     if (this.outgoing.length >= flushEveryRequests) {
       this.writeOutgoing();

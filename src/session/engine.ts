@@ -118,7 +118,9 @@ export interface SessionStoreOptions {
   /**
    * Keep an index of session ids so that all(), ids(), length() and clear() work. Default
    * false: without it they fail, because the cluster has no key scan. Costs one more write
-   * per session created and destroyed, on one of 16 index keys.
+   * per session created and destroyed, on one of 16 index keys, and about two reads per
+   * session created to prune expired ids (noteIndexAdd). Each index key is one value, so the
+   * index suits up to a few hundred thousand live sessions.
    */
   index?: boolean;
   /** Ping interval while the cluster is out of reach, in ms. Default 1000. */
@@ -155,11 +157,22 @@ export interface Loaded {
   readonly expiresAt: number;
   /** The lock this request holds, until its first save, touch or destroy releases it. */
   lock: HeldLock | null;
+  /**
+   * True once a save of this request found the session destroyed (a logout won) or destroyed
+   * it itself (its cookie had expired): every later save or touch of it writes nothing, so a
+   * second save in the same request cannot bring the session back as a new one.
+   */
+  readonly destroyed: boolean;
 }
 
-/** What a save did: wrote (with the new base), or found the session gone and wrote nothing. */
-export type SaveOutcome =
-  { readonly saved: true; readonly loaded: Loaded } | { readonly saved: false };
+/**
+ * What a save did: wrote, or wrote nothing because the session is gone. Either way `loaded`
+ * is the base of the request's next save.
+ */
+export interface SaveOutcome {
+  readonly saved: boolean;
+  readonly loaded: Loaded;
+}
 
 /** What a merge did: wrote at this version, found the session gone, or found it written under this request's lock. */
 type MergeResult = number | 'gone' | 'fenced';
@@ -185,6 +198,13 @@ const casAttemptsMax = 32;
 const indexShards = 16;
 /** Parallel reads when all()/ids() check the sessions listed in the index. */
 const indexReadConcurrency = 64;
+/**
+ * A shard is pruned of expired sessions after this process added this many ids to it, or half
+ * the ids it kept at its last pruning if more: each pruning reads the shard and checks every
+ * id in it, so the cost per session created stays about two reads, and a shard holds at most
+ * about one and a half times its live ids (per web server adding to it) plus this many.
+ */
+const indexPruneAddsMin = 64;
 /** Attempts of a release whose delete found another version of its own lock (a renewal in doubt). */
 const releaseAttemptsMax = 3;
 
@@ -265,6 +285,10 @@ export class SessionEngine {
   private readonly heldLocks = new Map<string, HeldLock>();
   /** Makes each acquisition's lock value unique, with the client's id. */
   private lockTokens = 0;
+  /** Per index shard: ids this process added since it last pruned it, and how many it kept then. */
+  private readonly indexAdds: number[] = new Array<number>(indexShards).fill(0);
+  private readonly indexKeptAtPrune: number[] = new Array<number>(indexShards).fill(0);
+  private readonly indexPruning = new Set<number>();
   private connected = true;
   private probe: NodeJS.Timeout | null = null;
   private closed = false;
@@ -344,6 +368,7 @@ export class SessionEngine {
         version: entry.version,
         expiresAt: entry.expiresAt,
         lock,
+        destroyed: false,
       };
       return { data, loaded };
     } catch (error) {
@@ -385,11 +410,15 @@ export class SessionEngine {
     ttlMs: number,
     lock: HeldLock | null,
   ): Promise<SaveOutcome> {
+    const key = this.prefix + id;
+    if (loaded?.destroyed === true && loaded.key === key) {
+      this.events.emit('dropped', id);
+      return { saved: false, loaded };
+    }
     if (ttlMs <= 0) {
       await this.destroyNow(id);
-      return { saved: false };
+      return { saved: false, loaded: this.destroyedBase(key) };
     }
-    const key = this.prefix + id;
     const doc = this.serializer.serialize(session);
     if (!isPlainObject(doc)) {
       throw new StatehouseError(
@@ -411,7 +440,10 @@ export class SessionEngine {
       // Nothing to write: no lock to check either, since nothing can be written over.
       const touched = await this.touchIfDue(key, base, ttlMs);
       const expiresAt = touched ? Date.now() + ttlMs : base.expiresAt;
-      return { saved: true, loaded: { key, doc, version: base.version, expiresAt, lock: null } };
+      return {
+        saved: true,
+        loaded: { key, doc, version: base.version, expiresAt, lock: null, destroyed: false },
+      };
     }
     // Under the lock, nobody else writes the session: its version is a fence that a save
     // whose lock was lost without renewal noticing (a process paused past the TTL) fails.
@@ -423,7 +455,7 @@ export class SessionEngine {
     const result = await this.merge(key, ops, ttlMs, fence);
     if (result === 'gone') {
       this.events.emit('dropped', id);
-      return { saved: false };
+      return { saved: false, loaded: this.destroyedBase(key) };
     }
     if (result === 'fenced') {
       if (lock !== null) this.lose(lock);
@@ -444,6 +476,8 @@ export class SessionEngine {
       let next = loaded;
       if (loaded === undefined || loaded.key !== key) {
         await this.client.touch(key, ttlMs);
+      } else if (loaded.destroyed) {
+        // Gone, and a touch must not suggest otherwise.
       } else if (await this.touchIfDue(key, loaded, ttlMs)) {
         next = { ...loaded, expiresAt: Date.now() + ttlMs, lock: null };
       }
@@ -515,7 +549,11 @@ export class SessionEngine {
   }
 
   private based(key: string, doc: Doc, version: number, ttlMs: number): Loaded {
-    return { key, doc, version, expiresAt: Date.now() + ttlMs, lock: null };
+    return { key, doc, version, expiresAt: Date.now() + ttlMs, lock: null, destroyed: false };
+  }
+
+  private destroyedBase(key: string): Loaded {
+    return { key, doc: emptyDoc, version: 0, expiresAt: 0, lock: null, destroyed: true };
   }
 
   /** Writes a new session only if the id is free; its version, or null when the id is taken. */
@@ -528,7 +566,11 @@ export class SessionEngine {
       throw error;
     }
     if (this.index) {
-      await this.client.patch(this.indexKey(id), [{ op: 'add', path: 'ids', values: [id] }]);
+      const shard = shardOf(id);
+      await this.client.patch(this.indexShardKey(shard), [
+        { op: 'add', path: 'ids', values: [id] },
+      ]);
+      this.noteIndexAdd(shard);
     }
     return version;
   }
@@ -739,7 +781,40 @@ export class SessionEngine {
   // ---- the index ----------------------------------------------------------------------
 
   private indexKey(id: string): string {
-    return `${this.prefix}!index:${shardOf(id)}`;
+    return this.indexShardKey(shardOf(id));
+  }
+
+  private indexShardKey(shard: number): string {
+    return `${this.prefix}!index:${shard}`;
+  }
+
+  /**
+   * Sessions leave the index when destroyed, or when all/ids/length/clear find them gone;
+   * an expired one is found only by looking. So creating sessions also prunes, in the
+   * background, the shard it adds to, every so often (indexPruneAddsMin): without it the
+   * index of an application that never lists its sessions grows until a shard passes the
+   * value limit and creating sessions fails.
+   */
+  private noteIndexAdd(shard: number): void {
+    const adds = ++this.indexAdds[shard]!;
+    if (adds < Math.max(indexPruneAddsMin, this.indexKeptAtPrune[shard]! / 2)) return;
+    if (this.indexPruning.has(shard) || this.closed) return;
+    this.indexPruning.add(shard);
+    this.indexAdds[shard] = 0;
+    this.visitShard(shard, (id) => this.exists(id)).then(
+      (kept) => {
+        this.indexKeptAtPrune[shard] = kept;
+        this.indexPruning.delete(shard);
+      },
+      () => {
+        // Out of reach or closed: the next adds try again.
+        this.indexPruning.delete(shard);
+      },
+    );
+  }
+
+  private async exists(id: string): Promise<boolean> {
+    return (await this.client.ttl(this.keyOf(id))) !== undefined;
   }
 
   private requireIndex(what: string): void {
@@ -780,7 +855,7 @@ export class SessionEngine {
     return this.observe(async () => {
       const found: string[] = [];
       await this.forEachIndexed(async (id) => {
-        if ((await this.client.ttl(this.keyOf(id))) === undefined) return false;
+        if (!(await this.exists(id))) return false;
         found.push(id);
         return true;
       });
@@ -801,30 +876,37 @@ export class SessionEngine {
 
   /** Runs `visit` on every indexed id; removes from the index the ids it answers false for. */
   private async forEachIndexed(visit: (id: string) => Promise<boolean>): Promise<void> {
-    for (let shard = 0; shard < indexShards; shard++) {
-      const key = `${this.prefix}!index:${shard}`;
-      const value = await this.client.get<{ ids?: unknown }>(key);
-      const ids = Array.isArray(value?.ids)
-        ? value.ids.filter((id): id is string => typeof id === 'string')
-        : [];
-      const gone: string[] = [];
-      for (let i = 0; i < ids.length; i += indexReadConcurrency) {
-        const batch = ids.slice(i, i + indexReadConcurrency);
-        const kept = await Promise.all(batch.map((id) => visit(id)));
-        batch.forEach((id, j) => {
-          if (!kept[j]) gone.push(id);
-        });
-      }
-      if (gone.length > 0) {
-        await this.client
-          .patch(key, [{ op: 'remove', path: 'ids', values: gone }], {
-            create: false,
-          })
-          .catch((error: unknown) => {
-            if (!hasCode(error, ErrorCode.NOT_FOUND)) throw error;
-          });
-      }
+    for (let shard = 0; shard < indexShards; shard++) await this.visitShard(shard, visit);
+  }
+
+  /** forEachIndexed for one shard; resolves to how many ids it kept. */
+  private async visitShard(
+    shard: number,
+    visit: (id: string) => Promise<boolean>,
+  ): Promise<number> {
+    const key = this.indexShardKey(shard);
+    const value = await this.client.get<{ ids?: unknown }>(key);
+    const ids = Array.isArray(value?.ids)
+      ? value.ids.filter((id): id is string => typeof id === 'string')
+      : [];
+    const gone: string[] = [];
+    for (let i = 0; i < ids.length; i += indexReadConcurrency) {
+      const batch = ids.slice(i, i + indexReadConcurrency);
+      const kept = await Promise.all(batch.map((id) => visit(id)));
+      batch.forEach((id, j) => {
+        if (!kept[j]) gone.push(id);
+      });
     }
+    if (gone.length > 0) {
+      await this.client
+        .patch(key, [{ op: 'remove', path: 'ids', values: gone }], {
+          create: false,
+        })
+        .catch((error: unknown) => {
+          if (!hasCode(error, ErrorCode.NOT_FOUND)) throw error;
+        });
+    }
+    return ids.length - gone.length;
   }
 
   // ---- reachability -------------------------------------------------------------------

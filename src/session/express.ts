@@ -24,7 +24,9 @@
  * a WeakMap: nothing is added to the session, and the link dies with the request. A session
  * that `set` does not know (made by `generate` or `regenerate`) is new, and is written with
  * ifAbsent. After each save the link moves to what was saved, so a second save in one request
- * (`req.session.save()` and then the automatic one) writes only what changed in between.
+ * (`req.session.save()` and then the automatic one) writes only what changed in between; the
+ * second waits for the first (save-queue.ts). A save that found the session destroyed leaves
+ * a link that says so, and every later save of that Session writes nothing.
  *
  * The interface, as express-session documents it: get, set, destroy (required); touch (so
  * `resave: false` works; cheap, see engine.ts); all, length, clear, and ids (connect-redis's)
@@ -39,6 +41,7 @@ import type { EventEmitter } from 'node:events';
 import { settle, type Callback } from './callbacks.js';
 import { SessionEngine, type Loaded, type SessionStoreOptions } from './engine.js';
 import type { Doc } from './merge.js';
+import { SaveQueue } from './save-queue.js';
 
 export type { SessionStoreOptions, Serializer, LockOptions } from './engine.js';
 export { SessionLockLostError, SessionLockTimeoutError } from './engine.js';
@@ -102,6 +105,8 @@ export function createExpressStore<C extends abstract new () => ExpressStoreBase
     private readonly loadedData = new WeakMap<object, Loaded>();
     /** What each Session's request loaded or last saved. */
     private readonly loadedSessions = new WeakMap<object, Loaded>();
+    /** One save or touch of a Session at a time: each starts from where the last one ended. */
+    private readonly writes = new SaveQueue();
 
     constructor() {
       super();
@@ -138,20 +143,21 @@ export function createExpressStore<C extends abstract new () => ExpressStoreBase
 
     set(sid: string, session: object, callback?: Callback<void>): Promise<void> {
       return settle(
-        this.engine
-          .save(sid, session, this.loadedSessions.get(session), ttlOf(session, this.engine.ttlMs))
-          .then((outcome) => {
-            if (outcome.saved) this.loadedSessions.set(session, outcome.loaded);
-            else this.loadedSessions.delete(session);
-          }),
+        this.writes.run(session, async () => {
+          const loaded = this.loadedSessions.get(session);
+          const ttlMs = ttlOf(session, this.engine.ttlMs);
+          const outcome = await this.engine.save(sid, session, loaded, ttlMs);
+          this.loadedSessions.set(session, outcome.loaded);
+        }),
         callback,
       ) as Promise<void>;
     }
 
     touch(sid: string, session: object, callback?: Callback<void>): Promise<void> {
-      const loaded = this.loadedSessions.get(session);
       return settle(
-        this.engine.touch(sid, loaded, ttlOf(session, this.engine.ttlMs)).then((next) => {
+        this.writes.run(session, async () => {
+          const loaded = this.loadedSessions.get(session);
+          const next = await this.engine.touch(sid, loaded, ttlOf(session, this.engine.ttlMs));
           if (next !== undefined) this.loadedSessions.set(session, next);
         }),
         callback,

@@ -38,6 +38,7 @@ import { EventEmitter } from 'node:events';
 import { settle, type Callback } from './callbacks.js';
 import { SessionEngine, type Loaded, type SessionStoreOptions } from './engine.js';
 import { isPlainObject, type Doc } from './merge.js';
+import { SaveQueue } from './save-queue.js';
 
 export type { SessionStoreOptions, Serializer, LockOptions } from './engine.js';
 export { SessionLockLostError, SessionLockTimeoutError } from './engine.js';
@@ -72,6 +73,8 @@ export class FastifySessionStore extends EventEmitter {
   readonly engine: SessionEngine;
   private readonly tokens = new WeakMap<LoadToken, Loaded>();
   private readonly saved = new WeakMap<object, Loaded>();
+  /** One save of a Session at a time: each starts from where the last one ended. */
+  private readonly writes = new SaveQueue();
 
   constructor(options: SessionStoreOptions) {
     super();
@@ -113,7 +116,10 @@ export class FastifySessionStore extends EventEmitter {
   }
 
   set(sessionId: string, session: object, callback?: Callback<void>): Promise<void> {
-    return settle(this.save(sessionId, session), callback) as Promise<void>;
+    return settle(
+      this.writes.run(session, () => this.save(sessionId, session)),
+      callback,
+    ) as Promise<void>;
   }
 
   private async save(sessionId: string, session: object): Promise<void> {
@@ -131,8 +137,7 @@ export class FastifySessionStore extends EventEmitter {
       loaded,
       ttlOf(fields['cookie'] as CookieLike | undefined, this.engine.ttlMs),
     );
-    if (outcome.saved) this.saved.set(session, outcome.loaded);
-    else this.saved.delete(session);
+    this.saved.set(session, outcome.loaded);
   }
 
   destroy(sessionId: string, callback?: Callback<void>): Promise<void> {

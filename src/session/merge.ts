@@ -37,7 +37,8 @@
  *    inserting in the middle, duplicates such as a quantity written as repeated items) sets
  *    it whole.
  *  - Both numbers, and the path is listed in `counters`: `incr` by the difference, so two
- *    requests that each count a page view add two. Numbers not listed are set: a timestamp or
+ *    requests that each count a page view add two. A listed field the request found absent
+ *    counts from 0: `incr` by its new value. Numbers not listed are set: a timestamp or
  *    a price is not a counter, and only the application knows which is which.
  *  - Anything else that changed (a string, a boolean, a type change): set whole.
  *
@@ -239,7 +240,13 @@ function diffInto(
       continue;
     }
     if (before === undefined) {
-      ops.push({ op: 'set', path: at, value: after });
+      // A counter the request found absent counts from 0, as the primary's incr does: two
+      // requests that each start it at 1 make 2.
+      if (typeof after === 'number' && counters.size > 0 && counters.has(at.join('.'))) {
+        ops.push({ op: 'incr', path: at, by: after, value: after });
+      } else {
+        ops.push({ op: 'set', path: at, value: after });
+      }
       continue;
     }
     if (typeof before === 'number' && typeof after === 'number') {

@@ -42,6 +42,17 @@ function app(prefix: string, gates: Map<string, Gate>): express.Express {
     (req.session as unknown as Record<string, string>)[req.params.field] = req.params.value;
     res.json({ ok: true });
   });
+  // Saves after waiting at the 'step' gate, then changes the session again, so that
+  // express-session saves it a second time at the end of the request.
+  server.post('/step', async (req, res, next) => {
+    await gates.get('step')?.pass();
+    (req.session as unknown as Record<string, number>)['step'] = 1;
+    req.session.save((error) => {
+      if (error) return next(error);
+      (req.session as unknown as Record<string, number>)['step'] = 2;
+      res.json({ ok: true });
+    });
+  });
   server.post('/logout', (req, res, next) => {
     req.session.destroy((error) => (error ? next(error) : res.json({ ok: true })));
   });
@@ -88,6 +99,23 @@ test('logout wins over a request that loaded the session before it and saves aft
   await browser.request('POST', '/logout');
   await finish();
   assert.equal(await client.get(`destroy:${id}`), null, 'the destroyed session did not come back');
+});
+
+test('logout wins over a request that saves twice after it', async (t) => {
+  const { browser, gates } = await setup(t, 'destroy-twice:');
+  const id = browser.sessionId!;
+  const gate = new Gate();
+  gates.set('step', gate);
+  const reply = browser.request('POST', '/step');
+  await gate.arrived;
+  await browser.request('POST', '/logout');
+  gate.release();
+  assert.equal((await reply).status, 200);
+  assert.equal(
+    await client.get(`destroy-twice:${id}`),
+    null,
+    'the second save did not bring the destroyed session back',
+  );
 });
 
 test('two requests that change different fields both keep their change', async (t) => {

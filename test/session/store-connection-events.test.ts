@@ -34,3 +34,28 @@ test('the store emits disconnect when the cluster is out of reach and connect wh
   await connected;
   assert.equal(store.connected, true);
 });
+
+test('a change too large for the cluster fails the save with TOO_LARGE and the store stays connected', async (t) => {
+  const node = await startNode({ port: 0, id: 'small', valueBytesMax: 4096 });
+  const client = await connect({ seeds: node.address, timeoutMs: 2_000 });
+  const store = createExpressStore(session, { client, probeIntervalMs: 50 });
+  let disconnects = 0;
+  store.on('disconnect', () => disconnects++);
+  t.after(async () => {
+    store.close();
+    await client.close();
+    await node.close();
+  });
+  const cookie = { originalMaxAge: 60_000, expires: null, path: '/' };
+  await store.set('big', { cookie, notes: '' });
+  const data = await store.get('big');
+  const loaded = store.createSession({ sessionID: 'big', sessionStore: store }, data) as Record<
+    string,
+    unknown
+  >;
+  loaded['notes'] = 'x'.repeat(100_000);
+  await assert.rejects(store.set('big', loaded), { code: 'TOO_LARGE' });
+  assert.equal(disconnects, 0);
+  assert.equal(store.connected, true);
+  assert.equal(((await store.get('big')) as { notes: string }).notes, '');
+});

@@ -49,10 +49,10 @@ test('a change too large for the cluster fails the save with TOO_LARGE and the s
   const cookie = { originalMaxAge: 60_000, expires: null, path: '/' };
   await store.set('big', { cookie, notes: '' });
   const data = await store.get('big');
-  const loaded = store.createSession({ sessionID: 'big', sessionStore: store }, data) as Record<
-    string,
-    unknown
-  >;
+  const request = { sessionID: 'big', sessionStore: store } as unknown as Parameters<
+    typeof store.createSession
+  >[0];
+  const loaded = store.createSession(request, data as never) as unknown as Record<string, unknown>;
   loaded['notes'] = 'x'.repeat(100_000);
   await assert.rejects(store.set('big', loaded), { code: 'TOO_LARGE' });
   assert.equal(disconnects, 0);

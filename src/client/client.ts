@@ -468,7 +468,9 @@ export class Client {
         } catch (error) {
           if (
             error instanceof StatehouseError &&
-            (error.code === ErrorCode.UNAUTHORIZED || error.code === ErrorCode.PROTOCOL_MISMATCH)
+            (error.code === ErrorCode.UNAUTHORIZED ||
+              error.code === ErrorCode.PROTOCOL_MISMATCH ||
+              error.code === ErrorCode.CLIENT_CLOSED)
           ) {
             throw error;
           }
@@ -488,6 +490,9 @@ export class Client {
   }
 
   private connection(address: string): NodeConnection {
+    // A refresh still running in the background after close() must not open a connection
+    // that nothing would ever close: it would keep the process alive.
+    if (this.closed) throw new StatehouseError(ErrorCode.CLIENT_CLOSED, 'the client is closed');
     let connection = this.connections.get(address);
     if (connection === undefined) {
       connection = new NodeConnection({

@@ -65,6 +65,8 @@ export class NodeConnection {
   private readonly host: string;
   private readonly port: number;
   private socket: Socket | null = null;
+  /** The socket of a handshake in progress: close() must end it too. */
+  private handshaking: Socket | null = null;
   private ready = false;
   private connecting: Promise<void> | null = null;
   private closed = false;
@@ -146,6 +148,8 @@ export class NodeConnection {
     this.failAll(error, error);
     this.socket?.destroy();
     this.socket = null;
+    this.handshaking?.destroy();
+    this.handshaking = null;
   }
 
   private async open(): Promise<void> {
@@ -198,6 +202,7 @@ export class NodeConnection {
   private connectSocket(): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const socket = netConnect({ host: this.host, port: this.port, noDelay: true });
+      this.handshaking = socket;
       const decoder = new FrameDecoder(frameBytesMaxFor(64 * 1024, valueBytesMaxCeiling));
       let settled = false;
       const timer = setTimeout(() => {
@@ -212,6 +217,7 @@ export class NodeConnection {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
+        if (this.handshaking === socket) this.handshaking = null;
         socket.destroy();
         reject(error);
       };
@@ -267,8 +273,13 @@ export class NodeConnection {
               );
               return;
             }
+            if (this.closed) {
+              fail(new StatehouseError(ErrorCode.CLIENT_CLOSED, 'the client was closed'));
+              return;
+            }
             settled = true;
             clearTimeout(timer);
+            this.handshaking = null;
             this.hello = reply.result as HelloResult;
             this.frameBytesMax = frameBytesMaxFor(this.hello.keyBytesMax, this.hello.valueBytesMax);
             this.socket = socket;

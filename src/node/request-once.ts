@@ -12,6 +12,7 @@ import {
   frameBatch,
   isBadMessage,
   protocolVersion,
+  type HelloResult,
   type Reply,
 } from '../protocol/index.js';
 
@@ -24,6 +25,8 @@ export function requestOnce(args: {
   localAddress?: string;
   timeoutMs: number;
   encode: (id: number) => Uint8Array;
+  /** Receives what the node said of itself in the handshake. */
+  onHello?: (hello: HelloResult) => void;
 }): Promise<Reply> {
   const { host, port } = parseAddress(args.address);
   return new Promise<Reply>((resolve, reject) => {
@@ -67,6 +70,7 @@ export function requestOnce(args: {
         if (reply.id === 0 && !reply.ok) {
           return finish(new StatehouseError(reply.error.code, reply.error.message));
         }
+        if (reply.id === 0 && reply.ok) args.onHello?.(reply.result as HelloResult);
         if (reply.id === 1) finish(null, reply);
       });
     });

@@ -100,7 +100,10 @@ export interface NodeOptions {
   port?: number;
   /** A stable name for this node. Default: `node-` and 8 random hex digits. */
   id?: string;
-  /** Partitions of the cluster, fixed at creation. Default 256. */
+  /**
+   * Partitions of a new cluster, fixed at creation. Default 256. A node that joins takes the
+   * cluster's count from its seeds; given, it must match it.
+   */
   partitions?: number;
   /** Memory limit for entries, in bytes; writes beyond it get OUT_OF_MEMORY. Default: none. */
   maxMemoryBytes?: number;
@@ -214,7 +217,6 @@ function checkPositiveInteger(name: string, value: number, max: number): void {
 export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
   const host = options.host ?? '127.0.0.1';
   const port = options.port ?? 7400;
-  const partitions = options.partitions ?? partitionCountDefault;
   const keyBytesMax = options.keyBytesMax ?? keyBytesMaxDefault;
   const valueBytesMax = options.valueBytesMax ?? valueBytesMaxDefault;
   const maxMemoryBytes = options.maxMemoryBytes ?? Infinity;
@@ -227,7 +229,9 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
   const seeds = options.seeds ?? [];
   const minInSync = options.minInSync ?? 1;
   checkPositiveInteger('minInSync', minInSync, replicationFactorMax);
-  checkPositiveInteger('partitions', partitions, partitionCountMax);
+  if (options.partitions !== undefined) {
+    checkPositiveInteger('partitions', options.partitions, partitionCountMax);
+  }
   checkPositiveInteger('keyBytesMax', keyBytesMax, 64 * 1024);
   checkPositiveInteger('valueBytesMax', valueBytesMax, valueBytesMaxCeiling);
   checkPositiveInteger('replicationFactor', replicationFactor, replicationFactorMax);
@@ -292,6 +296,11 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
       ? createLogger(options.logger, { node: name })
       : (options.logger?.child({ node: name }) ?? silentLogger);
   const clock = options.clock ?? monotonicWallClock;
+  const partitions = await partitionCountToServe(options.partitions, seeds, {
+    clientName: `statehouse-node ${name}`,
+    token: options.token,
+    localAddress: options.localAddress,
+  });
 
   // The data dir is locked before the port is taken, so a second process on it fails fast.
   const storage = openStorage(options.dataDir);
@@ -883,6 +892,51 @@ const fatalJoinCodes: ReadonlySet<string> = new Set([
 const nameInUseGraceMs = 10_000;
 
 /** Asks the seeds to admit this node, following NOT_LEADER hints, until one does. */
+/** How long a starting node waits for each seed to tell it the cluster's partition count. */
+const partitionCountAskMs = 2_000;
+
+/**
+ * The partition count is the cluster's, fixed when it was created. A node that joins learns it
+ * from the first seed that answers the handshake; a count given to it must match (a node with
+ * another count would be admitted, then could serve nothing: a dead member, a voter even).
+ * With no seed answering (a cluster restarting, say), the count given, or the default.
+ */
+async function partitionCountToServe(
+  given: number | undefined,
+  seeds: readonly string[],
+  args: { clientName: string; token: string | undefined; localAddress: string | undefined },
+): Promise<number> {
+  for (const seed of seeds) {
+    let cluster: number | null = null;
+    try {
+      await requestOnce({
+        address: seed,
+        clientName: args.clientName,
+        clientId: `${args.clientName}~${randomBytes(3).toString('hex')}`,
+        timeoutMs: partitionCountAskMs,
+        ...(args.token !== undefined && { token: args.token }),
+        ...(args.localAddress !== undefined && { localAddress: args.localAddress }),
+        encode: (id) => encodeRequest({ kind: 'ping', id }),
+        onHello: (hello) => {
+          cluster = hello.partitionCount;
+        },
+      });
+    } catch {
+      // Unreachable, or refused (a wrong token): the join says why, with every seed tried.
+    }
+    if (cluster === null) continue;
+    if (given !== undefined && given !== cluster) {
+      throw new StatehouseError(
+        ErrorCode.BAD_REQUEST,
+        `the cluster at ${seed} has ${cluster} partitions, and this node was given ${given}: ` +
+          'leave the partition count out when joining: a joining node takes the count of its cluster',
+      );
+    }
+    return cluster;
+  }
+  return given ?? partitionCountDefault;
+}
+
 async function joinCluster(args: {
   timeoutMs: number;
   seeds: readonly string[];

@@ -48,3 +48,25 @@ test('joining a seed where nothing listens fails with UNAVAILABLE', async () => 
     (e: StatehouseError) => e.code === 'UNAVAILABLE',
   );
 });
+
+test("a node started without a partition count joins with the cluster's", async (t) => {
+  const [first] = await startCluster(t, 1, { partitions: 16 });
+  const second = await startNode({ port: 0, id: 'n2', seeds: [first!.address], ...fastTiming });
+  t.after(() => second.close());
+  assert.equal(second.status().partitions.total, 16);
+  assert.ok(second.status().members.some((m) => m.name === 'n2' && m.state === 'active'));
+});
+
+test("a node given another partition count than the cluster's is refused before it joins", async (t) => {
+  const [first] = await startCluster(t, 1, { partitions: 16 });
+  await assert.rejects(
+    startNode({ port: 0, id: 'n2', partitions: 64, seeds: [first!.address], ...fastTiming }),
+    (e: StatehouseError) =>
+      e.code === 'BAD_REQUEST' && /has 16 partitions/.test(e.message) && /64/.test(e.message),
+  );
+  assert.deepEqual(
+    first!.status().members.map((m) => m.name),
+    ['n1'],
+    'the refused node was never admitted',
+  );
+});

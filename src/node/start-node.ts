@@ -201,9 +201,10 @@ export interface StateNode {
  * times are wall-clock instants shared between nodes, so the reading must stay near the wall
  * clock; leases and failure detection measure intervals, so it must never jump. Anchoring once
  * gives both: an operator's `date -s` or an NTP step does not move a running node's time.
+ * Whole milliseconds, as Date.now() gives: expiry instants and TTLs reach clients from it.
  */
 const wallAtStart = Date.now() - performance.now();
-const monotonicWallClock: Clock = { now: () => wallAtStart + performance.now() };
+const monotonicWallClock: Clock = { now: () => Math.floor(wallAtStart + performance.now()) };
 
 function checkPositiveInteger(name: string, value: number, max: number): void {
   if (!Number.isInteger(value) || value <= 0 || value > max) {

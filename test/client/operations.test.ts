@@ -90,6 +90,17 @@ test('ttl, touch and expiry work end to end', async (t) => {
   assert.equal(await client.get('short'), null);
 });
 
+test('a TTL and an expiry instant are whole milliseconds', async (t) => {
+  const { client } = await withNode(t);
+  await client.set('session', 1, { ttlMs: 60_000 });
+  for (let i = 0; i < 20; i++) {
+    const ttl = await client.ttl('session');
+    const entry = await client.getEntry('session');
+    assert.ok(Number.isInteger(ttl), `ttl ${ttl}`);
+    assert.ok(Number.isInteger(entry!.expiresAt), `expiresAt ${entry!.expiresAt}`);
+  }
+});
+
 test('a key over the limit is refused by the client before sending', async (t) => {
   const { client } = await withNode(t, { keyBytesMax: 16 });
   await assert.rejects(

@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { connect, type Client, type ClusterStatusView } from '../client/index.js';
-import { StatehouseError } from '../core/errors.js';
+import { ErrorCode, StatehouseError } from '../core/errors.js';
 import { partitionCountDefault } from '../core/limits.js';
 import { startNode } from '../node/index.js';
 import { tuneV8ForNodeProcess } from '../node/v8-tuning.js';
@@ -26,7 +26,7 @@ const version = (
 const mainHelp = `statehouse ${version}: a replicated in-memory session-state store
 
 Usage:
-  statehouse node --listen HOST:PORT [options]   run a node
+  statehouse node [--listen HOST:PORT] [options] run a node
   statehouse get KEY                             print a key's value (JSON)
   statehouse set KEY VALUE [--ttl DURATION]      write a JSON value
   statehouse del KEY                             delete a key
@@ -44,10 +44,12 @@ Options for every client command:
 
 Run 'statehouse COMMAND --help' for a command's options.`;
 
-const nodeHelp = `Usage: statehouse node --listen HOST:PORT [options]
+const nodeHelp = `Usage: statehouse node [--listen HOST:PORT] [options]
 
-Runs a state node in the foreground. SIGTERM or SIGINT stops it gracefully. Without
---seeds, a node with no saved state founds a new cluster; with --seeds it joins theirs.
+Runs a state node in the foreground. SIGTERM drains it (its data moves to the other nodes
+first, as 'statehouse drain' does), then it exits; SIGINT (Ctrl-C), or a second signal,
+stops it at once. Without --seeds, a node with no saved state founds a new cluster; with
+--seeds it joins theirs, and takes the cluster's partition count.
 
 Options:
   --listen HOST:PORT    address to listen on (default 127.0.0.1:7400)
@@ -57,7 +59,8 @@ Options:
   --seeds HOST:PORT,... nodes of the cluster to join
   --data-dir DIR        keep the control-plane log here; a restart resumes its place
   --zone ZONE           failure domain: copies of a partition avoid sharing one
-  --partitions N        partitions of a new cluster, fixed at creation (default ${partitionCountDefault})
+  --partitions N        partitions of a new cluster, fixed at creation (default ${partitionCountDefault});
+                        a joining node takes its cluster's, and refuses another
   --replication-factor N copies of each partition in a new cluster (default 2)
   --failure-timeout DURATION  a node silent this long is declared dead (default 600ms)
   --lease DURATION      a primary serves this long after its copies last vouched for it
@@ -150,11 +153,11 @@ function readToken(file: string | undefined): string | undefined {
   return fromEnv === undefined || fromEnv === '' ? undefined : fromEnv;
 }
 
-function parseListen(text: string): { host: string; port: number } {
+function parseListen(text: string, flag = '--listen'): { host: string; port: number } {
   const match = /^\[?([^\]]*?)\]?:(\d+)$/.exec(text);
   const port = match ? Number(match[2]) : NaN;
   if (!match || !match[1] || !Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new UsageError(`--listen must be HOST:PORT, e.g. 127.0.0.1:7400; got '${text}'`);
+    throw new UsageError(`${flag} must be HOST:PORT, e.g. 127.0.0.1:7400; got '${text}'`);
   }
   return { host: match[1], port };
 }
@@ -226,7 +229,7 @@ async function runNode(args: string[]): Promise<number> {
     );
   }
   const seeds = values.seeds === undefined ? [] : values.seeds.split(',').map((s) => s.trim());
-  for (const seed of seeds) parseListen(seed);
+  for (const seed of seeds) parseListen(seed, '--seeds');
   const logLevel = (values['log-level'] ?? 'info') as LogLevel;
   if (!logLevels.includes(logLevel))
     throw new UsageError(`--log-level must be one of ${logLevels.join(', ')}`);
@@ -270,6 +273,13 @@ async function runNode(args: string[]): Promise<number> {
       valueBytesMax: usageValue(() => parseSize(values['max-value']!)),
     }),
     ...(token !== undefined && { token }),
+  }).catch((error: unknown) => {
+    // Options that are each well-formed but do not fit together (a lease longer than the
+    // failure timeout allows, another partition count than the cluster's): bad usage too.
+    if (error instanceof StatehouseError && error.code === ErrorCode.BAD_REQUEST) {
+      throw new UsageError(error.message);
+    }
+    throw error;
   });
   // SIGTERM (what orchestrators send) drains: the node's partitions move away first, so no
   // client request fails. SIGINT (Ctrl-C) stops at once; a second signal of either kind too.
@@ -413,11 +423,40 @@ async function runClient(command: string, args: string[]): Promise<number> {
         return status.health === 'ok' ? 0 : 1;
       }
       case 'drain': {
-        const memberId = await client.drain(key);
+        const before = await client.clusterStatus();
+        const target = before.members.find((m) => m.id === key || m.name === key);
+        const othersActive = before.members.some((m) => m !== target && m.state === 'active');
+        // The last active member gives its drain up and stops: nobody is left to answer.
+        const stoppedAlone = (error: unknown): boolean =>
+          !othersActive &&
+          error instanceof StatehouseError &&
+          (error.code === ErrorCode.CONNECTION_CLOSED ||
+            error.code === ErrorCode.UNAVAILABLE ||
+            error.code === ErrorCode.TIMEOUT);
+        const lastMemberStopped = (): number => {
+          console.error(
+            `${target?.id ?? key} was the last active member: it stopped, and its data with it (nobody was left to take it)`,
+          );
+          return 1;
+        };
+        let memberId: string;
+        try {
+          memberId = await client.drain(key);
+        } catch (error) {
+          if (stoppedAlone(error)) return lastMemberStopped();
+          throw error;
+        }
         console.log(`draining ${memberId}`);
         const deadline = Date.now() + drainWaitMs;
         for (;;) {
-          const member = (await client.clusterStatus()).members.find((m) => m.id === memberId);
+          let status: ClusterStatusView;
+          try {
+            status = await client.clusterStatus();
+          } catch (error) {
+            if (stoppedAlone(error)) return lastMemberStopped();
+            throw error;
+          }
+          const member = status.members.find((m) => m.id === memberId);
           if (member === undefined || member.copies === 0) break;
           if (Date.now() > deadline) {
             console.error(`${memberId} still holds ${member.copies} copies; the drain goes on`);

@@ -101,6 +101,20 @@ test('bad flags exit 2 with a message naming the problem', async () => {
   const listen = await run(['node', '--listen', 'nowhere']);
   assert.equal(listen.code, 2);
   assert.match(listen.stderr, /--listen must be HOST:PORT/);
+  const seeds = await run(['node', '--listen', '127.0.0.1:0', '--seeds', 'bad']);
+  assert.equal(seeds.code, 2);
+  assert.match(seeds.stderr, /--seeds must be HOST:PORT/);
+  const misfit = await run([
+    'node',
+    '--listen',
+    '127.0.0.1:0',
+    '--failure-timeout',
+    '1s',
+    '--lease',
+    '2s',
+  ]);
+  assert.equal(misfit.code, 2);
+  assert.match(misfit.stderr, /leaseMs \(2000\)/);
   const memory = await run(['node', '--max-memory', 'lots']);
   assert.equal(memory.code, 2);
   assert.match(memory.stderr, /not a size/);
@@ -120,7 +134,7 @@ test('bad flags exit 2 with a message naming the problem', async () => {
 test('--help prints usage for the command and every subcommand', async () => {
   const top = await run(['--help']);
   assert.equal(top.code, 0);
-  assert.match(top.stdout, /statehouse node --listen/);
+  assert.match(top.stdout, /statehouse node \[--listen HOST:PORT\]/);
   for (const command of ['node', 'get', 'set', 'del', 'ttl', 'touch', 'ping', 'accept-loss']) {
     const help = await run([command, '--help']);
     assert.equal(help.code, 0, command);

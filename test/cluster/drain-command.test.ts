@@ -68,3 +68,18 @@ test('draining an unknown node is refused with a clear error', async (t) => {
   assert.equal(result.code, 1);
   assert.match(result.stderr, /BAD_REQUEST: no live member nobody to drain/);
 });
+
+test('statehouse drain of the last member says it stopped with its data, and exits 1', async (t) => {
+  const cluster = await ProcessCluster.start({
+    size: 1,
+    args: ['--partitions', '16', '--replication-factor', '1'],
+  });
+  t.after(() => cluster.stop());
+  await cluster.settled(1);
+  const only = cluster.nodes[0]!.child;
+  const result = await run(['drain', 'n1', '--seeds', cluster.seeds()[0]!, '--timeout', '2s']);
+  assert.equal(result.code, 1, result.stderr);
+  assert.match(result.stderr, /was the last active member: it stopped, and its data with it/);
+  if (only.exitCode === null && only.signalCode === null) await once(only, 'exit');
+  assert.equal(only.exitCode, 0);
+});

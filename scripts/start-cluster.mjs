@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `npm start`: a local three-node Statehouse cluster on 127.0.0.1:7401-7403, in the
-// foreground. Ctrl-C stops every node (SIGINT to each, by its pid).
+// foreground. Ctrl-C stops every node (SIGINT to each, by its pid). A node that exits (drained,
+// or killed to watch a failover) leaves the others running; when none is left, this exits.
 // Until the playground exists this is the main program; it runs the built CLI (dist/).
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -10,6 +11,7 @@ const base = Number(process.env.STATEHOUSE_PORT ?? 7401);
 const nodes = [1, 2, 3].map((i) => ({ name: `node-${i}`, address: `127.0.0.1:${base + i - 1}` }));
 const children = new Map();
 let stopping = false;
+let started = false;
 
 function show(name, line) {
   try {
@@ -40,10 +42,16 @@ function start({ name, address }, seeds) {
   createInterface({ input: child.stderr }).on('line', (line) => show(name, line));
   child.on('exit', (code, signal) => {
     children.delete(name);
-    if (!stopping) {
-      console.error(`[${name}] exited (${signal ?? code}); stopping the cluster`);
+    if (!stopping && started) {
+      const left = children.size;
+      console.error(
+        `[${name}] exited (${signal ?? code}); ${left} node${left === 1 ? '' : 's'} still running`,
+      );
+    } else if (!stopping) {
+      console.error(`[${name}] exited (${signal ?? code}) while the cluster started`);
       stop(1);
-    } else if (children.size === 0) process.exit(process.exitCode ?? 0);
+    }
+    if (children.size === 0) process.exit(process.exitCode ?? 0);
   });
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${name} did not start within 30 s`)), 30_000);
@@ -76,6 +84,7 @@ try {
   stop(1);
 }
 if (!stopping) {
+  started = true;
   const seeds = nodes.map((n) => n.address).join(',');
   console.log(`
 Statehouse: three nodes are running (${seeds}). Try:
@@ -84,6 +93,6 @@ Statehouse: three nodes are running (${seeds}). Try:
   node dist/cli/main.js set cart:42 '{"items":["tea"]}' --ttl 30m --seeds ${seeds}
   node dist/cli/main.js get cart:42 --seeds ${seeds}
 
-Ctrl-C stops the cluster.
+A node you stop (statehouse drain, kill) leaves the others running. Ctrl-C stops the cluster.
 `);
 }

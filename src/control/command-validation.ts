@@ -6,6 +6,7 @@
 import type { ControlCommand, MemberRecord } from './cluster-state.js';
 import type { PlacementChange } from './placement.js';
 import { isPlainMap, isUint } from '../core/shape.js';
+import { decodeValue } from '../core/value-codec.js';
 
 const memberStates = new Set(['active', 'joining', 'draining', 'dead']);
 const stringMax = 256;
@@ -77,4 +78,51 @@ export function isControlCommand(v: unknown): v is ControlCommand {
     default:
       return false;
   }
+}
+
+function isIdList(v: unknown): boolean {
+  return Array.isArray(v) && v.every(isId);
+}
+
+function isAssignment(v: unknown): boolean {
+  return (
+    isPlainMap(v) &&
+    isUint(v['epoch']) &&
+    (v['primary'] === null || isId(v['primary'])) &&
+    isIdList(v['backups']) &&
+    isIdList(v['inSync'])
+  );
+}
+
+/**
+ * Whether the bytes of a Raft snapshot from a peer are a cluster state (ClusterState.snapshot),
+ * checked before Raft may persist it: one that is not would fail every restore, this one and
+ * each restart from the data dir after it.
+ */
+export function isClusterStateSnapshot(bytes: Uint8Array): boolean {
+  let s: unknown;
+  try {
+    s = decodeValue(bytes);
+  } catch {
+    return false;
+  }
+  if (!isPlainMap(s)) return false;
+  const settings = s['settings'];
+  const settingsOk =
+    settings === null ||
+    (isPlainMap(settings) &&
+      isUint(settings['partitionCount']) &&
+      (settings['partitionCount'] as number) > 0 &&
+      isUint(settings['replicationFactor']) &&
+      (settings['replicationFactor'] as number) > 0);
+  return (
+    (s['clusterId'] === null || isId(s['clusterId'])) &&
+    settingsOk &&
+    Array.isArray(s['members']) &&
+    s['members'].every(isMember) &&
+    Array.isArray(s['table']) &&
+    s['table'].every(isAssignment) &&
+    isUint(s['tableVersion']) &&
+    (s['replaced'] === undefined || isIdList(s['replaced']))
+  );
 }

@@ -39,7 +39,7 @@ export {
   type ControlCommand,
   type MemberRecord,
 } from './cluster-state.js';
-export { isControlCommand } from './command-validation.js';
+export { isClusterStateSnapshot, isControlCommand } from './command-validation.js';
 export {
   decide,
   heardAt,

@@ -39,6 +39,7 @@ import {
   decide,
   heardAt,
   looksFailed,
+  isClusterStateSnapshot,
   isControlCommand,
   isStuck,
   summarize,
@@ -280,6 +281,10 @@ export class ControlPlane {
       );
       return;
     }
+    if (message.type === 'snapshot' && !isClusterStateSnapshot(message.snapshot.data)) {
+      this.options.logger.warn({ peer: from }, 'dropped a snapshot that is not a cluster state');
+      return;
+    }
     // Only a message that answers someone, or comes from a leader, shows the sender hears the
     // cluster. A node cut off one way (it sends, it hears nothing) campaigns every election
     // timeout; counting its vote requests as life kept it from being declared dead while it
@@ -338,6 +343,19 @@ export class ControlPlane {
   /** The leader's side of a join: commit the member, answer once applied. */
   async admit(request: JoinRequest): Promise<JoinResult> {
     const clusterId = this.requireLeader();
+    const candidate = {
+      id: request.memberId,
+      name: request.name,
+      address: request.address,
+      state: 'active',
+      ...(request.zone !== undefined && { zone: request.zone }),
+    };
+    if (!isControlCommand({ type: 'join', member: candidate })) {
+      throw new StatehouseError(
+        ErrorCode.BAD_REQUEST,
+        'a join must name a member id, a name, an address and a zone of 1 to 256 characters',
+      );
+    }
     if (request.clusterId !== null && request.clusterId !== this.state.clusterId) {
       throw new StatehouseError(
         ErrorCode.CLUSTER_MISMATCH,
@@ -444,6 +462,13 @@ export class ControlPlane {
 
   /** Proposes `command` and resolves once it is applied here; `what` names it in errors. */
   private async commit(command: ControlCommand, what: string): Promise<number> {
+    // The followers drop an append holding a command they would not accept (a name over 256
+    // characters from a join request, say), and would drop it for ever: nothing could be
+    // committed after it. So the leader refuses to propose one.
+    const type = command.type;
+    if (!isControlCommand(command)) {
+      throw new StatehouseError(ErrorCode.BAD_REQUEST, `${what}: a malformed ${type} command`);
+    }
     const proposed = this.raft.propose(command);
     if (!proposed.ok) {
       throw new StatehouseError(

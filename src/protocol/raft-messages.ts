@@ -318,8 +318,17 @@ interface Base {
   readonly term: number;
 }
 
+/**
+ * The largest term a message may carry: one election per millisecond would take 8,900 years
+ * to reach it. Raft computes term + 1 from what it hears, so a term near 2^53 from a broken
+ * or hostile peer would leave every node at a term nobody can campaign past.
+ */
+export const raftTermMax = 2 ** 48;
+
 function readBase(r: Reader): Base {
-  return { from: r.nodeId('from'), to: r.nodeId('to'), term: r.uint('term') };
+  const term = r.uint('term');
+  if (term > raftTermMax) r.fail('term', `at most ${raftTermMax}`);
+  return { from: r.nodeId('from'), to: r.nodeId('to'), term };
 }
 
 /** One reader per message type; the Record makes the compiler insist on all of them. */

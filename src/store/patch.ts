@@ -123,7 +123,16 @@ function splitPath(path: unknown, index: number): string[] {
  * `bin`). Refuses what JSON cannot say (functions, symbols, bigints, NaN and infinities, class
  * instances) so that a patch cannot store what a client could not read back as a document.
  */
-function copyJson(value: unknown, where: string): unknown {
+/**
+ * How deep a patch operand may nest. A session is a few levels deep; the copy recurses, and
+ * a value thousands of levels deep would overflow the stack (a RangeError, not a refusal).
+ */
+const operandDepthMax = 512;
+
+function copyJson(value: unknown, where: string, depth = 0): unknown {
+  if (depth > operandDepthMax) {
+    throw new Refusal(`${where}: a value nests deeper than ${operandDepthMax} levels`);
+  }
   switch (typeof value) {
     case 'string':
     case 'boolean':
@@ -136,7 +145,7 @@ function copyJson(value: unknown, where: string): unknown {
       if (Array.isArray(value)) {
         return value.map((element: unknown) => {
           if (element === undefined) throw new Refusal(`${where}: an array holds undefined`);
-          return copyJson(element, where);
+          return copyJson(element, where, depth + 1);
         });
       }
       // new Uint8Array(bytes) copies; a Buffer's slice() would share the caller's memory.
@@ -147,7 +156,7 @@ function copyJson(value: unknown, where: string): unknown {
         if (key === '__proto__') throw new Refusal(`${where}: a value has a __proto__ key`);
         const field = value[key];
         // JSON drops an undefined field; so does the copy.
-        if (field !== undefined) copy[key] = copyJson(field, where);
+        if (field !== undefined) copy[key] = copyJson(field, where, depth + 1);
       }
       return copy;
     }

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { startNode } from '../../src/node/index.js';
 import type { StatehouseError } from '../../src/core/errors.js';
 import { fastTiming, startCluster } from '../helpers/cluster.js';
+import { RawConnection } from '../helpers/raw-connection.js';
 
 test('a node that claims the name of a live member is refused with NODE_ID_IN_USE', async (t) => {
   const [first] = await startCluster(t, 1);
@@ -69,4 +70,23 @@ test("a node given another partition count than the cluster's is refused before 
     ['n1'],
     'the refused node was never admitted',
   );
+});
+
+test('a join naming a member over 256 characters is refused, and later joins still commit', async (t) => {
+  const [first] = await startCluster(t, 1, { partitions: 16 });
+  const raw = await RawConnection.ready(first!.port);
+  t.after(() => raw.close());
+  raw.request({
+    kind: 'join',
+    id: 1,
+    name: 'x'.repeat(300),
+    memberId: 'long~1',
+    address: '127.0.0.1:1',
+    clusterId: null,
+  });
+  const reply = await raw.reply(1);
+  assert.ok(!reply.ok && reply.error.code === 'BAD_REQUEST', JSON.stringify(reply));
+  const second = await startNode({ port: 0, id: 'n2', seeds: [first!.address], ...fastTiming });
+  t.after(() => second.close());
+  assert.ok(first!.status().members.some((m) => m.name === 'n2'));
 });

@@ -281,3 +281,12 @@ test('patch of a stored value that is not valid MessagePack is refused', () => {
   store.execute({ op: 'set', key: 'k', value: new Uint8Array([0x92, 0x01]) }, t0);
   failure(store.execute({ op: 'patch', key: 'k', ops: [] }, t0), ErrorCode.BAD_REQUEST);
 });
+
+test('an operand nested thousands of levels deep is refused, not a stack overflow', () => {
+  let deep: unknown = 1;
+  for (let i = 0; i < 20_000; i++) deep = [deep];
+  assert.match(refused({}, { op: 'set', path: 'a', value: deep }), /deeper than 512 levels/);
+  let fine: unknown = 1;
+  for (let i = 0; i < 100; i++) fine = { x: fine };
+  assert.deepEqual((patched({}, { op: 'set', path: 'a', value: fine }) as { a: unknown }).a, fine);
+});

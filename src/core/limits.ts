@@ -63,5 +63,9 @@ export const expirySweepIntervalMs = 100;
 /** A handshake must arrive promptly; a silent socket holds a file descriptor. */
 export const handshakeTimeoutMsDefault = 5_000;
 
-/** Requests one connection may have unanswered before the server stops reading it. */
-export const serverInFlightPerConnectionMax = 10_000;
+/**
+ * Reply bytes one connection may have queued before the node stops taking its requests until
+ * the socket drains: a pipelined read of small requests for large values cannot make a node
+ * buffer more than this for a client that does not read.
+ */
+export const repliesQueuedBytesMax = 16 * MiB;

@@ -19,7 +19,7 @@ import type { Socket } from 'node:net';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { unreachable } from '../core/assert.js';
 import { ErrorCode, StatehouseError } from '../core/errors.js';
-import { handshakeTimeoutMsDefault } from '../core/limits.js';
+import { handshakeTimeoutMsDefault, repliesQueuedBytesMax } from '../core/limits.js';
 import {
   FrameDecoder,
   FrameWriter,
@@ -39,6 +39,7 @@ import {
   type JoinRequest,
   type JoinResult,
   type PeerHelloRequest,
+  type FrameError,
   type WireError,
 } from '../protocol/index.js';
 import type { DataPlane } from '../replication/index.js';
@@ -143,6 +144,9 @@ function wireResult(result: Result): unknown {
 export class ClientConnection {
   private readonly decoder: FrameDecoder;
   private outgoing: Uint8Array[] = [];
+  /** The bytes of `outgoing`. */
+  private outgoingBytes = 0;
+  private readonly takeFrame = (body: Buffer): boolean => this.onFrame(body);
   private readonly writer = new FrameWriter();
   private clientId: string | null = null;
   /** True while the requests of one read are handled: their replies leave together after. */
@@ -163,7 +167,10 @@ export class ClientConnection {
     this.remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('drain', () => socket.resume());
+    socket.on('drain', () => {
+      socket.resume();
+      this.takeHeldFrames();
+    });
     socket.on('error', (error) =>
       ctx.logger.debug({ remote: this.remote, err: error.message }, 'client socket error'),
     );
@@ -196,20 +203,49 @@ export class ClientConnection {
   private onData(chunk: Buffer): void {
     if (this.closing) return;
     this.reading = true;
-    const broken = this.decoder.push(chunk, (body) => this.onFrame(body));
+    const broken = this.decoder.push(chunk, this.takeFrame);
     this.reading = false;
-    if (broken) {
-      this.ctx.logger.warn(
-        { remote: this.remote, reason: broken.message },
-        'closing connection: broken stream',
-      );
-      this.fail(0, broken);
-      return;
-    }
+    if (broken) return this.broken(broken);
     this.flush();
+    this.takeHeldFrames();
   }
 
-  private onFrame(body: Buffer): void {
+  private broken(error: FrameError): void {
+    this.ctx.logger.warn(
+      { remote: this.remote, reason: error.message },
+      'closing connection: broken stream',
+    );
+    this.fail(0, error);
+  }
+
+  /**
+   * One read may hold thousands of small requests whose replies are large (a pipelined
+   * `get` of a 1 MiB value, 4,000 times in 64 KiB): answered all at once, they would need
+   * gigabytes. So the frames of a read wait once `repliesQueuedBytesMax` of replies are
+   * queued, and are taken up as the socket drains; a peer that never reads its replies
+   * holds no more than that.
+   */
+  private takeHeldFrames(): void {
+    while (this.decoder.holding && !this.closing && !this.socket.destroyed) {
+      if (this.socket.writableLength > 0) {
+        this.socket.pause(); // until 'drain'
+        return;
+      }
+      this.reading = true;
+      const broken = this.decoder.resume(this.takeFrame);
+      this.reading = false;
+      if (broken) return this.broken(broken);
+      this.flush();
+    }
+  }
+
+  /** Handles one request; false once replies have piled up enough to stop reading (above). */
+  private onFrame(body: Buffer): boolean {
+    this.handleFrame(body);
+    return this.outgoingBytes + this.socket.writableLength < repliesQueuedBytesMax;
+  }
+
+  private handleFrame(body: Buffer): void {
     if (this.closing) return;
     const request = decodeRequest(body);
     if (isBadMessage(request)) {
@@ -408,7 +444,7 @@ export class ClientConnection {
 
   /** A reply produced outside a read: queued and flushed on the next turn. */
   private replyLater(body: Uint8Array): void {
-    this.outgoing.push(body);
+    this.queue(body);
     this.scheduleFlush();
   }
 
@@ -435,27 +471,31 @@ export class ClientConnection {
   /** The runtime's answer to a command; written with the current batch, or on the next turn. */
   answer(wireId: number, outcome: Outcome): void {
     if (this.socket.destroyed) return;
-    this.outgoing.push(encodeOutcome(wireId, outcome));
+    this.queue(encodeOutcome(wireId, outcome));
     this.scheduleFlush();
   }
 
   /** Passes on a reply another node made (to a command this node forwarded for us). */
   relay(wireId: number, reply: Reply): void {
     if (this.socket.destroyed) return;
-    this.outgoing.push(
-      reply.ok ? encodeOk(wireId, reply.result) : encodeError(wireId, reply.error),
-    );
+    this.queue(reply.ok ? encodeOk(wireId, reply.result) : encodeError(wireId, reply.error));
     this.scheduleFlush();
   }
 
   private reply(body: Uint8Array): void {
+    this.queue(body);
+  }
+
+  private queue(body: Uint8Array): void {
     this.outgoing.push(body);
+    this.outgoingBytes += body.length;
   }
 
   private flush(): void {
     if (this.outgoing.length === 0 || this.socket.destroyed) return;
     const batch = this.writer.batch(this.outgoing);
     this.outgoing.length = 0;
+    this.outgoingBytes = 0;
     const more = this.socket.write(batch);
     this.writer.written(this.socket.writableLength === 0);
     if (!more) this.socket.pause();

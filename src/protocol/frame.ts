@@ -21,6 +21,7 @@ export class FrameDecoder {
   private chunks: Buffer[] = [];
   private buffered = 0;
   private broken: FrameError | null = null;
+  private held = false;
 
   constructor(frameBytesMax: number) {
     this.frameBytesMax = frameBytesMax;
@@ -31,16 +32,40 @@ export class FrameDecoder {
     return this.buffered;
   }
 
+  /** True after `onFrame` returned false: frames wait, unread, until `resume`. */
+  get holding(): boolean {
+    return this.held;
+  }
+
+  /** Takes up the frames held back since `onFrame` returned false. */
+  resume(onFrame: (body: Buffer) => unknown): FrameError | null {
+    this.held = false;
+    if (this.broken) return this.broken;
+    if (this.buffered === 0) return null;
+    const all =
+      this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.buffered);
+    this.chunks = [];
+    this.buffered = 0;
+    return this.push(all, onFrame);
+  }
+
   /**
    * Adds received bytes; calls `onFrame` for each complete frame body, in order. Returns an
    * error once a frame is oversized; after that the decoder accepts nothing more. The body
    * passed to `onFrame` may be a view into `chunk`, or into a buffer the decoder joined
    * chunks into; the decoder never writes to either again, so a view may be kept, at the
    * price of keeping the whole buffer alive (the node keeps a write's value bytes this way
-   * until its backups acknowledge it, then copies what it stores).
+   * until its backups acknowledge it, then copies what it stores). When `onFrame` returns
+   * false, the frames after that one wait, with every later chunk, until `resume`: a reader
+   * whose replies pile up unread stops taking requests mid-chunk.
    */
-  push(chunk: Buffer, onFrame: (body: Buffer) => void): FrameError | null {
+  push(chunk: Buffer, onFrame: (body: Buffer) => unknown): FrameError | null {
     if (this.broken) return this.broken;
+    if (this.held) {
+      this.chunks.push(chunk);
+      this.buffered += chunk.length;
+      return null;
+    }
     if (this.buffered === 0) {
       // Fast path: parse straight out of the chunk, keep only a partial tail.
       let offset = 0;
@@ -49,8 +74,12 @@ export class FrameDecoder {
         if (length > this.frameBytesMax) return this.fail(length);
         const end = offset + frameHeaderBytes + length;
         if (end > chunk.length) break;
-        onFrame(chunk.subarray(offset + frameHeaderBytes, end));
+        const more = onFrame(chunk.subarray(offset + frameHeaderBytes, end));
         offset = end;
+        if (more === false) {
+          this.held = true;
+          break;
+        }
       }
       if (offset < chunk.length) {
         // A partial frame may sit for a while: copy it so the big read buffer can be freed.

@@ -9,10 +9,12 @@ import {
   encodeRequest,
   frameBatch,
   isBadMessage,
+  protocolVersion,
 } from '../../src/protocol/index.js';
 import type { Request } from '../../src/protocol/index.js';
 import { encodeValue } from '../../src/core/value-codec.js';
 import { RawConnection } from '../helpers/raw-connection.js';
+import { connect as netConnect } from 'node:net';
 
 test('an undecodable frame gets BAD_REQUEST and the connection keeps serving', async (t) => {
   const node = await startNode({ port: 0 });
@@ -238,4 +240,60 @@ test('a truncated frame followed by a close leaves the node serving', async (t) 
   const client = await connect({ seeds: node.address });
   t.after(() => client.close());
   assert.equal(await client.get('k'), null);
+});
+
+/** `count` pipelined gets of `key`, ids 1 to count, in one write. */
+function pipelinedGets(key: string, count: number): Buffer {
+  return frameBatch(
+    Array.from({ length: count }, (_, i) =>
+      encodeRequest({ kind: 'command', id: i + 1, command: { op: 'get', key } }),
+    ),
+  );
+}
+
+test('thousands of pipelined gets of a large value from a client that never reads keep the node within bounds', async (t) => {
+  const node = await startNode({ port: 0 });
+  t.after(() => node.close());
+  const client = await connect({ seeds: node.address });
+  t.after(() => client.close());
+  await client.set('big', 'x'.repeat(1_000_000));
+  const rssBefore = process.memoryUsage().rss;
+  // 4,000 gets in one 64 KiB write would need 4 GB of replies at once.
+  const hostile = netConnect({ host: '127.0.0.1', port: node.port });
+  await new Promise<void>((resolve) => hostile.once('connect', () => resolve()));
+  hostile.pause(); // never reads a reply
+  t.after(() => hostile.destroy());
+  hostile.write(
+    Buffer.concat([
+      frameBatch([
+        encodeRequest({
+          kind: 'hello',
+          id: 0,
+          protocol: protocolVersion,
+          client: 'x',
+          clientId: 'hostile',
+        }),
+      ]),
+      pipelinedGets('big', 4_000),
+    ]),
+  );
+  await new Promise((resolve) => setTimeout(resolve, 1_500));
+  const grownMb = (process.memoryUsage().rss - rssBefore) / 1e6;
+  assert.ok(grownMb < 500, `memory grew ${grownMb.toFixed(0)} MB`);
+  assert.equal((await client.get<string>('big'))?.length, 1_000_000, 'the node serves others');
+});
+
+test('pipelined gets of a large value are all answered, in order, to a client that reads', async (t) => {
+  const node = await startNode({ port: 0 });
+  t.after(() => node.close());
+  const client = await connect({ seeds: node.address });
+  t.after(() => client.close());
+  await client.set('big', 'y'.repeat(1_000_000));
+  const raw = await RawConnection.ready(node.port);
+  t.after(() => raw.close());
+  raw.writeBytes(pipelinedGets('big', 60));
+  for (let id = 1; id <= 60; id++) {
+    const reply = await raw.reply(id, 20_000);
+    assert.ok(reply.ok, `reply ${id}`);
+  }
 });

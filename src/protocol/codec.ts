@@ -37,6 +37,8 @@ export interface BadMessage {
 }
 
 const requestIdMax = 0xffffffff;
+/** Member ids, names, addresses and cluster ids (the control plane's own bound). */
+const identifierLengthMax = 256;
 
 class FieldError extends Error {}
 
@@ -55,6 +57,28 @@ class FieldReader {
     const v = this.fields[name];
     if (typeof v !== 'string') this.fail(name, 'a string');
     return v;
+  }
+
+  /**
+   * A member id, name, address or cluster id: 1 to 256 characters. Nodes keep them (the
+   * peer table, the control plane's log), so one from the network must be bounded.
+   */
+  identifier(name: string): string {
+    const v = this.fields[name];
+    if (typeof v !== 'string' || v.length === 0 || v.length > identifierLengthMax) {
+      this.fail(name, `a string of 1 to ${identifierLengthMax} characters`);
+    }
+    return v;
+  }
+
+  optionalIdentifier(name: string): string | undefined {
+    const v = this.fields[name];
+    return v === undefined || v === null ? undefined : this.identifier(name);
+  }
+
+  nullableIdentifier(name: string): string | null {
+    const v = this.fields[name];
+    return v === null || v === undefined ? null : this.identifier(name);
   }
 
   optionalString(name: string): string | undefined {
@@ -497,9 +521,9 @@ export function decodeRequestSlow(body: Uint8Array): Request | BadMessage {
           kind: 'peerHello',
           id,
           protocol: r.uint('protocol'),
-          memberId: r.string('memberId'),
-          address: r.string('address'),
-          clusterId: r.nullableString('clusterId'),
+          memberId: r.identifier('memberId'),
+          address: r.identifier('address'),
+          clusterId: r.nullableIdentifier('clusterId'),
           ...(token !== undefined && { token }),
         };
       }
@@ -531,14 +555,14 @@ export function decodeRequestSlow(body: Uint8Array): Request | BadMessage {
         return { kind: 'drain', id, ...(memberId !== undefined && { memberId }) };
       }
       case Op.join: {
-        const zone = r.optionalString('zone');
+        const zone = r.optionalIdentifier('zone');
         return {
           kind: 'join',
           id,
-          name: r.string('name'),
-          memberId: r.string('memberId'),
-          address: r.string('address'),
-          clusterId: r.nullableString('clusterId'),
+          name: r.identifier('name'),
+          memberId: r.identifier('memberId'),
+          address: r.identifier('address'),
+          clusterId: r.nullableIdentifier('clusterId'),
           ...(zone !== undefined && { zone }),
         };
       }

@@ -146,3 +146,30 @@ test('decoding arbitrary MessagePack values never throws', () => {
     { numRuns: 2_000 },
   );
 });
+
+test('a peer hello or a join whose member id, name or address is over 256 characters is malformed', () => {
+  const long = 'x'.repeat(257);
+  const hello = {
+    kind: 'peerHello',
+    id: 0,
+    protocol: 2,
+    memberId: 'n1~a',
+    address: '127.0.0.1:1',
+    clusterId: null,
+  } as const;
+  assert.ok(!isBadMessage(decodeRequest(encodeRequest(hello))));
+  assert.ok(isBadMessage(decodeRequest(encodeRequest({ ...hello, memberId: long }))));
+  assert.ok(isBadMessage(decodeRequest(encodeRequest({ ...hello, address: long }))));
+  const join = {
+    kind: 'join',
+    id: 1,
+    name: 'n2',
+    memberId: 'n2~b',
+    address: '127.0.0.1:2',
+    clusterId: null,
+  } as const;
+  assert.ok(!isBadMessage(decodeRequest(encodeRequest(join))));
+  for (const field of ['name', 'memberId', 'address', 'zone'] as const) {
+    assert.ok(isBadMessage(decodeRequest(encodeRequest({ ...join, [field]: long }))), field);
+  }
+});

@@ -151,6 +151,8 @@ export class ControlPlane {
   /** Copies their primaries reported caught up (`partition/node/epoch`), for the controller. */
   private readonly caughtUpReports = new Set<string>();
   private laggingReports: { partition: number; node: string; epoch: number }[] = [];
+  /** The keys (`partition/node/epoch`) of laggingReports, to find a repeat at once. */
+  private readonly laggingKeys = new Set<string>();
   private reportsVersion = 0;
   private readSeq = 0;
   private readonly readWaiters = new Map<string, { resolve: () => void; timer: NodeJS.Timeout }>();
@@ -314,7 +316,12 @@ export class ControlPlane {
    * until the table moves past them, so a report that arrives between decisions is not lost.
    */
   report(caughtUp: readonly PartitionReport[], lagging: readonly PartitionReport[]): void {
+    // Only reports about a partition and a member this node knows: anything else can never
+    // apply, and would only be kept.
+    const applies = (r: PartitionReport): boolean =>
+      this.state.table[r.partition] !== undefined && this.state.member(r.node) !== undefined;
     for (const r of caughtUp) {
+      if (!applies(r)) continue;
       const key = `${r.partition}/${r.node}/${r.epoch}`;
       if (!this.caughtUpReports.has(key)) {
         this.caughtUpReports.add(key);
@@ -325,14 +332,40 @@ export class ControlPlane {
     // so that repeats neither grow the list nor make the leader decide again.
     let fresh = false;
     for (const r of lagging) {
-      const known = this.laggingReports.some(
-        (x) => x.partition === r.partition && x.node === r.node && x.epoch === r.epoch,
-      );
-      if (known) continue;
+      if (!applies(r)) continue;
+      const key = `${r.partition}/${r.node}/${r.epoch}`;
+      if (this.laggingKeys.has(key)) continue;
+      this.laggingKeys.add(key);
       this.laggingReports.push(r);
       fresh = true;
     }
     if (fresh) this.reportsVersion++;
+    // The leader prunes at every decision; a follower (or a leader between decisions) does
+    // it when the reports outgrow what the table can use: two per partition and member.
+    const useful = 2 * this.state.table.length * Math.max(1, this.state.members.length);
+    if (this.laggingReports.length + this.caughtUpReports.size > useful) this.pruneReports();
+  }
+
+  /**
+   * Drops the reports the table has left behind (epochs it moved past, copies it already
+   * put in or took out of sync). Kept, they would act again: the in-sync set changes within
+   * an epoch, so an old "lagging" would take a copy that has since caught up out of the set
+   * again, an old "caught up" would put it back, and the partition would flap between the
+   * two every decision, for as long as the epoch lasts.
+   */
+  private pruneReports(): void {
+    this.laggingReports = this.laggingReports.filter((r) => {
+      const a = this.state.table[r.partition];
+      return a?.epoch === r.epoch && a.inSync.includes(r.node);
+    });
+    this.laggingKeys.clear();
+    for (const r of this.laggingReports)
+      this.laggingKeys.add(`${r.partition}/${r.node}/${r.epoch}`);
+    for (const key of this.caughtUpReports) {
+      const [partition, node = '', epoch] = key.split('/');
+      const a = this.state.table[Number(partition)];
+      if (a?.epoch !== Number(epoch) || a.inSync.includes(node)) this.caughtUpReports.delete(key);
+    }
   }
 
   /** The current control-plane leader's member id, if known. */
@@ -633,19 +666,8 @@ export class ControlPlane {
       },
     });
     // Reports of epochs the table has left behind can never apply again, and a report the
-    // table already reflects has been acted on. Kept, it would act again: the in-sync set
-    // changes within an epoch, so an old "lagging" would take a copy that has since caught
-    // up out of the set again, an old "caught up" would put it back, and the partition would
-    // flap between the two every decision, for as long as the epoch lasts.
-    this.laggingReports = this.laggingReports.filter((r) => {
-      const a = this.state.table[r.partition];
-      return a?.epoch === r.epoch && a.inSync.includes(r.node);
-    });
-    for (const key of this.caughtUpReports) {
-      const [partition, node = '', epoch] = key.split('/');
-      const a = this.state.table[Number(partition)];
-      if (a?.epoch !== Number(epoch) || a.inSync.includes(node)) this.caughtUpReports.delete(key);
-    }
+    // table already reflects has been acted on (pruneReports).
+    this.pruneReports();
     for (const command of decision.commands) {
       const result = this.raft.propose(command);
       if (!result.ok) {

@@ -263,23 +263,16 @@ export class ClientConnection {
       return;
     }
     if (this.peerId !== null) {
-      try {
-        if (request.kind === 'raft') this.ctx.cluster.receive(request.message, this.peerId);
-        else if (request.kind === 'repl') this.ctx.data.receive(request.message, this.peerId);
-        else if (request.kind === 'report') this.ctx.data.report(request.report, this.peerId);
-        else if (request.kind === 'forward') this.ctx.data.forwardIn(request, this.peerId);
-        else if (request.kind === 'forwarded') this.ctx.data.forwardedIn(request, this.peerId);
-        else this.refuse(request.id, `a peer link carries only raft messages, not ${request.kind}`);
-      } catch (error) {
-        // A well-formed message the state machines refuse to take (a replication stream
-        // that does not fit this copy, a value too deep to copy): the peer is broken or
-        // not what it claims. Its link is cut; the node goes on serving everyone else.
-        this.ctx.logger.error(
-          { peer: this.peerId, kind: request.kind, err: error },
-          'a peer message could not be handled; closing the link',
-        );
-        this.socket.destroy();
-      }
+      // No catch here, on purpose: a message the state machines cannot take (a replication
+      // stream that does not fit this copy) means this copy or its peer is broken, and a
+      // node that went on would serve a copy that diverged. It stops instead (fail-stop);
+      // its partitions fail over to copies that did not diverge.
+      if (request.kind === 'raft') this.ctx.cluster.receive(request.message, this.peerId);
+      else if (request.kind === 'repl') this.ctx.data.receive(request.message, this.peerId);
+      else if (request.kind === 'report') this.ctx.data.report(request.report, this.peerId);
+      else if (request.kind === 'forward') this.ctx.data.forwardIn(request, this.peerId);
+      else if (request.kind === 'forwarded') this.ctx.data.forwardedIn(request, this.peerId);
+      else this.refuse(request.id, `a peer link carries only raft messages, not ${request.kind}`);
       return;
     }
     if (this.clientId === null) {

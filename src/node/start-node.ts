@@ -297,16 +297,23 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
       ? createLogger(options.logger, { node: name })
       : (options.logger?.child({ node: name }) ?? silentLogger);
   const clock = options.clock ?? monotonicWallClock;
-  const partitions = await partitionCountToServe(options.partitions, seeds, {
-    clientName: `statehouse-node ${name}`,
-    token: options.token,
-    localAddress: options.localAddress,
-  });
-
   // The data dir is locked before the port is taken, so a second process on it fails fast.
   const storage = openStorage(options.dataDir);
   const meta = storage.readMeta();
   const persisted = storage.load();
+  // A new node takes the count of the cluster it joins. A resumed one keeps what it was
+  // started with: its seeds may all be down (the whole cluster restarting).
+  const partitions =
+    persisted === null
+      ? await partitionCountToServe(options.partitions, seeds, {
+          clientName: `statehouse-node ${name}`,
+          token: options.token,
+          localAddress: options.localAddress,
+        }).catch((error: unknown) => {
+          storage.close();
+          throw error;
+        })
+      : (options.partitions ?? partitionCountDefault);
 
   const server: Server = createServer();
   try {
@@ -892,7 +899,6 @@ const fatalJoinCodes: ReadonlySet<string> = new Set([
  */
 const nameInUseGraceMs = 10_000;
 
-/** Asks the seeds to admit this node, following NOT_LEADER hints, until one does. */
 /** How long a starting node waits for each seed to tell it the cluster's partition count. */
 const partitionCountAskMs = 2_000;
 
@@ -938,6 +944,7 @@ async function partitionCountToServe(
   return given ?? partitionCountDefault;
 }
 
+/** Asks the seeds to admit this node, following NOT_LEADER hints, until one does. */
 async function joinCluster(args: {
   timeoutMs: number;
   seeds: readonly string[];

@@ -118,7 +118,7 @@ export interface SessionStoreOptions {
   /**
    * Keep an index of session ids so that all(), ids(), length() and clear() work. Default
    * false: without it they fail, because the cluster has no key scan. Costs one more write
-   * per session created and destroyed, on one of 16 index keys, and about two reads per
+   * per session created and destroyed, on one of 16 index keys, and about three reads per
    * session created to prune expired ids (noteIndexAdd). Each index key is one value, so the
    * index suits up to a few hundred thousand live sessions.
    */
@@ -201,7 +201,7 @@ const indexReadConcurrency = 64;
 /**
  * A shard is pruned of expired sessions after this process added this many ids to it, or half
  * the ids it kept at its last pruning if more: each pruning reads the shard and checks every
- * id in it, so the cost per session created stays about two reads, and a shard holds at most
+ * id in it, so the cost per session created stays about three reads, and a shard holds at most
  * about one and a half times its live ids (per web server adding to it) plus this many.
  */
 const indexPruneAddsMin = 64;

@@ -1,14 +1,16 @@
 /**
  * A peer link carries what the state machines trust most: Raft, the replication stream,
  * forwarded commands. A peer that is broken, or not the member it claims to be, must not be
- * able to crash a node or wedge the cluster with one message (found by fuzzing the ports).
+ * able to crash a node or wedge the cluster with a snapshot or a term (found by fuzzing the
+ * ports). A replication stream that does not fit a copy still stops the node: fail-stop, so
+ * that no copy that diverged is ever served.
  */
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { pack } from 'msgpackr';
 import { connect } from '../../src/client/index.js';
 import { peerProtocolVersion } from '../../src/protocol/index.js';
-import { eventually, fastTiming, startCluster } from '../helpers/cluster.js';
+import { startCluster } from '../helpers/cluster.js';
 import { RawConnection } from '../helpers/raw-connection.js';
 
 /** A peer link to `port` that says it is `memberId`. */
@@ -71,25 +73,4 @@ test('a raft message with a term near 2^53 is dropped: the cluster keeps electin
   for (const n of nodes)
     assert.ok(n.status().term < 2 ** 48, `${n.memberId} term ${n.status().term}`);
   link.close();
-});
-
-test('a replication stream that does not fit a backup closes the link, not the node', async (t) => {
-  const nodes = await startCluster(t, 2, { partitions: 16, ...fastTiming });
-  const client = await connect({ seeds: nodes.map((n) => n.address) });
-  t.after(() => client.close());
-  await eventually('both copies of every partition', () =>
-    nodes.every((n) => n.status().partitions.underReplicated === 0),
-  );
-  const [primary, backup] = nodes;
-  const link = await peerLink(backup!.port, primary!.memberId);
-  // An append for every partition and epoch deleting a key the backup never held.
-  const appends = [];
-  for (let p = 0; p < 16; p++)
-    for (let epoch = 1; epoch <= 20; epoch++)
-      appends.push([1, p, epoch, 1, [epoch, 1], [2, 'no-such-key']]);
-  link.writeFrame(pack([22, 0, { message: appends }]));
-  await link.waitClosed().catch(() => undefined);
-  for (let i = 0; i < 20; i++) await client.set(`k${i}`, i);
-  for (let i = 0; i < 20; i++) assert.equal(await client.get(`k${i}`), i);
-  assert.equal(backup!.status().members.length, 2, 'the backup still runs and serves');
 });

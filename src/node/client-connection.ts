@@ -155,6 +155,8 @@ export class ClientConnection {
   /** Set when a peer node, not a client, is on the other end. */
   private peerId: string | null = null;
   private closing = false;
+  /** The other side ended its half: answer what it sent, then end ours. */
+  private peerEnded = false;
   private handshakeTimer: NodeJS.Timeout | null;
   private readonly remote: string;
 
@@ -170,6 +172,10 @@ export class ClientConnection {
     socket.on('drain', () => {
       socket.resume();
       this.takeHeldFrames();
+    });
+    socket.on('end', () => {
+      this.peerEnded = true;
+      if (!this.decoder.holding) this.end();
     });
     socket.on('error', (error) =>
       ctx.logger.debug({ remote: this.remote, err: error.message }, 'client socket error'),
@@ -237,6 +243,7 @@ export class ClientConnection {
       if (broken) return this.broken(broken);
       this.flush();
     }
+    if (this.peerEnded && !this.decoder.holding && !this.closing) this.end();
   }
 
   /** Handles one request; false once replies have piled up enough to stop reading (above). */

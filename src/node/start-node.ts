@@ -315,7 +315,9 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
         })
       : (options.partitions ?? partitionCountDefault);
 
-  const server: Server = createServer();
+  // Half-open: a client that sends its requests and then ends its side still gets every
+  // answer (ClientConnection ends the connection once it has answered them).
+  const server: Server = createServer({ allowHalfOpen: true });
   try {
     await listen(server, host, port);
   } catch (error) {

@@ -376,19 +376,6 @@ export class ControlPlane {
   /** The leader's side of a join: commit the member, answer once applied. */
   async admit(request: JoinRequest): Promise<JoinResult> {
     const clusterId = this.requireLeader();
-    const candidate = {
-      id: request.memberId,
-      name: request.name,
-      address: request.address,
-      state: 'active',
-      ...(request.zone !== undefined && { zone: request.zone }),
-    };
-    if (!isControlCommand({ type: 'join', member: candidate })) {
-      throw new StatehouseError(
-        ErrorCode.BAD_REQUEST,
-        'a join must name a member id, a name, an address and a zone of 1 to 256 characters',
-      );
-    }
     if (request.clusterId !== null && request.clusterId !== this.state.clusterId) {
       throw new StatehouseError(
         ErrorCode.CLUSTER_MISMATCH,

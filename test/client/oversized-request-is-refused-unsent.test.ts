@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import type { StatehouseError } from '../../src/core/errors.js';
 import { withNode } from '../helpers/node.js';
 
-test('a patch over the frame limit fails at once with TOO_LARGE, unsent, and the connection stays up', async (t) => {
+test('a patch over the frame limit fails at once with TOO_LARGE, unsent, and the requests beside it are answered', async (t) => {
   const { client } = await withNode(t, { valueBytesMax: 4096 }, { timeoutMs: 5_000 });
   await client.set('doc', { notes: '' });
   for (let i = 0; i < 8; i++) await client.set(`k${i}`, i);

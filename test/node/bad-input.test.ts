@@ -1,9 +1,9 @@
-import test from 'node:test';
+import test, { type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { pack } from 'msgpackr';
 import { startNode } from '../../src/node/index.js';
-import { connect } from '../../src/client/index.js';
+import { connect, type Client } from '../../src/client/index.js';
 import {
   decodeRequest,
   encodeRequest,
@@ -244,41 +244,35 @@ test('a truncated frame followed by a close leaves the node serving', async (t) 
   assert.equal(await client.get('k'), null);
 });
 
-/** `count` pipelined gets of `key`, ids 1 to count, in one write. */
-function pipelinedGets(key: string, count: number): Buffer {
-  return frameBatch(
-    Array.from({ length: count }, (_, i) =>
+/** A hello, then `count` pipelined gets of `key` (ids 1 to count), as one write's bytes. */
+function helloAndPipelinedGets(clientId: string, key: string, count: number): Buffer {
+  return frameBatch([
+    encodeRequest({ kind: 'hello', id: 0, protocol: protocolVersion, client: 'x', clientId }),
+    ...Array.from({ length: count }, (_, i) =>
       encodeRequest({ kind: 'command', id: i + 1, command: { op: 'get', key } }),
     ),
-  );
+  ]);
 }
 
-test('thousands of pipelined gets of a large value from a client that never reads keep the node within bounds', async (t) => {
+/** A node holding a 1 MB value at `big`, and a client of it; both closed after the test. */
+async function nodeWithBigValue(t: TestContext): Promise<{ port: number; client: Client }> {
   const node = await startNode({ port: 0 });
   t.after(() => node.close());
   const client = await connect({ seeds: node.address });
   t.after(() => client.close());
   await client.set('big', 'x'.repeat(1_000_000));
+  return { port: node.port, client };
+}
+
+test('thousands of pipelined gets of a large value from a client that never reads keep the node within bounds', async (t) => {
+  const { port, client } = await nodeWithBigValue(t);
   const rssBefore = process.memoryUsage().rss;
   // 4,000 gets in one 64 KiB write would need 4 GB of replies at once.
-  const hostile = netConnect({ host: '127.0.0.1', port: node.port });
+  const hostile = netConnect({ host: '127.0.0.1', port });
   await new Promise<void>((resolve) => hostile.once('connect', () => resolve()));
   hostile.pause(); // never reads a reply
   t.after(() => hostile.destroy());
-  hostile.write(
-    Buffer.concat([
-      frameBatch([
-        encodeRequest({
-          kind: 'hello',
-          id: 0,
-          protocol: protocolVersion,
-          client: 'x',
-          clientId: 'hostile',
-        }),
-      ]),
-      pipelinedGets('big', 4_000),
-    ]),
-  );
+  hostile.write(helloAndPipelinedGets('hostile', 'big', 4_000));
   await new Promise((resolve) => setTimeout(resolve, 1_500));
   const grownMb = (process.memoryUsage().rss - rssBefore) / 1e6;
   assert.ok(grownMb < 500, `memory grew ${grownMb.toFixed(0)} MB`);
@@ -286,12 +280,8 @@ test('thousands of pipelined gets of a large value from a client that never read
 });
 
 test('pipelined gets of a large value are all answered, in order, to a client that reads and then ends its side', async (t) => {
-  const node = await startNode({ port: 0 });
-  t.after(() => node.close());
-  const client = await connect({ seeds: node.address });
-  t.after(() => client.close());
-  await client.set('big', 'y'.repeat(1_000_000));
-  const socket = netConnect({ host: '127.0.0.1', port: node.port });
+  const { port } = await nodeWithBigValue(t);
+  const socket = netConnect({ host: '127.0.0.1', port });
   t.after(() => socket.destroy());
   const ids: number[] = [];
   const decoder = new FrameDecoder(1 << 26);
@@ -302,20 +292,7 @@ test('pipelined gets of a large value are all answered, in order, to a client th
     }),
   );
   const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
-  socket.end(
-    Buffer.concat([
-      frameBatch([
-        encodeRequest({
-          kind: 'hello',
-          id: 0,
-          protocol: protocolVersion,
-          client: 'x',
-          clientId: 'reader',
-        }),
-      ]),
-      pipelinedGets('big', 60),
-    ]),
-  );
+  socket.end(helloAndPipelinedGets('reader', 'big', 60));
   await closed;
   assert.deepEqual(
     ids,

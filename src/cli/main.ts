@@ -39,7 +39,9 @@ Usage:
 
 Options for every client command:
   --seeds HOST:PORT,...   nodes to contact (env STATEHOUSE_SEEDS; default 127.0.0.1:7400)
-  --token-file FILE       file holding the cluster token (env STATEHOUSE_TOKEN)
+  --token-file FILE       file holding the clients' token (env STATEHOUSE_TOKEN)
+  --cluster-token-file FILE  file holding the nodes' secret, which drain and accept-loss
+                          need when the nodes were given one (env STATEHOUSE_CLUSTER_TOKEN)
   --timeout DURATION      per-command deadline (default 5s)
 
 Run 'statehouse COMMAND --help' for a command's options.`;
@@ -70,6 +72,9 @@ Options:
   --max-key SIZE        largest key (default 1kb)
   --max-value SIZE      largest value (default 1mb)
   --token-file FILE     require clients to present the token in FILE (env STATEHOUSE_TOKEN)
+  --cluster-token-file FILE  the secret the nodes share (env STATEHOUSE_CLUSTER_TOKEN):
+                        only it admits a node and drains or accepts loss; clients' token
+                        then reads and writes data only. Without it, --token-file does all
   --log-level LEVEL     fatal, error, warn, info, debug, trace or silent (default info)`;
 
 const clientHelp: Record<string, string> = {
@@ -91,6 +96,7 @@ const clientHelp: Record<string, string> = {
 const clientOptions = {
   seeds: { type: 'string' },
   'token-file': { type: 'string' },
+  'cluster-token-file': { type: 'string' },
   timeout: { type: 'string' },
   ttl: { type: 'string' },
   'if-absent': { type: 'boolean' },
@@ -119,6 +125,7 @@ const nodeOptions = {
   'max-key': { type: 'string' },
   'max-value': { type: 'string' },
   'token-file': { type: 'string' },
+  'cluster-token-file': { type: 'string' },
   'log-level': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
@@ -139,18 +146,26 @@ function usageValue<T>(fn: () => T): T {
   }
 }
 
-function readToken(file: string | undefined): string | undefined {
+function readToken(
+  file: string | undefined,
+  flag = '--token-file',
+  env = 'STATEHOUSE_TOKEN',
+): string | undefined {
   if (file !== undefined) {
     try {
       return readFileSync(file, 'utf8').trim();
     } catch (error) {
       throw new UsageError(
-        `cannot read --token-file ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+        `cannot read ${flag} ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
       );
     }
   }
-  const fromEnv = process.env['STATEHOUSE_TOKEN'];
+  const fromEnv = process.env[env];
   return fromEnv === undefined || fromEnv === '' ? undefined : fromEnv;
+}
+
+function readClusterToken(file: string | undefined): string | undefined {
+  return readToken(file, '--cluster-token-file', 'STATEHOUSE_CLUSTER_TOKEN');
 }
 
 function parseListen(text: string, flag = '--listen'): { host: string; port: number } {
@@ -234,6 +249,7 @@ async function runNode(args: string[]): Promise<number> {
   if (!logLevels.includes(logLevel))
     throw new UsageError(`--log-level must be one of ${logLevels.join(', ')}`);
   const token = readToken(values['token-file']);
+  const clusterToken = readClusterToken(values['cluster-token-file']);
   tuneV8ForNodeProcess();
   const node = await startNode({
     host,
@@ -273,6 +289,7 @@ async function runNode(args: string[]): Promise<number> {
       valueBytesMax: usageValue(() => parseSize(values['max-value']!)),
     }),
     ...(token !== undefined && { token }),
+    ...(clusterToken !== undefined && { clusterToken }),
   }).catch((error: unknown) => {
     // Options that are each well-formed but do not fit together (a lease longer than the
     // failure timeout allows, another partition count than the cluster's): bad usage too.
@@ -352,7 +369,12 @@ async function runClient(command: string, args: string[]): Promise<number> {
   const timeoutMs =
     values.timeout === undefined ? 5_000 : usageValue(() => parseDuration(values.timeout!));
   const ttlMs = values.ttl === undefined ? undefined : usageValue(() => parseDuration(values.ttl!));
-  const token = readToken(values['token-file']);
+  // Membership commands present the nodes' secret when there is one; data commands never do.
+  const operatorToken =
+    command === 'drain' || command === 'accept-loss'
+      ? readClusterToken(values['cluster-token-file'])
+      : undefined;
+  const token = operatorToken ?? readToken(values['token-file']);
   let client: Client;
   try {
     client = await connect({

@@ -94,13 +94,28 @@ export interface ConnectionContext {
   readonly frameBytesMax: number;
   readonly keyBytesMax: number;
   readonly valueBytesMax: number;
-  /** sha256 of the required token, or null when the node is open. */
+  /** sha256 of the clients' token, or null when clients need none. */
   readonly tokenDigest: Buffer | null;
+  /**
+   * sha256 of the nodes' own secret (NodeOptions.clusterToken), or null when there is none:
+   * then whoever passes the client check may also act as a node and an operator.
+   */
+  readonly clusterTokenDigest: Buffer | null;
   readonly handshakeTimeoutMs?: number;
 }
 
 export function digestToken(token: string): Buffer {
   return createHash('sha256').update(token, 'utf8').digest();
+}
+
+/** Whether `token` is the one `digest` was made of (compared in constant time). */
+function matches(token: string | undefined, digest: Buffer): boolean {
+  return token !== undefined && timingSafeEqual(digestToken(token), digest);
+}
+
+/** Like `matches`, and true for any token when there is none to match (an open node). */
+function matchesOrOpen(token: string | undefined, digest: Buffer | null): boolean {
+  return digest === null || matches(token, digest);
 }
 
 /** A command's outcome as the reply frame body a client reads. */
@@ -149,6 +164,8 @@ export class ClientConnection {
   private readonly takeFrame = (body: Buffer): boolean => this.onFrame(body);
   private readonly writer = new FrameWriter();
   private clientId: string | null = null;
+  /** True once the hello presented what joins, drains and accept-loss need (see onHello). */
+  private operator = false;
   /** True while the requests of one read are handled: their replies leave together after. */
   private reading = false;
   private flushScheduled = false;
@@ -317,12 +334,15 @@ export class ClientConnection {
         else this.reply(encodeOk(request.id, this.ctx.cluster.status()));
         return;
       case 'join':
+        if (this.refusedAsClient(request)) return;
         this.onJoin(request);
         return;
       case 'acceptLoss':
+        if (this.refusedAsClient(request)) return;
         this.answerLater(request.id, this.ctx.cluster.acceptLoss(request.partitions));
         return;
       case 'drain':
+        if (this.refusedAsClient(request)) return;
         this.answerLater(
           request.id,
           this.ctx.cluster.drain(request.memberId ?? this.ctx.plane.nodeId),
@@ -334,6 +354,18 @@ export class ClientConnection {
       default:
         unreachable(request, 'request kind');
     }
+  }
+
+  /** Membership changes are for nodes and operators: a client's connection gets UNAUTHORIZED. */
+  private refusedAsClient(request: { kind: string; id: number }): boolean {
+    if (this.operator) return false;
+    this.reply(
+      encodeError(request.id, {
+        code: ErrorCode.UNAUTHORIZED,
+        message: `${request.kind} needs the cluster token; this connection presented a client's`,
+      }),
+    );
+    return true;
   }
 
   private refuse(id: number, message: string): void {
@@ -348,18 +380,18 @@ export class ClientConnection {
       });
       return;
     }
-    const expected = this.ctx.tokenDigest;
-    if (expected !== null) {
-      const given = hello.token === undefined ? null : digestToken(hello.token);
-      if (given === null || !timingSafeEqual(given, expected)) {
-        this.ctx.logger.warn(
-          { remote: this.remote, client: hello.client },
-          'rejected hello: wrong or missing token',
-        );
-        this.fail(hello.id, { code: ErrorCode.UNAUTHORIZED, message: 'wrong or missing token' });
-        return;
-      }
+    const asOperator =
+      this.ctx.clusterTokenDigest !== null && matches(hello.token, this.ctx.clusterTokenDigest);
+    if (!asOperator && !matchesOrOpen(hello.token, this.ctx.tokenDigest)) {
+      this.ctx.logger.warn(
+        { remote: this.remote, client: hello.client },
+        'rejected hello: wrong or missing token',
+      );
+      this.fail(hello.id, { code: ErrorCode.UNAUTHORIZED, message: 'wrong or missing token' });
+      return;
     }
+    // With no cluster token, the one token (or none) is everybody's, as it always was.
+    this.operator = asOperator || this.ctx.clusterTokenDigest === null;
     if (hello.clientId.length === 0 || hello.clientId.length > 128) {
       this.fail(hello.id, {
         code: ErrorCode.BAD_REQUEST,
@@ -385,12 +417,6 @@ export class ClientConnection {
     );
   }
 
-  private checkToken(token: string | undefined): boolean {
-    const expected = this.ctx.tokenDigest;
-    if (expected === null) return true;
-    return token !== undefined && timingSafeEqual(digestToken(token), expected);
-  }
-
   private onPeerHello(hello: PeerHelloRequest): void {
     if (hello.protocol !== peerProtocolVersion) {
       this.fail(hello.id, {
@@ -399,7 +425,7 @@ export class ClientConnection {
       });
       return;
     }
-    if (!this.checkToken(hello.token)) {
+    if (!matchesOrOpen(hello.token, this.ctx.clusterTokenDigest ?? this.ctx.tokenDigest)) {
       this.ctx.logger.warn(
         { remote: this.remote, peer: hello.memberId },
         'rejected peer: wrong or missing token',

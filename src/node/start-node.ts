@@ -111,8 +111,18 @@ export interface NodeOptions {
   keyBytesMax?: number;
   /** Largest encoded value in bytes. Default 1 MiB. */
   valueBytesMax?: number;
-  /** When set, clients must present this token in their hello. */
+  /**
+   * When set, clients must present this token in their hello. Without `clusterToken` it is
+   * also what the nodes present to each other, and what joins, drains and accept-loss need.
+   */
   token?: string;
+  /**
+   * The secret the nodes share, kept apart from the clients' `token`: when set, only a
+   * connection that presents it can act as a node (peer links, joins) or an operator (drain,
+   * accept-loss). A client with `token` reads and writes data and reads the status, nothing
+   * more. Every node of a cluster must have the same one.
+   */
+  clusterToken?: string;
   /** A pino logger, or a level for a new one. Default: silent when embedded. */
   logger?: Logger | LogLevel;
   /** The clock for expiry. Default: the wall clock. */
@@ -277,6 +287,21 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
       'token must not be empty; omit it to run without one',
     );
   }
+  if (options.clusterToken !== undefined && options.clusterToken.length === 0) {
+    throw new StatehouseError(
+      ErrorCode.BAD_REQUEST,
+      'clusterToken must not be empty; omit it to run without one',
+    );
+  }
+  if (options.clusterToken !== undefined && options.clusterToken === options.token) {
+    // The same secret in both would let every client act as a node, the split meaning nothing.
+    throw new StatehouseError(
+      ErrorCode.BAD_REQUEST,
+      'clusterToken must differ from token: clients hold token, only nodes and operators clusterToken',
+    );
+  }
+  // What this node presents to other nodes: the cluster's secret, or the one shared token.
+  const nodeToken = options.clusterToken ?? options.token;
   for (const seed of seeds) parseAddress(seed);
   // net.connect takes only an IP here, and would fail each dial later, far from the cause.
   if (options.localAddress !== undefined && isIP(options.localAddress) === 0) {
@@ -307,7 +332,7 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
     persisted === null
       ? await partitionCountToServe(options.partitions, seeds, {
           clientName: `statehouse-node ${name}`,
-          token: options.token,
+          token: nodeToken,
           localAddress: options.localAddress,
         }).catch((error: unknown) => {
           storage.close();
@@ -344,7 +369,7 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
       memberId,
       address,
       clusterId: () => control.state.clusterId,
-      ...(options.token !== undefined && { token: options.token }),
+      ...(nodeToken !== undefined && { token: nodeToken }),
       ...(options.localAddress !== undefined && { localAddress: options.localAddress }),
     },
     logger,
@@ -623,6 +648,8 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
     keyBytesMax,
     valueBytesMax,
     tokenDigest: options.token === undefined ? null : digestToken(options.token),
+    clusterTokenDigest:
+      options.clusterToken === undefined ? null : digestToken(options.clusterToken),
     ...(options.handshakeTimeoutMs !== undefined && {
       handshakeTimeoutMs: options.handshakeTimeoutMs,
     }),
@@ -691,7 +718,7 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
         address,
         zone: options.zone,
         clusterId: meta?.clusterId ?? null,
-        token: options.token,
+        token: nodeToken,
         localAddress: options.localAddress,
         peers,
         logger,
@@ -728,7 +755,7 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
       control,
       memberId,
       peers,
-      token: options.token,
+      token: nodeToken,
       localAddress: options.localAddress,
       logger,
       timeoutMs: drainOptions.timeoutMs ?? drainTimeoutMsDefault,

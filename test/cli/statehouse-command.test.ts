@@ -84,6 +84,33 @@ test('a node that requires a token refuses the command without it', async (t) =>
   assert.equal(accepted.code, 0, accepted.stderr);
 });
 
+test("with a cluster token, accept-loss needs it and the clients' token only reads and writes", async (t) => {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'statehouse-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'token'), 'web-apps\n');
+  writeFileSync(join(dir, 'cluster-token'), 'nodes-only\n');
+  const node = await startNodeProcess([
+    '--listen',
+    `127.0.0.1:${port}`,
+    '--token-file',
+    join(dir, 'token'),
+    '--cluster-token-file',
+    join(dir, 'cluster-token'),
+  ]);
+  t.after(() => stop(node));
+  const seeds = ['--seeds', `127.0.0.1:${port}`];
+  const asClient = ['--token-file', join(dir, 'token')];
+  assert.equal((await run(['set', 'k', '1', ...seeds, ...asClient])).code, 0);
+  const refused = await run(['accept-loss', '--all', ...seeds, ...asClient]);
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /UNAUTHORIZED.*cluster token/);
+  const accepted = await run(['accept-loss', '--all', ...seeds], {
+    STATEHOUSE_CLUSTER_TOKEN: 'nodes-only',
+  });
+  assert.equal(accepted.code, 0, accepted.stderr);
+});
+
 test('an address in use is reported clearly with a non-zero exit', async (t) => {
   const blocker = createServer();
   await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));

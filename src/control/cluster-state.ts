@@ -368,6 +368,27 @@ export class ClusterState {
   }
 }
 
+/**
+ * The settings a node's persisted control-plane log records: from its snapshot, or else from
+ * the bootstrap entry at its start; null when it records none (a node that never received its
+ * cluster's log). A resumed node serves these, whatever it is started with.
+ */
+export function settingsInLog(
+  snapshot: Uint8Array | null,
+  entries: readonly { readonly kind: string; readonly data?: unknown }[],
+): ClusterSettings | null {
+  if (snapshot !== null) {
+    const state = new ClusterState();
+    state.restore(snapshot);
+    if (state.settings !== null) return state.settings;
+  }
+  for (const entry of entries) {
+    const command = entry.data as ControlCommand | undefined;
+    if (entry.kind === 'normal' && command?.type === 'bootstrap') return command.settings;
+  }
+  return null;
+}
+
 function skipped(reason: string): ApplyResult {
   return { applied: false, reason };
 }

@@ -34,6 +34,7 @@ export {
   acceptLossProblem,
   changeProblem,
   isStuck,
+  settingsInLog,
   type ApplyResult,
   type ClusterSettings,
   type ControlCommand,

@@ -34,6 +34,8 @@ import {
 import {
   replicationFactorDefault,
   replicationFactorMax,
+  settingsInLog,
+  type ClusterSettings,
   type ClusterState,
   type ControlCommand,
 } from '../control/index.js';
@@ -102,7 +104,8 @@ export interface NodeOptions {
   id?: string;
   /**
    * Partitions of a new cluster, fixed at creation. Default 256. A node that joins takes the
-   * cluster's count from its seeds; given, it must match it.
+   * cluster's count from its seeds (waiting for one to answer, up to `joinTimeoutMs`), and a
+   * node resumed from `dataDir` the count its log records; given, it must match.
    */
   partitions?: number;
   /** Memory limit for entries, in bytes; writes beyond it get OUT_OF_MEMORY. Default: none. */
@@ -164,7 +167,10 @@ export interface NodeOptions {
   votersMax?: number;
   /** Milliseconds per Raft tick; elections time out after 10 ticks. Default 50. */
   tickMs?: number;
-  /** How long to keep asking the seeds to join before giving up, in ms. Default 30000. */
+  /**
+   * How long to keep asking the seeds (for the partition count, then to join) before giving
+   * up, in ms. Default 30000.
+   */
   joinTimeoutMs?: number;
   /**
    * Copies (the primary included) that must be in sync for this node, as primary, to accept
@@ -326,19 +332,27 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
   const storage = openStorage(options.dataDir);
   const meta = storage.readMeta();
   const persisted = storage.load();
-  // A new node takes the count of the cluster it joins. A resumed one keeps what it was
-  // started with: its seeds may all be down (the whole cluster restarting).
-  const partitions =
+  // A new node takes the count of the cluster it joins. A resumed one serves the count its
+  // log records, since its seeds may all be down (the whole cluster restarting).
+  const partitions = await (
     persisted === null
-      ? await partitionCountToServe(options.partitions, seeds, {
+      ? partitionCountToServe(options.partitions, seeds, {
           clientName: `statehouse-node ${name}`,
           token: nodeToken,
           localAddress: options.localAddress,
-        }).catch((error: unknown) => {
-          storage.close();
-          throw error;
+          deadline: Date.now() + (options.joinTimeoutMs ?? joinTimeoutMsDefault),
         })
-      : (options.partitions ?? partitionCountDefault);
+      : Promise.resolve().then(() =>
+          partitionCountResumed(
+            options.partitions,
+            settingsInLog(persisted.snapshot?.data ?? null, persisted.entries),
+            options.dataDir,
+          ),
+        )
+  ).catch((error: unknown) => {
+    storage.close();
+    throw error;
+  });
 
   // Half-open: a client that sends its requests and then ends its side still gets every
   // answer (ClientConnection ends the connection once it has answered them).
@@ -711,7 +725,7 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
       // the leader declare its copies lost (see tableToServe); if no seed answers it goes on
       // with what it persisted, as the rest of the cluster may be restarting too.
       const joining = joinCluster({
-        timeoutMs: options.joinTimeoutMs ?? 30_000,
+        timeoutMs: options.joinTimeoutMs ?? joinTimeoutMsDefault,
         seeds: askSeeds,
         name,
         memberId,
@@ -930,47 +944,86 @@ const nameInUseGraceMs = 10_000;
 
 /** How long a starting node waits for each seed to tell it the cluster's partition count. */
 const partitionCountAskMs = 2_000;
+/** How long a new node tries its seeds, asking for the partition count and then to join. */
+const joinTimeoutMsDefault = 30_000;
+/** Between rounds of asking seeds that none answered. */
+const seedRetryMs = 200;
 
 /**
  * The partition count is the cluster's, fixed when it was created. A node that joins learns it
- * from the first seed that answers the handshake; a count given to it must match (a node with
- * another count would be admitted, then could serve nothing: a dead member, a voter even).
- * With no seed answering (a cluster restarting, say), the count given, or the default.
+ * from the first seed that answers the handshake, asking them in turn until one does or the
+ * join's deadline passes (a default would make a node that was started before its seeds a
+ * member that can serve nothing, and a voter). A count given to it must match.
  */
 async function partitionCountToServe(
   given: number | undefined,
   seeds: readonly string[],
-  args: { clientName: string; token: string | undefined; localAddress: string | undefined },
+  args: {
+    clientName: string;
+    token: string | undefined;
+    localAddress: string | undefined;
+    deadline: number;
+  },
 ): Promise<number> {
-  for (const seed of seeds) {
-    let cluster: number | null = null;
-    try {
-      await requestOnce({
-        address: seed,
-        clientName: args.clientName,
-        clientId: `${args.clientName}~${randomBytes(3).toString('hex')}`,
-        timeoutMs: partitionCountAskMs,
-        ...(args.token !== undefined && { token: args.token }),
-        ...(args.localAddress !== undefined && { localAddress: args.localAddress }),
-        encode: (id) => encodeRequest({ kind: 'ping', id }),
-        onHello: (hello) => {
-          cluster = hello.partitionCount;
-        },
-      });
-    } catch {
-      // Unreachable, or refused (a wrong token): the join says why, with every seed tried.
+  if (seeds.length === 0) return given ?? partitionCountDefault; // it founds the cluster
+  let lastError: Error | null = null;
+  for (;;) {
+    for (const seed of seeds) {
+      let cluster: number | null = null;
+      try {
+        await requestOnce({
+          address: seed,
+          clientName: args.clientName,
+          clientId: `${args.clientName}~${randomBytes(3).toString('hex')}`,
+          timeoutMs: Math.max(100, Math.min(partitionCountAskMs, args.deadline - Date.now())),
+          ...(args.token !== undefined && { token: args.token }),
+          ...(args.localAddress !== undefined && { localAddress: args.localAddress }),
+          encode: (id) => encodeRequest({ kind: 'ping', id }),
+          onHello: (hello) => {
+            cluster = hello.partitionCount;
+          },
+        });
+      } catch (error) {
+        // A wrong token or protocol will not get better by asking again.
+        if (error instanceof StatehouseError && fatalJoinCodes.has(error.code)) throw error;
+        lastError = error as Error;
+      }
+      if (cluster === null) continue;
+      if (given !== undefined && given !== cluster) {
+        throw new StatehouseError(
+          ErrorCode.BAD_REQUEST,
+          `the cluster at ${seed} has ${cluster} partitions, and this node was given ${given}: ` +
+            'leave the partition count out when joining: a joining node takes the count of its cluster',
+        );
+      }
+      return cluster;
     }
-    if (cluster === null) continue;
-    if (given !== undefined && given !== cluster) {
+    if (Date.now() + seedRetryMs > args.deadline) {
       throw new StatehouseError(
-        ErrorCode.BAD_REQUEST,
-        `the cluster at ${seed} has ${cluster} partitions, and this node was given ${given}: ` +
-          'leave the partition count out when joining: a joining node takes the count of its cluster',
+        ErrorCode.UNAVAILABLE,
+        `no seed answered (${seeds.join(', ')}) in time to learn the cluster's partition count` +
+          (lastError === null ? '' : `: ${lastError.message}`),
       );
     }
-    return cluster;
+    await new Promise((r) => setTimeout(r, seedRetryMs));
   }
-  return given ?? partitionCountDefault;
+}
+
+/** A resumed node's count: what its log records; a count given to it must match. */
+function partitionCountResumed(
+  given: number | undefined,
+  recorded: ClusterSettings | null,
+  dataDir: string | undefined,
+): number {
+  if (recorded === null) return given ?? partitionCountDefault;
+  if (given !== undefined && given !== recorded.partitionCount) {
+    throw new StatehouseError(
+      ErrorCode.BAD_REQUEST,
+      `the cluster in ${dataDir ?? 'this data dir'} has ${recorded.partitionCount} partitions, and this node was given ${given}: ` +
+        'a cluster keeps the partition count it was created with; leave it out when resuming',
+    );
+  }
+  return recorded.partitionCount;
 }
 
 /** Asks the seeds to admit this node, following NOT_LEADER hints, until one does. */

@@ -7,6 +7,7 @@ import { startNode } from '../../src/node/index.js';
 import type { StatehouseError } from '../../src/core/errors.js';
 import { fastTiming, startCluster } from '../helpers/cluster.js';
 import { RawConnection } from '../helpers/raw-connection.js';
+import { freePort } from '../helpers/processes.js';
 
 test('a node that claims the name of a live member is refused with NODE_ID_IN_USE', async (t) => {
   const [first] = await startCluster(t, 1);
@@ -69,6 +70,39 @@ test("a node given another partition count than the cluster's is refused before 
     first!.status().members.map((m) => m.name),
     ['n1'],
     'the refused node was never admitted',
+  );
+});
+
+test("a node started before its seed waits for it and joins with the cluster's partition count", async (t) => {
+  const port = await freePort();
+  const early = startNode({
+    port: 0,
+    id: 'n2',
+    seeds: [`127.0.0.1:${port}`],
+    ...fastTiming,
+    joinTimeoutMs: 15_000,
+  });
+  await new Promise((r) => setTimeout(r, 500));
+  const founder = await startNode({ port, id: 'n1', partitions: 16, ...fastTiming });
+  t.after(() => founder.close());
+  const second = await early;
+  t.after(() => second.close());
+  assert.equal(second.status().partitions.total, 16);
+  assert.ok(second.status().members.some((m) => m.name === 'n2' && m.state === 'active'));
+});
+
+test('a node resumed from its data dir serves the partition count its log records', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'statehouse-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const first = await startNode({ port: 0, id: 'n1', partitions: 16, dataDir: dir, ...fastTiming });
+  await first.close();
+  const resumed = await startNode({ port: 0, id: 'n1', dataDir: dir, ...fastTiming });
+  assert.equal(resumed.status().partitions.total, 16);
+  await resumed.close();
+  await assert.rejects(
+    startNode({ port: 0, id: 'n1', partitions: 64, dataDir: dir, ...fastTiming }),
+    (e: StatehouseError) =>
+      e.code === 'BAD_REQUEST' && /has 16 partitions/.test(e.message) && /64/.test(e.message),
   );
 });
 

@@ -1,6 +1,11 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { ClusterState, type ControlCommand, type MemberRecord } from '../../src/control/index.js';
+import {
+  ClusterState,
+  settingsInLog,
+  type ControlCommand,
+  type MemberRecord,
+} from '../../src/control/index.js';
 
 const member = (name: string, state: MemberRecord['state'] = 'active'): MemberRecord => ({
   id: `${name}~1`,
@@ -129,4 +134,20 @@ test('lostCopies drops a restarted member’s copies and promotes an in-sync bac
   assert.ok(!state.table[0]!.inSync.includes('b~1'));
   assert.ok(state.table.every((a) => a.primary !== 'b~1' && !a.backups.includes('b~1')));
   assert.equal(state.apply({ type: 'lostCopies', id: 'b~1' }).applied, false, 'nothing left');
+});
+
+test("a persisted log's settings are read from its snapshot, or else from its bootstrap entry", () => {
+  const settings = { partitionCount: 8, replicationFactor: 2 };
+  const bootstrap: ControlCommand = {
+    type: 'bootstrap',
+    clusterId: 'c1',
+    settings,
+    member: member('a'),
+  };
+  assert.deepEqual(settingsInLog(founded().snapshot(), []), settings);
+  assert.deepEqual(
+    settingsInLog(null, [{ kind: 'noop' }, { kind: 'normal', data: bootstrap }]),
+    settings,
+  );
+  assert.equal(settingsInLog(new ClusterState().snapshot(), [{ kind: 'noop' }]), null);
 });

@@ -69,3 +69,12 @@ export const handshakeTimeoutMsDefault = 5_000;
  * buffer more than this for a client that does not read.
  */
 export const repliesQueuedBytesMax = 16 * MiB;
+
+/**
+ * Commands of one connection a node has forwarded to their primaries (`forward: true`) and
+ * not yet answered; past this the node takes no more of its requests until answers come back.
+ * Their replies arrive later, so the bytes above cannot see them coming: this caps what they
+ * can add at this many replies (64 MiB at the default 1 MiB value limit). 64 in flight still
+ * lets one forwarding connection do tens of thousands of commands a second on a LAN.
+ */
+export const forwardsPendingMax = 64;

@@ -19,7 +19,11 @@ import type { Socket } from 'node:net';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { unreachable } from '../core/assert.js';
 import { ErrorCode, StatehouseError } from '../core/errors.js';
-import { handshakeTimeoutMsDefault, repliesQueuedBytesMax } from '../core/limits.js';
+import {
+  forwardsPendingMax,
+  handshakeTimeoutMsDefault,
+  repliesQueuedBytesMax,
+} from '../core/limits.js';
 import {
   FrameDecoder,
   FrameWriter,
@@ -169,6 +173,9 @@ export class ClientConnection {
   /** True while the requests of one read are handled: their replies leave together after. */
   private reading = false;
   private flushScheduled = false;
+  /** Commands of this connection forwarded to their primary and not answered yet. */
+  private forwardsPending = 0;
+  private resumeScheduled = false;
   /** Set when a peer node, not a client, is on the other end. */
   private peerId: string | null = null;
   private closing = false;
@@ -254,6 +261,10 @@ export class ClientConnection {
         this.socket.pause(); // until 'drain'
         return;
       }
+      if (this.forwardsPending >= forwardsPendingMax) {
+        this.socket.pause(); // until relay() takes the count below the limit
+        return;
+      }
       this.reading = true;
       const broken = this.decoder.resume(this.takeFrame);
       this.reading = false;
@@ -266,7 +277,10 @@ export class ClientConnection {
   /** Handles one request; false once replies have piled up enough to stop reading (above). */
   private onFrame(body: Buffer): boolean {
     this.handleFrame(body);
-    return this.outgoingBytes + this.socket.writableLength < repliesQueuedBytesMax;
+    return (
+      this.outgoingBytes + this.socket.writableLength < repliesQueuedBytesMax &&
+      this.forwardsPending < forwardsPendingMax
+    );
   }
 
   private handleFrame(body: Buffer): void {
@@ -501,11 +515,33 @@ export class ClientConnection {
     this.scheduleFlush();
   }
 
-  /** Passes on a reply another node made (to a command this node forwarded for us). */
+  /** A command of this connection left for its primary; `relay` gives its answer. */
+  forwardStarted(): void {
+    this.forwardsPending++;
+  }
+
+  /**
+   * Passes on the answer to a command this node forwarded for us: the primary's reply, or the
+   * forwarder's own when the primary never answered.
+   */
   relay(wireId: number, reply: Reply): void {
+    this.forwardsPending--;
     if (this.socket.destroyed) return;
     this.queue(reply.ok ? encodeOk(wireId, reply.result) : encodeError(wireId, reply.error));
     this.scheduleFlush();
+    if (this.decoder.holding && this.forwardsPending < forwardsPendingMax) this.scheduleResume();
+  }
+
+  /** Takes up held frames on the next turn, not inside the peer read that called relay(). */
+  private scheduleResume(): void {
+    if (this.resumeScheduled) return;
+    this.resumeScheduled = true;
+    setImmediate(() => {
+      this.resumeScheduled = false;
+      if (this.socket.destroyed || this.closing) return;
+      this.socket.resume();
+      this.takeHeldFrames();
+    });
   }
 
   private reply(body: Uint8Array): void {

@@ -547,6 +547,7 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
     if (primary === null || primary === memberId) return false;
     const ref = nextForwardRef++;
     forwards.set(ref, { connection: asker.connection, wireId: asker.wireId, at: Date.now() });
+    asker.connection.forwardStarted();
     peers.sendForward(primary, {
       kind: 'forward',
       id: ref,
@@ -567,10 +568,13 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
     for (const [ref, asker] of forwards) {
       if (asker.at >= before) continue;
       forwards.delete(ref);
-      asker.connection.answer(asker.wireId, {
+      asker.connection.relay(asker.wireId, {
+        id: ref,
         ok: false,
-        code: ErrorCode.TIMEOUT,
-        message: `the primary this command was forwarded to did not answer in ${2 * failureTimeoutMs} ms`,
+        error: {
+          code: ErrorCode.TIMEOUT,
+          message: `the primary this command was forwarded to did not answer in ${2 * failureTimeoutMs} ms`,
+        },
       });
     }
   }

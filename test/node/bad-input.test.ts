@@ -16,6 +16,7 @@ import {
 import type { Request } from '../../src/protocol/index.js';
 import { encodeValue } from '../../src/core/value-codec.js';
 import { RawConnection } from '../helpers/raw-connection.js';
+import { eventually, replicated, startCluster } from '../helpers/cluster.js';
 import { connect as netConnect } from 'node:net';
 
 test('an undecodable frame gets BAD_REQUEST and the connection keeps serving', async (t) => {
@@ -244,14 +245,45 @@ test('a truncated frame followed by a close leaves the node serving', async (t) 
   assert.equal(await client.get('k'), null);
 });
 
-/** A hello, then `count` pipelined gets of `key` (ids 1 to count), as one write's bytes. */
-function helloAndPipelinedGets(clientId: string, key: string, count: number): Buffer {
+/**
+ * A hello, then `count` pipelined gets of `key` (ids 1 to count), as one write's bytes;
+ * with `forward`, each asks the node to forward it to the key's primary.
+ */
+function helloAndPipelinedGets(
+  clientId: string,
+  key: string,
+  count: number,
+  forward = false,
+): Buffer {
   return frameBatch([
     encodeRequest({ kind: 'hello', id: 0, protocol: protocolVersion, client: 'x', clientId }),
     ...Array.from({ length: count }, (_, i) =>
-      encodeRequest({ kind: 'command', id: i + 1, command: { op: 'get', key } }),
+      encodeRequest({
+        kind: 'command',
+        id: i + 1,
+        command: { op: 'get', key },
+        ...(forward && { forward: true }),
+      }),
     ),
   ]);
+}
+
+/**
+ * Two nodes holding `value` at `key`, a client, and the port of the node that is not the
+ * key's primary (it forwards a `forward: true` command for that key).
+ */
+async function forwarderOf(
+  t: TestContext,
+  key: string,
+  value: string,
+): Promise<{ forwarderPort: number; client: Client }> {
+  const nodes = await startCluster(t, 2);
+  await eventually('both nodes hold every partition', () => replicated(nodes[0]!, 2));
+  const client = await connect({ seeds: nodes.map((n) => n.address) });
+  t.after(() => client.close());
+  await client.set(key, value);
+  const forwarder = nodes.find((n) => n.address !== client.primaryOf(key))!;
+  return { forwarderPort: forwarder.port, client };
 }
 
 /** A node holding a 1 MB value at `big`, and a client of it; both closed after the test. */
@@ -277,6 +309,35 @@ test('thousands of pipelined gets of a large value from a client that never read
   const grownMb = (process.memoryUsage().rss - rssBefore) / 1e6;
   assert.ok(grownMb < 500, `memory grew ${grownMb.toFixed(0)} MB`);
   assert.equal((await client.get<string>('big'))?.length, 1_000_000, 'the node serves others');
+});
+
+test('thousands of pipelined forwarded gets of a large value from a client that never reads keep the nodes within bounds', async (t) => {
+  const { forwarderPort, client } = await forwarderOf(t, 'big', 'x'.repeat(1_000_000));
+  const rssBefore = process.memoryUsage().rss;
+  // Forwarded, the replies come back from the primary later, after the read that asked.
+  const hostile = netConnect({ host: '127.0.0.1', port: forwarderPort });
+  await new Promise<void>((resolve) => hostile.once('connect', () => resolve()));
+  hostile.pause(); // never reads a reply
+  t.after(() => hostile.destroy());
+  hostile.write(helloAndPipelinedGets('hostile', 'big', 4_000, true));
+  await new Promise((resolve) => setTimeout(resolve, 3_000));
+  const grownMb = (process.memoryUsage().rss - rssBefore) / 1e6;
+  assert.ok(grownMb < 500, `memory grew ${grownMb.toFixed(0)} MB`);
+  assert.equal((await client.get<string>('big'))?.length, 1_000_000, 'the nodes serve others');
+});
+
+test('4,000 pipelined forwarded commands in one write are all answered, none dropped on the way', async (t) => {
+  const { forwarderPort } = await forwarderOf(t, 'small', 'v');
+  const raw = await RawConnection.open(forwarderPort);
+  t.after(() => raw.close());
+  // More than a peer link holds in one turn (1,024): forwarded all at once, the rest were
+  // dropped and answered TIMEOUT 1.2 s later.
+  const count = 4_000;
+  raw.writeBytes(helloAndPipelinedGets('reader', 'small', count, true));
+  for (let id = 1; id <= count; id++) {
+    const reply = await raw.reply(id, 10_000);
+    assert.ok(reply.ok, `request ${id}: ${reply.ok ? '' : reply.error.code}`);
+  }
 });
 
 test('pipelined gets of a large value are all answered, in order, to a client that reads and then ends its side', async (t) => {

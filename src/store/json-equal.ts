@@ -55,3 +55,67 @@ export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   }
   return true;
 }
+
+/**
+ * A text two values share exactly when `jsonEqual` holds between them (distinct values, that
+ * is: a value is always equal to itself), so that a Set or a Map can find equal documents
+ * without comparing each pair. Null for a value that equals nothing else: one holding NaN,
+ * or a class instance other than a Uint8Array.
+ */
+export function jsonKey(value: unknown): string | null {
+  const parts: string[] = [];
+  return writeKey(value, parts) ? parts.join('') : null;
+}
+
+function writeKey(value: unknown, out: string[]): boolean {
+  switch (typeof value) {
+    case 'string':
+      out.push(JSON.stringify(value));
+      return true;
+    case 'number':
+      if (Number.isNaN(value)) return false;
+      out.push(String(value)); // 0 and -0 both write "0"; Infinity is unquoted, unlike a string
+      return true;
+    case 'boolean':
+      out.push(value ? 't' : 'f');
+      return true;
+    case 'undefined':
+      out.push('u');
+      return true;
+    case 'bigint':
+      out.push(`${value}n`);
+      return true;
+    case 'object':
+      break;
+    default:
+      return false;
+  }
+  if (value === null) {
+    out.push('z');
+    return true;
+  }
+  if (Array.isArray(value)) {
+    out.push('[');
+    for (const element of value) {
+      if (!writeKey(element, out)) return false;
+      out.push(',');
+    }
+    out.push(']');
+    return true;
+  }
+  if (value instanceof Uint8Array) {
+    out.push(`b${Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex')};`);
+    return true;
+  }
+  if (!isPlainObject(value)) return false;
+  out.push('{');
+  for (const key of Object.keys(value).sort()) {
+    const field = value[key];
+    if (field === undefined) continue; // as JSON.stringify drops it
+    out.push(JSON.stringify(key), ':');
+    if (!writeKey(field, out)) return false;
+    out.push(',');
+  }
+  out.push('}');
+  return true;
+}

@@ -1,7 +1,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { jsonEqual } from '../../src/store/json-equal.js';
+import { jsonEqual, jsonKey } from '../../src/store/json-equal.js';
 
 /** JSON text with keys sorted at every level: equal documents give equal text. */
 function canonical(value: unknown): string {
@@ -83,4 +83,43 @@ test('a document equals itself with every object reordered', () => {
       assert.ok(jsonEqual(doc, reorder(doc)));
     }),
   );
+});
+
+/** Whether two values get the same key: a null key equals nothing. */
+function sameKey(a: unknown, b: unknown): boolean {
+  const key = jsonKey(a);
+  return key !== null && key === jsonKey(b);
+}
+
+test('two values get the same key exactly when they are equal', () => {
+  const value = fc.anything({
+    maxDepth: 3,
+    withTypedArray: true,
+    withNullPrototype: true,
+    withBigInt: true,
+    withDate: true,
+    withSparseArray: true,
+  });
+  fc.assert(
+    fc.property(value, value, (a, b) => {
+      assert.equal(sameKey(a, b), jsonEqual(a, b));
+      assert.equal(sameKey(a, structuredClone(a)), jsonEqual(a, structuredClone(a)));
+    }),
+    { numRuns: 500 },
+  );
+  fc.assert(
+    fc.property(fc.jsonValue({ maxDepth: 4 }), (doc) => {
+      assert.ok(sameKey(doc, reorder(doc)));
+    }),
+  );
+});
+
+test('a key tells apart the values JSON text would not', () => {
+  assert.ok(!sameKey('Infinity', Infinity));
+  assert.ok(!sameKey('1', 1));
+  assert.ok(!sameKey([undefined], [null]));
+  assert.ok(!sameKey(new Uint8Array([1]), [1]));
+  assert.ok(!sameKey(1n, 1));
+  assert.ok(sameKey({ a: undefined, b: -0 }, { b: 0 }));
+  assert.equal(jsonKey([Number.NaN]), null);
 });

@@ -1,5 +1,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { jsonEqual } from '../../src/store/json-equal.js';
 import { ErrorCode } from '../../src/core/errors.js';
 import { patchOpsMax, patchPathDepthMax } from '../../src/core/limits.js';
 import type { PartitionStore, PatchOp } from '../../src/store/index.js';
@@ -117,6 +119,39 @@ test('remove takes out every element equal to one of the values', () => {
       },
     ),
     { l: [3] },
+  );
+});
+
+test('a string that reads like an encoded document is not taken for that document', () => {
+  assert.deepEqual(patched({ l: ['[1,]', '{}'] }, { op: 'add', path: 'l', values: [[1], {}] }), {
+    l: ['[1,]', '{}', [1], {}],
+  });
+  assert.deepEqual(patched({ l: ['[1,]', [1]] }, { op: 'remove', path: 'l', values: [[1]] }), {
+    l: ['[1,]'],
+  });
+});
+
+/** Arrays of small JSON values, with many equal ones (few distinct leaves, keys in any order). */
+const jsonElements = fc.array(
+  fc.oneof(
+    fc.constantFrom(0, 1, 'a', 'b', true, null),
+    fc.array(fc.constantFrom(0, 1, 'a'), { maxLength: 2 }),
+    fc
+      .dictionary(fc.constantFrom('x', 'y'), fc.constantFrom(0, 1, [0], { z: 1 }))
+      .map((d) => ({ ...d })),
+  ),
+  { maxLength: 12 },
+);
+
+test('add and remove agree with comparing every pair of values as documents', () => {
+  fc.assert(
+    fc.property(jsonElements, jsonElements, (present, values) => {
+      const added = [...present];
+      for (const v of values) if (!added.some((e) => jsonEqual(e, v))) added.push(v);
+      assert.deepEqual(patched({ l: present }, { op: 'add', path: 'l', values }), { l: added });
+      const kept = present.filter((e) => !values.some((v) => jsonEqual(e, v)));
+      assert.deepEqual(patched({ l: present }, { op: 'remove', path: 'l', values }), { l: kept });
+    }),
   );
 });
 

@@ -43,6 +43,15 @@ import type { Logger } from './logger.js';
 
 /** Messages held for a peer that is not connected; Raft resends what matters. */
 const queuedMessagesMax = 1_024;
+/**
+ * Forwarded commands and their replies (client data relayed between nodes, up to a value
+ * each) leave only while less than this is waiting in the socket, so what a node must say in
+ * time (Raft, leases, the replication stream) never queues behind megabytes of them: a client
+ * pipelining forwarded reads of 1 MB values made primaries lose their leases.
+ */
+const bulkWritableBytesMax = 1024 * 1024;
+/** Forwarded traffic held for a peer beyond that; the oldest is dropped (its forwarder answers TIMEOUT). */
+const bulkQueuedBytesMax = 64 * 1024 * 1024;
 const redialBackoffMsMin = 50;
 const redialBackoffMsMax = 1_000;
 
@@ -62,6 +71,9 @@ class PeerLink {
   private socket: Socket | null = null;
   private ready = false;
   private queue: Uint8Array[] = [];
+  /** Forwarded commands and replies: see bulkWritableBytesMax. */
+  private bulk: Uint8Array[] = [];
+  private bulkBytes = 0;
   private readonly writer = new FrameWriter();
   private failures = 0;
   private retryAt = 0;
@@ -80,6 +92,21 @@ class PeerLink {
     if (this.closed) return;
     this.queue.push(body);
     if (this.queue.length > queuedMessagesMax) this.queue.shift();
+    this.wake();
+  }
+
+  /** Like `send`, for forwarded commands and replies, which give way to everything else. */
+  sendBulk(body: Uint8Array): void {
+    if (this.closed) return;
+    this.bulk.push(body);
+    this.bulkBytes += body.length;
+    while (this.bulk.length > queuedMessagesMax || this.bulkBytes > bulkQueuedBytesMax) {
+      this.bulkBytes -= this.bulk.shift()!.length;
+    }
+    this.wake();
+  }
+
+  private wake(): void {
     if (this.ready) this.markDirty(this);
     else if (this.socket === null && Date.now() >= this.retryAt) this.dial();
   }
@@ -87,16 +114,40 @@ class PeerLink {
   close(): void {
     this.closed = true;
     this.socket?.destroy();
-    this.queue = [];
+    this.dropQueued();
   }
 
-  /** Writes everything queued in one system call; nothing while not connected. */
+  private dropQueued(): void {
+    this.queue = [];
+    this.bulk = [];
+    this.bulkBytes = 0;
+  }
+
+  /**
+   * Writes what is queued, in one system call unless forwarded traffic waits: everything
+   * else, then forwarded traffic while the socket holds less than bulkWritableBytesMax; the
+   * rest of it goes on 'drain'. Nothing while not connected.
+   */
   flush(): void {
-    if (!this.ready || this.socket === null || this.queue.length === 0) return;
-    const batch = this.writer.batch(this.queue);
-    this.queue.length = 0;
-    this.socket.write(batch);
-    this.writer.written(this.socket.writableLength === 0);
+    const socket = this.socket;
+    if (!this.ready || socket === null) return;
+    let urgent = this.queue.length > 0;
+    while (urgent || (this.bulk.length > 0 && socket.writableLength < bulkWritableBytesMax)) {
+      const out = urgent ? this.queue : [];
+      let room = bulkWritableBytesMax - socket.writableLength;
+      while (this.bulk.length > 0 && room > 0) {
+        const body = this.bulk.shift()!;
+        this.bulkBytes -= body.length;
+        room -= body.length;
+        out.push(body);
+      }
+      if (out.length === 0) return;
+      const batch = this.writer.batch(out);
+      out.length = 0;
+      socket.write(batch);
+      this.writer.written(socket.writableLength === 0);
+      urgent = false;
+    }
   }
 
   private dial(): void {
@@ -118,6 +169,10 @@ class PeerLink {
       }),
     });
     this.socket = socket;
+    // Forwarded traffic waiting for room (flush) goes once the socket has written its share.
+    socket.on('drain', () => {
+      if (this.bulk.length > 0) this.flush();
+    });
     const decoder = new FrameDecoder(1 << 20);
     socket.on('connect', () => {
       const clusterId = this.identity.clusterId();
@@ -159,7 +214,7 @@ class PeerLink {
       if (this.socket === socket) {
         this.socket = null;
         this.ready = false;
-        this.queue = [];
+        this.dropQueued();
         this.failures++;
         const backoff = Math.min(
           redialBackoffMsMax,
@@ -227,15 +282,15 @@ export class PeerNetwork {
   }
 
   sendForward(to: string, forward: ForwardRequest): void {
-    this.sendTo(to, encodeRequest(forward));
+    this.sendTo(to, encodeRequest(forward), true);
   }
 
   /** `reply`: an encoded client reply whose id is the forwarder's ref. */
   sendForwarded(to: string, reply: Uint8Array): void {
-    this.sendTo(to, encodeRequest({ kind: 'forwarded', id: 0, reply }));
+    this.sendTo(to, encodeRequest({ kind: 'forwarded', id: 0, reply }), true);
   }
 
-  private sendTo(memberId: string, body: Uint8Array): void {
+  private sendTo(memberId: string, body: Uint8Array, bulk = false): void {
     const address = this.addresses.get(memberId);
     // A send after close (a timer or turn-end flush that ran late) would dial a new link,
     // and its socket would keep a stopped node's process alive for good.
@@ -249,7 +304,8 @@ export class PeerNetwork {
       link = new PeerLink(address, this.identity, this.logger, onRefused, this.markDirty);
       this.links.set(address, link);
     }
-    link.send(body);
+    if (bulk) link.sendBulk(body);
+    else link.send(body);
   }
 
   close(): void {

@@ -175,6 +175,12 @@ export class ClientConnection {
   private flushScheduled = false;
   /** Commands of this connection forwarded to their primary and not answered yet. */
   private forwardsPending = 0;
+  /**
+   * Requests taken and not answered yet: sync writes waiting for their backups, forwarded
+   * commands, membership and status requests. A client that ends its side gets them before
+   * this side ends.
+   */
+  private unanswered = 0;
   private resumeScheduled = false;
   /** Set when a peer node, not a client, is on the other end. */
   private peerId: string | null = null;
@@ -199,7 +205,7 @@ export class ClientConnection {
     });
     socket.on('end', () => {
       this.peerEnded = true;
-      if (!this.decoder.holding) this.end();
+      this.endIfAnswered();
     });
     socket.on('error', (error) =>
       ctx.logger.debug({ remote: this.remote, err: error.message }, 'client socket error'),
@@ -257,7 +263,9 @@ export class ClientConnection {
    */
   private takeHeldFrames(): void {
     while (this.decoder.holding && !this.closing && !this.socket.destroyed) {
-      if (this.socket.writableLength > 0) {
+      if (this.socket.writableNeedDrain) {
+        // 'drain' comes only after a write that went over the high-water mark; a few bytes
+        // still queued below it would wait for a 'drain' that never comes.
         this.socket.pause(); // until 'drain'
         return;
       }
@@ -271,7 +279,24 @@ export class ClientConnection {
       if (broken) return this.broken(broken);
       this.flush();
     }
-    if (this.peerEnded && !this.decoder.holding && !this.closing) this.end();
+    this.endIfAnswered();
+  }
+
+  /**
+   * Ends this side once the other side has ended and everything it sent is answered. Not in
+   * the middle of a read: an answer given there may be the last before frames the decoder
+   * still holds; the read checks again when it is done.
+   */
+  private endIfAnswered(): void {
+    if (
+      this.peerEnded &&
+      !this.reading &&
+      !this.decoder.holding &&
+      this.unanswered === 0 &&
+      !this.closing
+    ) {
+      this.end();
+    }
   }
 
   /** Handles one request; false once replies have piled up enough to stop reading (above). */
@@ -470,6 +495,7 @@ export class ClientConnection {
 
   /** Answers with what `result` resolves to, or with its error, once it settles. */
   private answerLater(id: number, result: Promise<unknown>): void {
+    this.unanswered++;
     result.then(
       (value) => this.replyLater(encodeOk(id, value)),
       (error: unknown) => {
@@ -484,8 +510,10 @@ export class ClientConnection {
 
   /** A reply produced outside a read: queued and flushed on the next turn. */
   private replyLater(body: Uint8Array): void {
+    this.unanswered--;
     this.queue(body);
     this.scheduleFlush();
+    this.endIfAnswered();
   }
 
   /** Replies made outside a read leave on the next turn, together; a read flushes its own. */
@@ -499,20 +527,25 @@ export class ClientConnection {
   }
 
   private onCommand(request: CommandRequest): void {
+    // Answered by answer() or, when forwarded, by relay(): perhaps within execute, perhaps later.
+    this.unanswered++;
     try {
       this.ctx.data.execute(this, request.id, request, this.clientId!);
     } catch (error) {
       // A bug, not bad input: answer INTERNAL so the client is not left waiting, and log loudly.
       this.ctx.logger.error({ err: error, op: request.command.op }, 'command failed unexpectedly');
+      this.unanswered--;
       this.reply(encodeError(request.id, { code: ErrorCode.INTERNAL, message: 'internal error' }));
     }
   }
 
   /** The runtime's answer to a command; written with the current batch, or on the next turn. */
   answer(wireId: number, outcome: Outcome): void {
+    this.unanswered--;
     if (this.socket.destroyed) return;
     this.queue(encodeOutcome(wireId, outcome));
     this.scheduleFlush();
+    this.endIfAnswered();
   }
 
   /** A command of this connection left for its primary; `relay` gives its answer. */
@@ -526,10 +559,12 @@ export class ClientConnection {
    */
   relay(wireId: number, reply: Reply): void {
     this.forwardsPending--;
+    this.unanswered--;
     if (this.socket.destroyed) return;
     this.queue(reply.ok ? encodeOk(wireId, reply.result) : encodeError(wireId, reply.error));
     this.scheduleFlush();
     if (this.decoder.holding && this.forwardsPending < forwardsPendingMax) this.scheduleResume();
+    this.endIfAnswered();
   }
 
   /** Takes up held frames on the next turn, not inside the peer read that called relay(). */

@@ -269,22 +269,55 @@ function helloAndPipelinedGets(
 }
 
 /**
- * Two nodes holding `value` at `key`, a client, and the port of the node that is not the
- * key's primary (it forwards a `forward: true` command for that key).
+ * Two nodes holding `value` at `key`, a client, the port of the key's primary, and that of
+ * the other node (it forwards a `forward: true` command for that key).
  */
 async function forwarderOf(
   t: TestContext,
   key: string,
   value: string,
-): Promise<{ forwarderPort: number; client: Client }> {
+): Promise<{ forwarderPort: number; primaryPort: number; client: Client }> {
   const nodes = await startCluster(t, 2);
   await eventually('both nodes hold every partition', () => replicated(nodes[0]!, 2));
   const client = await connect({ seeds: nodes.map((n) => n.address) });
   t.after(() => client.close());
   await client.set(key, value);
   const forwarder = nodes.find((n) => n.address !== client.primaryOf(key))!;
-  return { forwarderPort: forwarder.port, client };
+  const primary = nodes.find((n) => n.address === client.primaryOf(key))!;
+  return { forwarderPort: forwarder.port, primaryPort: primary.port, client };
 }
+
+/** Sends a hello and `commands` in one write, ends its side, and collects the ids answered. */
+async function sendAndEnd(port: number, commands: Request[]): Promise<number[]> {
+  const socket = netConnect({ host: '127.0.0.1', port, allowHalfOpen: true });
+  const ids: number[] = [];
+  const decoder = new FrameDecoder(1 << 26);
+  socket.on('data', (chunk: Buffer) =>
+    decoder.push(chunk, (body) => {
+      const reply = decodeReply(body);
+      if (!isBadMessage(reply) && reply.ok && reply.id !== 0) ids.push(reply.id);
+    }),
+  );
+  socket.on('error', () => undefined);
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  socket.end(
+    frameBatch([
+      encodeRequest({
+        kind: 'hello',
+        id: 0,
+        protocol: protocolVersion,
+        client: 'x',
+        clientId: 'e',
+      }),
+      ...commands.map((command) => encodeRequest(command)),
+    ]),
+  );
+  await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 5_000))]);
+  socket.destroy();
+  return ids.sort((a, b) => a - b);
+}
+
+const ids1to10 = Array.from({ length: 10 }, (_, i) => i + 1);
 
 /** A node holding a 1 MB value at `big`, and a client of it; both closed after the test. */
 async function nodeWithBigValue(t: TestContext): Promise<{ port: number; client: Client }> {
@@ -338,6 +371,27 @@ test('4,000 pipelined forwarded commands in one write are all answered, none dro
     const reply = await raw.reply(id, 10_000);
     assert.ok(reply.ok, `request ${id}: ${reply.ok ? '' : reply.error.code}`);
   }
+});
+
+test('forwarded commands a client sent before it ended its side are all answered', async (t) => {
+  const { forwarderPort } = await forwarderOf(t, 'k', 'v');
+  const gets = ids1to10.map((id): Request => ({
+    kind: 'command',
+    id,
+    command: { op: 'get', key: 'k' },
+    forward: true,
+  }));
+  assert.deepEqual(await sendAndEnd(forwarderPort, gets), ids1to10);
+});
+
+test('sync writes a client sent before it ended its side are answered once their backups have them', async (t) => {
+  const { primaryPort } = await forwarderOf(t, 'k', 'v');
+  const sets = ids1to10.map((id): Request => ({
+    kind: 'command',
+    id,
+    command: { op: 'set', key: 'k', value: encodeValue(id) },
+  }));
+  assert.deepEqual(await sendAndEnd(primaryPort, sets), ids1to10);
 });
 
 test('pipelined gets of a large value are all answered, in order, to a client that reads and then ends its side', async (t) => {

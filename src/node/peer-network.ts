@@ -50,8 +50,6 @@ const queuedMessagesMax = 1_024;
  * pipelining forwarded reads of 1 MB values made primaries lose their leases.
  */
 const bulkWritableBytesMax = 1024 * 1024;
-/** Forwarded traffic held for a peer beyond that; the oldest is dropped (its forwarder answers TIMEOUT). */
-const bulkQueuedBytesMax = 64 * 1024 * 1024;
 const redialBackoffMsMin = 50;
 const redialBackoffMsMax = 1_000;
 
@@ -73,7 +71,6 @@ class PeerLink {
   private queue: Uint8Array[] = [];
   /** Forwarded commands and replies: see bulkWritableBytesMax. */
   private bulk: Uint8Array[] = [];
-  private bulkBytes = 0;
   private readonly writer = new FrameWriter();
   private failures = 0;
   private retryAt = 0;
@@ -95,14 +92,16 @@ class PeerLink {
     this.wake();
   }
 
-  /** Like `send`, for forwarded commands and replies, which give way to everything else. */
+  /**
+   * Like `send`, for forwarded commands and replies, which give way to everything else. While
+   * the link is up nothing of them is dropped: a reply dropped is a client's TIMEOUT, and what
+   * can wait here is bounded upstream (forwardsPendingMax per client connection). While it is
+   * down, the oldest beyond queuedMessagesMax go, as other messages do.
+   */
   sendBulk(body: Uint8Array): void {
     if (this.closed) return;
     this.bulk.push(body);
-    this.bulkBytes += body.length;
-    while (this.bulk.length > queuedMessagesMax || this.bulkBytes > bulkQueuedBytesMax) {
-      this.bulkBytes -= this.bulk.shift()!.length;
-    }
+    if (!this.ready && this.bulk.length > queuedMessagesMax) this.bulk.shift();
     this.wake();
   }
 
@@ -120,7 +119,6 @@ class PeerLink {
   private dropQueued(): void {
     this.queue = [];
     this.bulk = [];
-    this.bulkBytes = 0;
   }
 
   /**
@@ -135,12 +133,13 @@ class PeerLink {
     while (urgent || (this.bulk.length > 0 && socket.writableLength < bulkWritableBytesMax)) {
       const out = urgent ? this.queue : [];
       let room = bulkWritableBytesMax - socket.writableLength;
-      while (this.bulk.length > 0 && room > 0) {
-        const body = this.bulk.shift()!;
-        this.bulkBytes -= body.length;
+      let taken = 0;
+      while (taken < this.bulk.length && room > 0) {
+        const body = this.bulk[taken++]!;
         room -= body.length;
         out.push(body);
       }
+      if (taken > 0) this.bulk.splice(0, taken);
       if (out.length === 0) return;
       const batch = this.writer.batch(out);
       out.length = 0;

@@ -41,7 +41,8 @@ Options for every client command:
   --seeds HOST:PORT,...   nodes to contact (env STATEHOUSE_SEEDS; default 127.0.0.1:7400)
   --token-file FILE       file holding the clients' token (env STATEHOUSE_TOKEN)
   --cluster-token-file FILE  file holding the nodes' secret, which drain and accept-loss
-                          need when the nodes were given one (env STATEHOUSE_CLUSTER_TOKEN)
+                          need when the nodes were given one (env STATEHOUSE_CLUSTER_TOKEN);
+                          a file named on the command line wins over either variable
   --timeout DURATION      per-command deadline (default 5s)
 
 Run 'statehouse COMMAND --help' for a command's options.`;
@@ -162,6 +163,26 @@ function readToken(
   }
   const fromEnv = process.env[env];
   return fromEnv === undefined || fromEnv === '' ? undefined : fromEnv;
+}
+
+/**
+ * The token a client command presents: a file given on the command line before either
+ * variable; for membership commands (drain, accept-loss) the nodes' secret first, for data
+ * commands the clients' token first (the nodes take either for data).
+ */
+function tokenFor(
+  membership: boolean,
+  tokenFile: string | undefined,
+  clusterTokenFile: string | undefined,
+): string | undefined {
+  if (membership) {
+    if (clusterTokenFile !== undefined) return readClusterToken(clusterTokenFile);
+    if (tokenFile !== undefined) return readToken(tokenFile);
+    return readClusterToken(undefined) ?? readToken(undefined);
+  }
+  if (tokenFile !== undefined) return readToken(tokenFile);
+  if (clusterTokenFile !== undefined) return readClusterToken(clusterTokenFile);
+  return readToken(undefined) ?? readClusterToken(undefined);
 }
 
 function readClusterToken(file: string | undefined): string | undefined {
@@ -369,12 +390,11 @@ async function runClient(command: string, args: string[]): Promise<number> {
   const timeoutMs =
     values.timeout === undefined ? 5_000 : usageValue(() => parseDuration(values.timeout!));
   const ttlMs = values.ttl === undefined ? undefined : usageValue(() => parseDuration(values.ttl!));
-  // Membership commands present the nodes' secret when there is one; data commands never do.
-  const operatorToken =
-    command === 'drain' || command === 'accept-loss'
-      ? readClusterToken(values['cluster-token-file'])
-      : undefined;
-  const token = operatorToken ?? readToken(values['token-file']);
+  const token = tokenFor(
+    command === 'drain' || command === 'accept-loss',
+    values['token-file'],
+    values['cluster-token-file'],
+  );
   let client: Client;
   try {
     client = await connect({

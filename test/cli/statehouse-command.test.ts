@@ -82,6 +82,12 @@ test('a node that requires a token refuses the command without it', async (t) =>
     STATEHOUSE_TOKEN: 'hunter2',
   });
   assert.equal(accepted.code, 0, accepted.stderr);
+  // A file named on the command line wins over a variable left in the environment.
+  const named = await run(
+    ['accept-loss', '--all', '--seeds', `127.0.0.1:${port}`, '--token-file', join(dir, 'token')],
+    { STATEHOUSE_CLUSTER_TOKEN: 'another-clusters-secret' },
+  );
+  assert.equal(named.code, 0, named.stderr);
 });
 
 test("with a cluster token, accept-loss needs it and the clients' token only reads and writes", async (t) => {

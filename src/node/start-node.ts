@@ -332,6 +332,8 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
   const storage = openStorage(options.dataDir);
   const meta = storage.readMeta();
   const persisted = storage.load();
+  // Asking the seeds for the partition count, then to join, shares one deadline.
+  const joinDeadline = Date.now() + (options.joinTimeoutMs ?? joinTimeoutMsDefault);
   // A new node takes the count of the cluster it joins. A resumed one serves the count its
   // log records, since its seeds may all be down (the whole cluster restarting).
   const partitions = await (
@@ -340,7 +342,7 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
           clientName: `statehouse-node ${name}`,
           token: nodeToken,
           localAddress: options.localAddress,
-          deadline: Date.now() + (options.joinTimeoutMs ?? joinTimeoutMsDefault),
+          deadline: joinDeadline,
         })
       : Promise.resolve().then(() =>
           partitionCountResumed(
@@ -729,7 +731,8 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
       // the leader declare its copies lost (see tableToServe); if no seed answers it goes on
       // with what it persisted, as the rest of the cluster may be restarting too.
       const joining = joinCluster({
-        timeoutMs: options.joinTimeoutMs ?? joinTimeoutMsDefault,
+        // At least one round of asking, however long learning the partition count took.
+        timeoutMs: Math.max(joinDeadline - Date.now(), joinRoundMsMin),
         seeds: askSeeds,
         name,
         memberId,
@@ -950,6 +953,8 @@ const nameInUseGraceMs = 10_000;
 const partitionCountAskMs = 2_000;
 /** How long a new node tries its seeds, asking for the partition count and then to join. */
 const joinTimeoutMsDefault = 30_000;
+/** The least time a join is given to ask its seeds once. */
+const joinRoundMsMin = 2_000;
 /** Between rounds of asking seeds that none answered. */
 const seedRetryMs = 200;
 

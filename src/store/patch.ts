@@ -213,7 +213,7 @@ function applyOp(doc: Record<string, unknown>, op: PreparedOp, index: number): v
       // The values present by their key (jsonKey): a scan per value made an add of N values
       // to N elements take N^2 comparisons, seconds for a frame of 80,000 of them.
       const present = new ValueSet();
-      for (const element of array) present.add(element);
+      for (const element of array) present.insert(element);
       for (const value of op.values) if (present.add(value)) array.push(value);
       parent[field] = array;
       return;
@@ -224,7 +224,7 @@ function applyOp(doc: Record<string, unknown>, op: PreparedOp, index: number): v
         throw new Refusal(`${where}: the field holds a ${describe(current)}, not an array`);
       }
       const removing = new ValueSet();
-      for (const value of op.values) removing.add(value);
+      for (const value of op.values) removing.insert(value);
       let kept = 0;
       for (const element of current as unknown[]) {
         if (!removing.has(element)) current[kept++] = element;
@@ -239,33 +239,53 @@ function applyOp(doc: Record<string, unknown>, op: PreparedOp, index: number): v
  * A set of values that finds exactly the values jsonEqual finds equal, without comparing each
  * pair: primitives by ===, which is jsonEqual's test for them, and documents by their jsonKey,
  * kept apart so that the string "[1,]" is not taken for the array [1]. A value equal to
- * nothing else (NaN, a document holding it) is never found.
+ * nothing else (NaN, a document holding it) is never found. Documents put in with `insert`
+ * are keyed only once a document is looked up: an add of primitives to a list of documents
+ * computes no key.
  */
 class ValueSet {
   private readonly primitives = new Set<unknown>();
   private readonly documents = new Set<string>();
+  private unkeyed: object[] = [];
 
-  /** Adds `value`; false when an equal value was there already. */
+  /** Puts `value` in. */
+  insert(value: unknown): void {
+    if (typeof value === 'object' && value !== null) this.unkeyed.push(value);
+    else if (!Number.isNaN(value)) this.primitives.add(value);
+  }
+
+  /** Puts `value` in; false when an equal value was there already. */
   add(value: unknown): boolean {
-    if (typeof value === 'object' && value !== null) {
-      const key = jsonKey(value);
-      if (key === null) return true;
-      if (this.documents.has(key)) return false;
-      this.documents.add(key);
+    if (typeof value !== 'object' || value === null) {
+      if (Number.isNaN(value)) return true;
+      if (this.primitives.has(value)) return false;
+      this.primitives.add(value);
       return true;
     }
-    if (Number.isNaN(value)) return true;
-    if (this.primitives.has(value)) return false;
-    this.primitives.add(value);
+    this.keyUnkeyed();
+    const key = jsonKey(value);
+    if (key === null) return true;
+    if (this.documents.has(key)) return false;
+    this.documents.add(key);
     return true;
   }
 
   has(value: unknown): boolean {
-    if (typeof value === 'object' && value !== null) {
-      const key = jsonKey(value);
-      return key !== null && this.documents.has(key);
+    if (typeof value !== 'object' || value === null) {
+      return !Number.isNaN(value) && this.primitives.has(value);
     }
-    return !Number.isNaN(value) && this.primitives.has(value);
+    this.keyUnkeyed();
+    if (this.documents.size === 0) return false;
+    const key = jsonKey(value);
+    return key !== null && this.documents.has(key);
+  }
+
+  private keyUnkeyed(): void {
+    for (const document of this.unkeyed) {
+      const key = jsonKey(document);
+      if (key !== null) this.documents.add(key);
+    }
+    this.unkeyed = [];
   }
 }
 

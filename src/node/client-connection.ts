@@ -48,7 +48,7 @@ import {
 } from '../protocol/index.js';
 import type { DataPlane } from '../replication/index.js';
 import type { Outcome, Result } from '../store/index.js';
-import type { Logger } from './logger.js';
+import type { LimitedWarn, Logger } from './logger.js';
 import type { Clock } from '../core/clock.js';
 
 /** What a connection needs of the control plane. */
@@ -95,6 +95,8 @@ export interface ConnectionContext {
   readonly cluster: ClusterAccess;
   readonly clock: Clock;
   readonly logger: Logger;
+  /** For warnings a client can cause at will: a wrong token, a broken stream. */
+  readonly warnLimited: LimitedWarn;
   readonly frameBytesMax: number;
   readonly keyBytesMax: number;
   readonly valueBytesMax: number;
@@ -247,7 +249,7 @@ export class ClientConnection {
   }
 
   private broken(error: FrameError): void {
-    this.ctx.logger.warn(
+    this.ctx.warnLimited(
       { remote: this.remote, reason: error.message },
       'closing connection: broken stream',
     );
@@ -422,7 +424,7 @@ export class ClientConnection {
     const asOperator =
       this.ctx.clusterTokenDigest !== null && matches(hello.token, this.ctx.clusterTokenDigest);
     if (!asOperator && !matchesOrOpen(hello.token, this.ctx.tokenDigest)) {
-      this.ctx.logger.warn(
+      this.ctx.warnLimited(
         { remote: this.remote, client: hello.client },
         'rejected hello: wrong or missing token',
       );
@@ -465,7 +467,7 @@ export class ClientConnection {
       return;
     }
     if (!matchesOrOpen(hello.token, this.ctx.clusterTokenDigest ?? this.ctx.tokenDigest)) {
-      this.ctx.logger.warn(
+      this.ctx.warnLimited(
         { remote: this.remote, peer: hello.memberId },
         'rejected peer: wrong or missing token',
       );

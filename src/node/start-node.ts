@@ -67,7 +67,7 @@ import {
   RaftStorageError,
   type RaftStorage,
 } from './raft-storage.js';
-import { createLogger, silentLogger, type Logger, type LogLevel } from './logger.js';
+import { createLogger, limitedWarn, silentLogger, type Logger, type LogLevel } from './logger.js';
 import {
   TableGate,
   applyServedTable,
@@ -328,6 +328,7 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
       ? createLogger(options.logger, { node: name })
       : (options.logger?.child({ node: name }) ?? silentLogger);
   const clock = options.clock ?? monotonicWallClock;
+  const warnLimited = limitedWarn(logger, () => Date.now());
   // The data dir is locked before the port is taken, so a second process on it fails fast.
   const storage = openStorage(options.dataDir);
   const meta = storage.readMeta();
@@ -604,7 +605,7 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
       const request = decodeRequest(forward.request);
       if (isBadMessage(request) || request.kind !== 'command') {
         const message = isBadMessage(request) ? request.message : `not a command: ${request.kind}`;
-        logger.warn({ peer: from, reason: message }, 'refused a malformed forwarded request');
+        warnLimited({ peer: from, reason: message }, 'refused a malformed forwarded request');
         peers.sendForwarded(
           from,
           encodeOutcome(forward.id, { ok: false, code: ErrorCode.BAD_REQUEST, message }),
@@ -619,7 +620,7 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
     forwardedIn(forwardedReply, from) {
       const reply = decodeReply(forwardedReply.reply);
       if (isBadMessage(reply)) {
-        logger.warn({ peer: from, reason: reply.message }, 'dropped a malformed forwarded reply');
+        warnLimited({ peer: from, reason: reply.message }, 'dropped a malformed forwarded reply');
         return;
       }
       const asker = forwards.get(reply.id);
@@ -630,7 +631,7 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
     receive(raw, from) {
       const message = parseReplicationMessage(raw);
       if (isBadReplicationMessage(message)) {
-        logger.warn(
+        warnLimited(
           { peer: from, reason: message.reason },
           'dropped a malformed replication message',
         );
@@ -641,7 +642,7 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
     report(raw, from) {
       const report = parseReplicationReport(raw);
       if (report === null) {
-        logger.warn({ peer: from }, 'dropped a malformed report');
+        warnLimited({ peer: from }, 'dropped a malformed report');
         return;
       }
       control.report(report.caughtUp, report.lagging);
@@ -667,6 +668,7 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
     frameBytesMax: frameBytesMaxFor(keyBytesMax, valueBytesMax),
     keyBytesMax,
     valueBytesMax,
+    warnLimited,
     tokenDigest: options.token === undefined ? null : digestToken(options.token),
     clusterTokenDigest:
       options.clusterToken === undefined ? null : digestToken(options.clusterToken),

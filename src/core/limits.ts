@@ -78,3 +78,10 @@ export const repliesQueuedBytesMax = 16 * MiB;
  * lets one forwarding connection do tens of thousands of commands a second on a LAN.
  */
 export const forwardsPendingMax = 64;
+
+/**
+ * How long a connection whose client ended its side stays open for the answers still due
+ * (sync writes, forwarded commands). Each has a deadline of its own, far shorter; this one
+ * only keeps a missed answer from holding the socket for good.
+ */
+export const halfOpenAnswersMs = 30_000;

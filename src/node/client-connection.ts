@@ -21,6 +21,7 @@ import { unreachable } from '../core/assert.js';
 import { ErrorCode, StatehouseError } from '../core/errors.js';
 import {
   forwardsPendingMax,
+  halfOpenAnswersMs,
   handshakeTimeoutMsDefault,
   repliesQueuedBytesMax,
 } from '../core/limits.js';
@@ -183,6 +184,8 @@ export class ClientConnection {
    * this side ends.
    */
   private unanswered = 0;
+  /** Set by answer() and forwardStarted() while execute() runs: the command has its answer. */
+  private executingAnswered = false;
   private resumeScheduled = false;
   /** Set when a peer node, not a client, is on the other end. */
   private peerId: string | null = null;
@@ -208,6 +211,9 @@ export class ClientConnection {
     socket.on('end', () => {
       this.peerEnded = true;
       this.endIfAnswered();
+      // Every answer has a deadline of its own (a sync write's backups, a forward's give-up);
+      // this one only keeps a missed answer from holding the socket open for good.
+      if (!this.closing) setTimeout(() => this.socket.destroy(), halfOpenAnswersMs).unref();
     });
     socket.on('error', (error) =>
       ctx.logger.debug({ remote: this.remote, err: error.message }, 'client socket error'),
@@ -513,6 +519,7 @@ export class ClientConnection {
   /** A reply produced outside a read: queued and flushed on the next turn. */
   private replyLater(body: Uint8Array): void {
     this.unanswered--;
+    if (this.ended) return;
     this.queue(body);
     this.scheduleFlush();
     this.endIfAnswered();
@@ -531,20 +538,27 @@ export class ClientConnection {
   private onCommand(request: CommandRequest): void {
     // Answered by answer() or, when forwarded, by relay(): perhaps within execute, perhaps later.
     this.unanswered++;
+    this.executingAnswered = false;
     try {
       this.ctx.data.execute(this, request.id, request, this.clientId!);
     } catch (error) {
-      // A bug, not bad input: answer INTERNAL so the client is not left waiting, and log loudly.
+      // A bug, not bad input: log loudly, and answer INTERNAL so the client is not left
+      // waiting, unless the command was answered (or forwarded) before the throw.
       this.ctx.logger.error({ err: error, op: request.command.op }, 'command failed unexpectedly');
-      this.unanswered--;
-      this.reply(encodeError(request.id, { code: ErrorCode.INTERNAL, message: 'internal error' }));
+      if (!this.executingAnswered) {
+        this.unanswered--;
+        this.reply(
+          encodeError(request.id, { code: ErrorCode.INTERNAL, message: 'internal error' }),
+        );
+      }
     }
   }
 
   /** The runtime's answer to a command; written with the current batch, or on the next turn. */
   answer(wireId: number, outcome: Outcome): void {
     this.unanswered--;
-    if (this.socket.destroyed) return;
+    this.executingAnswered = true;
+    if (this.ended) return;
     this.queue(encodeOutcome(wireId, outcome));
     this.scheduleFlush();
     this.endIfAnswered();
@@ -553,6 +567,7 @@ export class ClientConnection {
   /** A command of this connection left for its primary; `relay` gives its answer. */
   forwardStarted(): void {
     this.forwardsPending++;
+    this.executingAnswered = true;
   }
 
   /**
@@ -562,7 +577,7 @@ export class ClientConnection {
   relay(wireId: number, reply: Reply): void {
     this.forwardsPending--;
     this.unanswered--;
-    if (this.socket.destroyed) return;
+    if (this.ended) return;
     this.queue(reply.ok ? encodeOk(wireId, reply.result) : encodeError(wireId, reply.error));
     this.scheduleFlush();
     if (this.decoder.holding && this.forwardsPending < forwardsPendingMax) this.scheduleResume();
@@ -590,8 +605,17 @@ export class ClientConnection {
     this.outgoingBytes += body.length;
   }
 
+  /**
+   * Nothing more can be written: our side ended (end() wrote what was queued) or the socket
+   * is gone. An answer that comes after that is dropped; written, it would fail the socket
+   * ('write after end') and cut off the replies still on their way out.
+   */
+  private get ended(): boolean {
+    return this.socket.destroyed || this.socket.writableEnded;
+  }
+
   private flush(): void {
-    if (this.outgoing.length === 0 || this.socket.destroyed) return;
+    if (this.outgoing.length === 0 || this.ended) return;
     const batch = this.writer.batch(this.outgoing);
     this.outgoing.length = 0;
     this.outgoingBytes = 0;

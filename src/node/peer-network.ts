@@ -50,6 +50,15 @@ const queuedMessagesMax = 1_024;
  * pipelining forwarded reads of 1 MB values made primaries lose their leases.
  */
 const bulkWritableBytesMax = 1024 * 1024;
+/**
+ * What forwarded traffic may wait for one peer. Far above a burst a healthy peer reads (a
+ * primary answering every forward of its connections in one turn: 64 per client connection),
+ * it bounds what a peer that stopped reading, while its link stays up, can make a node hold:
+ * forwards given up on and sent again pile up. Beyond it the oldest go (their forwarders
+ * have answered TIMEOUT, or will).
+ */
+const bulkQueuedBytesMax = 256 * 1024 * 1024;
+const bulkQueuedMessagesMax = 16_384;
 const redialBackoffMsMin = 50;
 const redialBackoffMsMax = 1_000;
 
@@ -71,6 +80,7 @@ class PeerLink {
   private queue: Uint8Array[] = [];
   /** Forwarded commands and replies: see bulkWritableBytesMax. */
   private bulk: Uint8Array[] = [];
+  private bulkBytes = 0;
   private readonly writer = new FrameWriter();
   private failures = 0;
   private retryAt = 0;
@@ -94,14 +104,23 @@ class PeerLink {
 
   /**
    * Like `send`, for forwarded commands and replies, which give way to everything else. While
-   * the link is up nothing of them is dropped: a reply dropped is a client's TIMEOUT, and what
-   * can wait here is bounded upstream (forwardsPendingMax per client connection). While it is
-   * down, the oldest beyond queuedMessagesMax go, as other messages do.
+   * the link is up, the oldest go only beyond bulkQueuedBytesMax or bulkQueuedMessagesMax
+   * (a reply dropped is a client's TIMEOUT); while it is down, beyond queuedMessagesMax, as
+   * other messages do.
    */
   sendBulk(body: Uint8Array): void {
     if (this.closed) return;
     this.bulk.push(body);
-    if (!this.ready && this.bulk.length > queuedMessagesMax) this.bulk.shift();
+    this.bulkBytes += body.length;
+    const messagesMax = this.ready ? bulkQueuedMessagesMax : queuedMessagesMax;
+    let dropped = 0;
+    while (
+      this.bulk.length - dropped > messagesMax ||
+      (this.bulkBytes > bulkQueuedBytesMax && this.bulk.length - dropped > 1)
+    ) {
+      this.bulkBytes -= this.bulk[dropped++]!.length;
+    }
+    if (dropped > 0) this.bulk.splice(0, dropped);
     this.wake();
   }
 
@@ -119,6 +138,7 @@ class PeerLink {
   private dropQueued(): void {
     this.queue = [];
     this.bulk = [];
+    this.bulkBytes = 0;
   }
 
   /**
@@ -139,7 +159,10 @@ class PeerLink {
         room -= body.length;
         out.push(body);
       }
-      if (taken > 0) this.bulk.splice(0, taken);
+      if (taken > 0) {
+        for (let i = 0; i < taken; i++) this.bulkBytes -= this.bulk[i]!.length;
+        this.bulk.splice(0, taken);
+      }
       if (out.length === 0) return;
       const batch = this.writer.batch(out);
       out.length = 0;

@@ -35,8 +35,9 @@ const heartbeat = {
 async function linkedPeer(
   t: TestContext,
   readAfterHello: boolean,
-): Promise<{ network: PeerNetwork; kinds: string[]; peer: Socket }> {
+): Promise<{ network: PeerNetwork; kinds: string[]; firstBytes: number[]; peer: Socket }> {
   const kinds: string[] = [];
+  const firstBytes: number[] = [];
   let accepted: (socket: Socket) => void = () => undefined;
   const helloAnswered = new Promise<Socket>((resolve) => (accepted = resolve));
   const server = createServer((socket) => {
@@ -52,6 +53,7 @@ async function linkedPeer(
           return;
         }
         kinds.push(request.kind);
+        if (request.kind === 'forwarded') firstBytes.push(request.reply[0] ?? -1);
       }),
     );
   });
@@ -74,7 +76,7 @@ async function linkedPeer(
   );
   await new Promise((resolve) => setTimeout(resolve, 50)); // the link reads the hello's answer
   network.flush();
-  return { network, kinds, peer };
+  return { network, kinds, firstBytes, peer };
 }
 
 async function untilArrived(kinds: string[], count: number): Promise<void> {
@@ -106,4 +108,25 @@ test('100 MB of forwarded replies queued in one turn all reach a peer that reads
   network.flush();
   await untilArrived(kinds, 101);
   assert.equal(kinds.filter((kind) => kind === 'forwarded').length, 100);
+});
+
+test('a peer that stops reading makes its link hold at most 256 MiB of forwarded traffic, the newest', async (t) => {
+  const { network, firstBytes, peer } = await linkedPeer(t, false);
+  // 300 replies of 1 MB, each a view of one buffer whose first byte tells which it is.
+  const backing = new Uint8Array(1_000_300);
+  for (let i = 0; i < 300; i++) backing[i] = i % 256;
+  for (let i = 0; i < 300; i++) network.sendForwarded('far', backing.subarray(i, i + 1_000_000));
+  network.flush();
+  peer.resume();
+  const deadline = Date.now() + 15_000;
+  while (firstBytes.at(-1) !== 299 % 256 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  // 256 MiB of them waited in the link, a few more in the socket and the kernel.
+  assert.ok(
+    firstBytes.length > 250 && firstBytes.length < 290,
+    `${firstBytes.length} of 300 arrived`,
+  );
+  assert.equal(firstBytes.at(-1), 299 % 256, 'the newest arrived');
 });

@@ -734,7 +734,10 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
       // with what it persisted, as the rest of the cluster may be restarting too.
       const joining = joinCluster({
         // At least one round of asking, however long learning the partition count took.
-        timeoutMs: Math.max(joinDeadline - Date.now(), joinRoundMsMin),
+        timeoutMs: Math.max(
+          joinDeadline - Date.now(),
+          Math.min(joinRoundMsMin, options.joinTimeoutMs ?? joinTimeoutMsDefault),
+        ),
         seeds: askSeeds,
         name,
         memberId,

@@ -13,6 +13,14 @@ import {
 } from '../../src/protocol/index.js';
 import type { Reply, Request } from '../../src/protocol/index.js';
 
+/** A hello as a raw client sends it, then `requests`, framed as one write's bytes. */
+export function helloThen(clientId: string, requests: readonly Request[]): Buffer {
+  return frameBatch([
+    encodeRequest({ kind: 'hello', id: 0, protocol: protocolVersion, client: 'raw', clientId }),
+    ...requests.map((request) => encodeRequest(request)),
+  ]);
+}
+
 export class RawConnection {
   readonly replies: Reply[] = [];
   closed = false;

@@ -11,11 +11,10 @@ import {
   FrameDecoder,
   decodeReply,
   isBadMessage,
-  protocolVersion,
 } from '../../src/protocol/index.js';
 import type { Request } from '../../src/protocol/index.js';
 import { encodeValue } from '../../src/core/value-codec.js';
-import { RawConnection } from '../helpers/raw-connection.js';
+import { RawConnection, helloThen } from '../helpers/raw-connection.js';
 import { eventually, replicated, startCluster } from '../helpers/cluster.js';
 import { connect as netConnect } from 'node:net';
 
@@ -255,17 +254,15 @@ function helloAndPipelinedGets(
   count: number,
   forward = false,
 ): Buffer {
-  return frameBatch([
-    encodeRequest({ kind: 'hello', id: 0, protocol: protocolVersion, client: 'x', clientId }),
-    ...Array.from({ length: count }, (_, i) =>
-      encodeRequest({
-        kind: 'command',
-        id: i + 1,
-        command: { op: 'get', key },
-        ...(forward && { forward: true }),
-      }),
-    ),
-  ]);
+  return helloThen(
+    clientId,
+    Array.from({ length: count }, (_, i) => ({
+      kind: 'command' as const,
+      id: i + 1,
+      command: { op: 'get' as const, key },
+      ...(forward && { forward: true }),
+    })),
+  );
 }
 
 /**
@@ -300,18 +297,8 @@ async function sendAndEnd(port: number, commands: Request[]): Promise<number[]> 
   );
   socket.on('error', () => undefined);
   const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
-  socket.end(
-    frameBatch([
-      encodeRequest({
-        kind: 'hello',
-        id: 0,
-        protocol: protocolVersion,
-        client: 'x',
-        clientId: 'e',
-      }),
-      ...commands.map((command) => encodeRequest(command)),
-    ]),
-  );
+  socket.end(helloThen('e', commands));
+
   await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 5_000))]);
   socket.destroy();
   return ids.sort((a, b) => a - b);

@@ -14,12 +14,11 @@ import type { Outcome } from '../../src/store/index.js';
 import {
   FrameDecoder,
   decodeReply,
-  encodeRequest,
-  frameBatch,
   isBadMessage,
-  protocolVersion,
   type CommandRequest,
+  type Request,
 } from '../../src/protocol/index.js';
+import { helloThen } from '../helpers/raw-connection.js';
 
 const bigValue = new Uint8Array(8 * 1024 * 1024).fill(7);
 const setDone: Outcome = { ok: true, result: { op: 'set', version: 2 } };
@@ -87,22 +86,18 @@ function rawClient(port: number): { socket: Socket; replies: string[]; closed: P
   return { socket, replies, closed };
 }
 
-const hello = encodeRequest({
-  kind: 'hello',
-  id: 0,
-  protocol: protocolVersion,
-  client: 'x',
-  clientId: 'c',
+const get = (id: number, key: string): Request => ({
+  kind: 'command',
+  id,
+  command: { op: 'get', key },
 });
-const get = (id: number, key: string): Uint8Array =>
-  encodeRequest({ kind: 'command', id, command: { op: 'get', key } });
 const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 test('a command that fails after it was answered is answered once, and a sync write after it still is', async (t) => {
   const node = await fakeNode(t);
   const client = rawClient(node.port);
   t.after(() => client.socket.destroy());
-  client.socket.end(frameBatch([hello, get(1, 'boom'), get(2, 'sync-a')]));
+  client.socket.end(helloThen('c', [get(1, 'boom'), get(2, 'sync-a')]));
   await pause(200);
   for (const { connection, wireId } of node.waiting.splice(0)) connection.answer(wireId, setDone);
   await Promise.race([client.closed, pause(3_000)]);
@@ -114,7 +109,7 @@ test('an answer that comes after the connection ended is dropped, and the replie
   const client = rawClient(node.port);
   t.after(() => client.socket.destroy());
   client.socket.pause(); // the 8 MiB reply waits in the node's socket
-  client.socket.write(frameBatch([hello, get(1, 'sync-a'), get(2, 'big')]));
+  client.socket.write(helloThen('c', [get(1, 'sync-a'), get(2, 'big')]));
   await pause(200);
   node.connections[0]!.end(); // what closing the node does
   for (const { connection, wireId } of node.waiting.splice(0)) connection.answer(wireId, setDone);

@@ -12,7 +12,7 @@ import type { Socket } from 'node:net';
 import { ClientConnection, type ConnectionContext } from '../../src/node/client-connection.js';
 import { silentLogger } from '../../src/node/logger.js';
 import { forwardsPendingMax } from '../../src/core/limits.js';
-import { encodeRequest, frameBatch, protocolVersion } from '../../src/protocol/index.js';
+import { helloThen } from '../helpers/raw-connection.js';
 
 class SlowReaderSocket extends Duplex {
   /** While true, written chunks wait, as in a full kernel buffer. */
@@ -68,24 +68,17 @@ test('a connection held by its forwarded commands resumes once they are answered
   const connection = new ClientConnection(socket as unknown as Socket, context, () => undefined);
   const total = forwardsPendingMax + 6;
   socket.push(
-    frameBatch([
-      encodeRequest({
-        kind: 'hello',
-        id: 0,
-        protocol: protocolVersion,
-        client: 'x',
-        clientId: 'c',
-      }),
-      ...Array.from({ length: total }, (_, i) =>
-        encodeRequest({
-          kind: 'command',
-          id: i + 1,
-          command: { op: 'get', key: 'k' },
-          forward: true,
-        }),
-      ),
-    ]),
+    helloThen(
+      'c',
+      Array.from({ length: total }, (_, i) => ({
+        kind: 'command' as const,
+        id: i + 1,
+        command: { op: 'get' as const, key: 'k' },
+        forward: true,
+      })),
+    ),
   );
+
   await new Promise((resolve) => setImmediate(resolve));
   assert.equal(forwarded.length, forwardsPendingMax, 'held at the cap');
 

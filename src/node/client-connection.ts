@@ -516,11 +516,14 @@ export class ClientConnection {
     );
   }
 
-  /** A reply produced outside a read: queued and flushed on the next turn. */
+  /**
+   * The answer to a request taken earlier (`unanswered`), made outside its read: queued and
+   * flushed on the next turn, or dropped when this side has ended.
+   */
   private replyLater(body: Uint8Array): void {
     this.unanswered--;
     if (this.ended) return;
-    this.queue(body);
+    this.reply(body);
     this.scheduleFlush();
     this.endIfAnswered();
   }
@@ -556,12 +559,8 @@ export class ClientConnection {
 
   /** The runtime's answer to a command; written with the current batch, or on the next turn. */
   answer(wireId: number, outcome: Outcome): void {
-    this.unanswered--;
     this.executingAnswered = true;
-    if (this.ended) return;
-    this.queue(encodeOutcome(wireId, outcome));
-    this.scheduleFlush();
-    this.endIfAnswered();
+    this.replyLater(encodeOutcome(wireId, outcome));
   }
 
   /** A command of this connection left for its primary; `relay` gives its answer. */
@@ -576,12 +575,8 @@ export class ClientConnection {
    */
   relay(wireId: number, reply: Reply): void {
     this.forwardsPending--;
-    this.unanswered--;
-    if (this.ended) return;
-    this.queue(reply.ok ? encodeOk(wireId, reply.result) : encodeError(wireId, reply.error));
-    this.scheduleFlush();
+    this.replyLater(reply.ok ? encodeOk(wireId, reply.result) : encodeError(wireId, reply.error));
     if (this.decoder.holding && this.forwardsPending < forwardsPendingMax) this.scheduleResume();
-    this.endIfAnswered();
   }
 
   /** Takes up held frames on the next turn, not inside the peer read that called relay(). */
@@ -597,10 +592,6 @@ export class ClientConnection {
   }
 
   private reply(body: Uint8Array): void {
-    this.queue(body);
-  }
-
-  private queue(body: Uint8Array): void {
     this.outgoing.push(body);
     this.outgoingBytes += body.length;
   }

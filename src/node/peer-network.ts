@@ -157,12 +157,10 @@ class PeerLink {
       while (taken < this.bulk.length && room > 0) {
         const body = this.bulk[taken++]!;
         room -= body.length;
+        this.bulkBytes -= body.length;
         out.push(body);
       }
-      if (taken > 0) {
-        for (let i = 0; i < taken; i++) this.bulkBytes -= this.bulk[i]!.length;
-        this.bulk.splice(0, taken);
-      }
+      if (taken > 0) this.bulk.splice(0, taken);
       if (out.length === 0) return;
       const batch = this.writer.batch(out);
       out.length = 0;

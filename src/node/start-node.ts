@@ -337,25 +337,25 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
   const joinDeadline = Date.now() + (options.joinTimeoutMs ?? joinTimeoutMsDefault);
   // A new node takes the count of the cluster it joins. A resumed one serves the count its
   // log records, since its seeds may all be down (the whole cluster restarting).
-  const partitions = await (
-    persisted === null
-      ? partitionCountToServe(options.partitions, seeds, {
-          clientName: `statehouse-node ${name}`,
-          token: nodeToken,
-          localAddress: options.localAddress,
-          deadline: joinDeadline,
-        })
-      : Promise.resolve().then(() =>
-          partitionCountResumed(
+  let partitions: number;
+  try {
+    partitions =
+      persisted === null
+        ? await partitionCountToServe(options.partitions, seeds, {
+            clientName: `statehouse-node ${name}`,
+            token: nodeToken,
+            localAddress: options.localAddress,
+            deadline: joinDeadline,
+          })
+        : partitionCountResumed(
             options.partitions,
             settingsInLog(persisted.snapshot?.data ?? null, persisted.entries),
             options.dataDir,
-          ),
-        )
-  ).catch((error: unknown) => {
+          );
+  } catch (error) {
     storage.close();
     throw error;
-  });
+  }
 
   // Half-open: a client that sends its requests and then ends its side still gets every
   // answer (ClientConnection ends the connection once it has answered them).

@@ -60,7 +60,9 @@ export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
  * A text two values share exactly when `jsonEqual` holds between them (distinct values, that
  * is: a value is always equal to itself), so that a Set or a Map can find equal documents
  * without comparing each pair. Null for a value that equals nothing else: one holding NaN,
- * or a class instance other than a Uint8Array.
+ * or a class instance other than a Uint8Array. (session/merge.ts's `canonical` is another
+ * equality: JSON text's, for session documents, where undefined and NaN are null; here, as
+ * in the stored MessagePack, they are not.)
  */
 export function jsonKey(value: unknown): string | null {
   const parts: string[] = [];

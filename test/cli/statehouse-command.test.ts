@@ -1,4 +1,4 @@
-import test from 'node:test';
+import test, { type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
@@ -63,50 +63,51 @@ test('set, get, ttl, touch and del work against a node started by the command', 
   assert.equal(await stopProcess(node, 'SIGTERM'), 0, 'SIGTERM stops a lone node cleanly');
 });
 
-test('a node that requires a token refuses the command without it', async (t) => {
+/**
+ * A node started by the command with its secrets in files: `--token-file` holding `token`,
+ * and `--cluster-token-file` holding `clusterToken` when given. Resolves to its seeds flag
+ * and the token file's path; the node and the files go after the test.
+ */
+async function nodeWithTokens(
+  t: TestContext,
+  tokens: { token: string; clusterToken?: string },
+): Promise<{ seeds: string[]; tokenFile: string }> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'statehouse-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  writeFileSync(join(dir, 'token'), 'hunter2\n');
-  const node = await startNodeProcess([
-    '--listen',
-    `127.0.0.1:${port}`,
-    '--token-file',
-    join(dir, 'token'),
-  ]);
+  const tokenFile = join(dir, 'token');
+  const clusterTokenFile = join(dir, 'cluster-token');
+  writeFileSync(tokenFile, `${tokens.token}\n`);
+  const args = ['--listen', `127.0.0.1:${port}`, '--token-file', tokenFile];
+  if (tokens.clusterToken !== undefined) {
+    writeFileSync(clusterTokenFile, `${tokens.clusterToken}\n`);
+    args.push('--cluster-token-file', clusterTokenFile);
+  }
+  const node = await startNodeProcess(args);
   t.after(() => stop(node));
-  const refused = await run(['get', 'k', '--seeds', `127.0.0.1:${port}`]);
+  return { seeds: ['--seeds', `127.0.0.1:${port}`], tokenFile };
+}
+
+test('a node that requires a token refuses the command without it', async (t) => {
+  const { seeds, tokenFile } = await nodeWithTokens(t, { token: 'hunter2' });
+  const refused = await run(['get', 'k', ...seeds]);
   assert.equal(refused.code, 1);
   assert.match(refused.stderr, /UNAUTHORIZED/);
-  const accepted = await run(['set', 'k', '1', '--seeds', `127.0.0.1:${port}`], {
-    STATEHOUSE_TOKEN: 'hunter2',
-  });
+  const accepted = await run(['set', 'k', '1', ...seeds], { STATEHOUSE_TOKEN: 'hunter2' });
   assert.equal(accepted.code, 0, accepted.stderr);
   // A file named on the command line wins over a variable left in the environment.
-  const named = await run(
-    ['accept-loss', '--all', '--seeds', `127.0.0.1:${port}`, '--token-file', join(dir, 'token')],
-    { STATEHOUSE_CLUSTER_TOKEN: 'another-clusters-secret' },
-  );
+  const named = await run(['accept-loss', '--all', ...seeds, '--token-file', tokenFile], {
+    STATEHOUSE_CLUSTER_TOKEN: 'another-clusters-secret',
+  });
   assert.equal(named.code, 0, named.stderr);
 });
 
 test("with a cluster token, accept-loss needs it and the clients' token only reads and writes", async (t) => {
-  const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'statehouse-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  writeFileSync(join(dir, 'token'), 'web-apps\n');
-  writeFileSync(join(dir, 'cluster-token'), 'nodes-only\n');
-  const node = await startNodeProcess([
-    '--listen',
-    `127.0.0.1:${port}`,
-    '--token-file',
-    join(dir, 'token'),
-    '--cluster-token-file',
-    join(dir, 'cluster-token'),
-  ]);
-  t.after(() => stop(node));
-  const seeds = ['--seeds', `127.0.0.1:${port}`];
-  const asClient = ['--token-file', join(dir, 'token')];
+  const { seeds, tokenFile } = await nodeWithTokens(t, {
+    token: 'web-apps',
+    clusterToken: 'nodes-only',
+  });
+  const asClient = ['--token-file', tokenFile];
   assert.equal((await run(['set', 'k', '1', ...seeds, ...asClient])).code, 0);
   const refused = await run(['accept-loss', '--all', ...seeds, ...asClient]);
   assert.equal(refused.code, 1);

@@ -69,6 +69,25 @@ export class RawConnection {
     return raw;
   }
 
+  /** Writes `bytes` and ends this side; replies still arrive until the node ends its side. */
+  end(bytes: Uint8Array): void {
+    this.socket.end(bytes);
+  }
+
+  /** Stops reading: the node's replies wait in its socket until `resume`. */
+  pause(): void {
+    this.socket.pause();
+  }
+
+  resume(): void {
+    this.socket.resume();
+  }
+
+  /** The replies received so far, each as `id:ok` or `id:CODE`, in arrival order. */
+  outcomes(): string[] {
+    return this.replies.map((r) => `${r.id}:${r.ok ? 'ok' : r.error.code}`);
+  }
+
   writeBytes(bytes: Uint8Array): void {
     this.socket.write(bytes);
   }

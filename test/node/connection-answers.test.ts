@@ -7,18 +7,12 @@
  */
 import test, { type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, connect as netConnect, type Socket } from 'node:net';
+import { createServer, type Socket } from 'node:net';
 import { ClientConnection, type ConnectionContext } from '../../src/node/client-connection.js';
 import { silentLogger } from '../../src/node/logger.js';
 import type { Outcome } from '../../src/store/index.js';
-import {
-  FrameDecoder,
-  decodeReply,
-  isBadMessage,
-  type CommandRequest,
-  type Request,
-} from '../../src/protocol/index.js';
-import { helloThen } from '../helpers/raw-connection.js';
+import type { CommandRequest, Request } from '../../src/protocol/index.js';
+import { RawConnection, helloThen } from '../helpers/raw-connection.js';
 
 const bigValue = new Uint8Array(8 * 1024 * 1024).fill(7);
 const setDone: Outcome = { ok: true, result: { op: 'set', version: 2 } };
@@ -70,22 +64,6 @@ async function fakeNode(t: TestContext): Promise<{
   return { port: (server.address() as { port: number }).port, connections, waiting };
 }
 
-/** A client that records the id and outcome of every reply, and counts the bytes it read. */
-function rawClient(port: number): { socket: Socket; replies: string[]; closed: Promise<void> } {
-  const socket = netConnect({ host: '127.0.0.1', port, allowHalfOpen: true });
-  const replies: string[] = [];
-  const decoder = new FrameDecoder(1 << 27);
-  socket.on('data', (chunk: Buffer) =>
-    decoder.push(chunk, (body) => {
-      const reply = decodeReply(body);
-      if (!isBadMessage(reply)) replies.push(`${reply.id}:${reply.ok ? 'ok' : reply.error.code}`);
-    }),
-  );
-  socket.on('error', () => undefined);
-  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
-  return { socket, replies, closed };
-}
-
 const get = (id: number, key: string): Request => ({
   kind: 'command',
   id,
@@ -95,25 +73,25 @@ const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 
 test('a command that fails after it was answered is answered once, and a sync write after it still is', async (t) => {
   const node = await fakeNode(t);
-  const client = rawClient(node.port);
-  t.after(() => client.socket.destroy());
-  client.socket.end(helloThen('c', [get(1, 'boom'), get(2, 'sync-a')]));
+  const client = await RawConnection.open(node.port);
+  t.after(() => client.close());
+  client.end(helloThen('c', [get(1, 'boom'), get(2, 'sync-a')]));
   await pause(200);
   for (const { connection, wireId } of node.waiting.splice(0)) connection.answer(wireId, setDone);
-  await Promise.race([client.closed, pause(3_000)]);
-  assert.deepEqual(client.replies, ['0:ok', '1:ok', '2:ok']);
+  await client.waitClosed(3_000);
+  assert.deepEqual(client.outcomes(), ['0:ok', '1:ok', '2:ok']);
 });
 
 test('an answer that comes after the connection ended is dropped, and the replies queued before it arrive whole', async (t) => {
   const node = await fakeNode(t);
-  const client = rawClient(node.port);
-  t.after(() => client.socket.destroy());
-  client.socket.pause(); // the 8 MiB reply waits in the node's socket
-  client.socket.write(helloThen('c', [get(1, 'sync-a'), get(2, 'big')]));
+  const client = await RawConnection.open(node.port);
+  t.after(() => client.close());
+  client.pause(); // the 8 MiB reply waits in the node's socket
+  client.writeBytes(helloThen('c', [get(1, 'sync-a'), get(2, 'big')]));
   await pause(200);
   node.connections[0]!.end(); // what closing the node does
   for (const { connection, wireId } of node.waiting.splice(0)) connection.answer(wireId, setDone);
-  client.socket.resume();
-  await Promise.race([client.closed, pause(3_000)]);
-  assert.deepEqual(client.replies, ['0:ok', '2:ok']);
+  client.resume();
+  await client.waitClosed(3_000);
+  assert.deepEqual(client.outcomes(), ['0:ok', '2:ok']);
 });

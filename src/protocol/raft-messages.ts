@@ -368,6 +368,7 @@ const bodyReaders: Record<MessageType, <T>(r: Reader, isData: DataGuard<T>) => M
     ...readBase(r),
     commit: r.uint('commit'),
     context: r.uint('context'),
+    granted: r.uint('granted'),
   }),
   heartbeatResp: (r) => ({ type: 'heartbeatResp', ...readBase(r), context: r.uint('context') }),
   snapshot: (r) => {

@@ -152,6 +152,9 @@ function sameHardState(a: HardState, b: HardState): boolean {
   return a.term === b.term && a.vote === b.vote && a.commit === b.commit;
 }
 
+/** Ungranted heartbeat answers a leader keeps per member (see answersToGrant). */
+const answersToGrantMax = 8;
+
 export class RaftNode<T> {
   readonly id: NodeId;
   private readonly opts: ResolvedOptions;
@@ -179,6 +182,16 @@ export class RaftNode<T> {
   /** Leader: sequence of read confirmations, echoed back in heartbeat answers. */
   private readSeq = 0;
   private readonly readAcks = new Map<NodeId, number>();
+  /** Leader: the newest round a quorum of voters answered (see RaftStatus.confirmedRound). */
+  private confirmedRound = 0;
+  /**
+   * Leader: per member, its heartbeat answers not granted yet, as [the round answered, the
+   * newest round sent when the answer arrived], oldest first. An answer is granted once a
+   * round after the second number is confirmed: that round started after the answer arrived.
+   */
+  private readonly answersToGrant = new Map<NodeId, [number, number][]>();
+  /** Leader: per member, the newest of its answers granted, carried by every heartbeat. */
+  private readonly granted = new Map<NodeId, number>();
   private pendingReads: PendingRead[] = [];
   /** Leader: reads that arrived before its no-op was committed (see step 5). */
   private readsAwaitingTermCommit: ReadRequest[] = [];
@@ -490,6 +503,7 @@ export class RaftNode<T> {
       firstIndex: this.log.firstIndex(),
       lastIndex: this.log.lastIndex(),
       membership: this.log.membership,
+      confirmedRound: this.confirmedRound,
     };
   }
 
@@ -522,6 +536,9 @@ export class RaftNode<T> {
     this.leadTransferee = null;
     this.readSeq = 0;
     this.readAcks.clear();
+    this.confirmedRound = 0;
+    this.answersToGrant.clear();
+    this.granted.clear();
     this.pendingReads = [];
     this.readsAwaitingTermCommit = [];
   }
@@ -868,10 +885,38 @@ export class RaftNode<T> {
     // or the window would stay full forever.
     if (pr.state === 'replicate' && pr.inflightFull()) pr.freeFirstInflight();
     if (pr.match < this.log.lastIndex()) this.sendAppend(m.from, true);
-    if (m.context > 0 && isVoter(this.log.membership, m.from)) {
+    if (m.context === 0) return;
+    if (isVoter(this.log.membership, m.from)) {
       this.readAcks.set(m.from, Math.max(this.readAcks.get(m.from) ?? 0, m.context));
+      this.advanceConfirmedRound();
       this.advanceReads();
     }
+    // Learners hold primaries too: their answers are granted like a voter's.
+    let answers = this.answersToGrant.get(m.from);
+    if (answers === undefined) this.answersToGrant.set(m.from, (answers = []));
+    answers.push([m.context, this.readSeq]);
+    // A member that answers every round while rounds are never confirmed (no quorum) keeps
+    // only its newest answers: an older one could only be granted after the newer ones.
+    if (answers.length > answersToGrantMax) answers.shift();
+    this.grantConfirmed(m.from, answers);
+  }
+
+  /** The newest round a quorum of voters (this leader among them) has answered. */
+  private advanceConfirmedRound(): void {
+    const voters = this.log.membership.voters;
+    // The k-th highest ack among voters, k a majority, is the newest round a quorum answered.
+    const acks = voters.map((id) => (id === this.id ? this.readSeq : (this.readAcks.get(id) ?? 0)));
+    acks.sort((a, b) => b - a);
+    const round = acks[Math.floor(voters.length / 2)] ?? 0;
+    if (round <= this.confirmedRound) return;
+    this.confirmedRound = round;
+    for (const [id, answers] of this.answersToGrant) this.grantConfirmed(id, answers);
+  }
+
+  private grantConfirmed(id: NodeId, answers: [number, number][]): void {
+    let newest = 0;
+    while (answers.length > 0 && answers[0]![1] < this.confirmedRound) newest = answers.shift()![0];
+    if (newest > (this.granted.get(id) ?? 0)) this.granted.set(id, newest);
   }
 
   private refuseProposal(): ProposeResult | null {
@@ -897,6 +942,8 @@ export class RaftNode<T> {
       if (!wanted.has(id)) {
         this.progress.delete(id);
         this.readAcks.delete(id);
+        this.answersToGrant.delete(id);
+        this.granted.delete(id);
       }
     }
     for (const id of wanted) {
@@ -993,6 +1040,12 @@ export class RaftNode<T> {
   }
 
   private bcastHeartbeat(): void {
+    // Every round gets a sequence of its own: the leader grant needs rounds that started
+    // after an answer arrived, reads only rounds that started after they did.
+    this.readSeq++;
+    if (hasMajority(this.log.membership.voters, (id) => id === this.id)) {
+      this.confirmedRound = this.readSeq;
+    }
     for (const [id, pr] of this.progress) {
       this.send({
         ...this.base(id),
@@ -1001,6 +1054,7 @@ export class RaftNode<T> {
         // entries may still be a deposed leader's.
         commit: Math.min(pr.match, this.log.committed),
         context: this.readSeq,
+        granted: this.granted.get(id) ?? 0,
       });
     }
   }

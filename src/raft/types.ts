@@ -167,6 +167,12 @@ export interface HeartbeatMessage extends MessageBase {
   readonly type: 'heartbeat';
   readonly commit: number;
   readonly context: number;
+  /**
+   * The leader's grant (0: none): the newest of the receiver's heartbeat answers that a
+   * quorum round started after its arrival confirmed. Every later leader was elected after
+   * that answer was sent, which is what the leader grant (control-plane.ts) rests on.
+   */
+  readonly granted: number;
 }
 
 export interface HeartbeatRespMessage extends MessageBase {
@@ -295,4 +301,9 @@ export interface RaftStatus {
   readonly firstIndex: number;
   readonly lastIndex: number;
   readonly membership: Membership;
+  /**
+   * Leader: the newest heartbeat round (its `context`) a quorum of voters answered at this
+   * term, this leader counted; 0 for none and on a non-leader.
+   */
+  readonly confirmedRound: number;
 }

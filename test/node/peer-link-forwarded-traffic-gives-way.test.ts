@@ -25,6 +25,7 @@ const heartbeat = {
   term: 1,
   commit: 0,
   context: 0,
+  granted: 0,
 } as const;
 
 /**

@@ -93,6 +93,7 @@ const heartbeat: Message<string> = {
   term: 5,
   commit: 9,
   context: 3,
+  granted: 2,
 };
 const snapshot: Message<string> = {
   type: 'snapshot',
@@ -223,7 +224,7 @@ const fieldsOf: Record<MessageType, Record<string, (v: unknown) => boolean>> = {
   voteResp: { reject: isBool },
   append: { prevIndex: isUint, prevTerm: isUint, entries: Array.isArray, commit: isUint },
   appendResp: { reject: isBool, index: isUint, hintIndex: isUint, hintTerm: isUint },
-  heartbeat: { commit: isUint, context: isUint },
+  heartbeat: { commit: isUint, context: isUint, granted: isUint },
   heartbeatResp: { context: isUint },
   snapshot: { snapshot: isPlain },
   readIndex: { requestId: (v) => typeof v === 'string' && v.length <= raftRequestIdLengthMax },
@@ -373,7 +374,7 @@ const messageArb: fc.Arbitrary<Message<string>> = fc.oneof(
     })
     .map(({ base, ...rest }): Message<string> => ({ type: 'appendResp', ...base, ...rest })),
   fc
-    .record({ base: baseArb, commit: uintArb, context: uintArb })
+    .record({ base: baseArb, commit: uintArb, context: uintArb, granted: uintArb })
     .map(({ base, ...rest }): Message<string> => ({ type: 'heartbeat', ...base, ...rest })),
   fc
     .record({ base: baseArb, context: uintArb })
@@ -496,7 +497,7 @@ test('extra fields anywhere in a message are dropped from the result', () => {
 
 test('a __proto__ key in the input never reaches the result', () => {
   const json =
-    '{"type":"heartbeat","from":"n1","to":"n2","term":5,"commit":9,"context":3,' +
+    '{"type":"heartbeat","from":"n1","to":"n2","term":5,"commit":9,"context":3,"granted":2,' +
     '"__proto__":{"polluted":true,"type":"append"}}';
   const raw: unknown = JSON.parse(json);
   for (const input of [raw, decodeRaftMessage(pack(raw), isString)]) {

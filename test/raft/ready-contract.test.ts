@@ -206,7 +206,7 @@ test('messages from older terms, or addressed to another node, are dropped witho
       hintIndex: 0,
       hintTerm: 0,
     },
-    { type: 'heartbeat', from: 'b', to: 'z', term: 99, commit: 99, context: 0 },
+    { type: 'heartbeat', from: 'b', to: 'z', term: 99, commit: 99, context: 0, granted: 0 },
     {
       type: 'appendResp',
       from: 'zz',

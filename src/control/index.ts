@@ -41,6 +41,7 @@ export {
   type MemberRecord,
 } from './cluster-state.js';
 export { isClusterStateSnapshot, isControlCommand } from './command-validation.js';
+export { LeaderGrant, leaderGrantMsDefault } from './leader-grant.js';
 export {
   decide,
   heardAt,

@@ -42,6 +42,7 @@ import {
   isClusterStateSnapshot,
   isControlCommand,
   isStuck,
+  LeaderGrant,
   summarize,
   type ClusterSettings,
   type ControlCommand,
@@ -94,6 +95,8 @@ export interface ControlPlaneOptions {
   readonly onChange: (state: ClusterState) => void;
   /** Names a new cluster; the simulator passes a seeded one. Default: a random UUID. */
   readonly newClusterId?: () => string;
+  /** The leader grant's length (control/leader-grant.ts). Default leaderGrantMsDefault. */
+  readonly leaderGrantMs?: number;
   /** Test-only (core/planted-bug.ts): a deliberate bug for the simulator to catch. */
   readonly plantedBug?: PlantedBug;
 }
@@ -159,8 +162,12 @@ export class ControlPlane {
   /** What the controller last decided on; deciding again on the same facts decides the same. */
   private lastDecidedOn = '';
   private closed = false;
+  private readonly grant: LeaderGrant;
+  /** accept-loss calls waiting for the grants of lost copies to run out (see acceptLoss). */
+  private grantWaiters: { at: number; resolve: () => void }[] = [];
 
   constructor(private readonly options: ControlPlaneOptions) {
+    this.grant = new LeaderGrant(options.leaderGrantMs);
     const restore = options.storage.load();
     const self = options.self.id;
     this.raft = new RaftNode<ControlCommand>({
@@ -247,6 +254,14 @@ export class ControlPlane {
     return this.raft.status();
   }
 
+  /**
+   * Until when (on this node's clock) the control-plane leader's grant lets this node serve
+   * as a primary; -Infinity when it holds none. Only fenced nodes heed it.
+   */
+  get leaderGrantUntil(): number {
+    return this.grant.heldUntil;
+  }
+
   /** Advances Raft's clock by one tick; as leader, lets the controller act. */
   tick(): void {
     if (this.closed) return;
@@ -263,6 +278,7 @@ export class ControlPlane {
     this.process();
     if (this.isLeader) this.control();
     this.process();
+    this.releaseGrantWaiters(now);
   }
 
   /** A Raft message from the peer authenticated as `from`. Malformed ones are dropped. */
@@ -295,6 +311,9 @@ export class ControlPlane {
     // Any message proves that the sender's process is alive, whatever it proves of its links.
     this.refused.delete(from);
     if (!unpromptedTypes.has(message.type)) this.lastHeard.set(from, this.listeningNow());
+    if (message.type === 'heartbeat') {
+      this.grant.heartbeatReceived(message.from, message.term, message.granted);
+    }
     this.raft.step(message);
     this.process();
   }
@@ -461,15 +480,17 @@ export class ControlPlane {
         refused.push({ partition, reason: `no partition ${partition} (the cluster has ${count})` });
         continue;
       }
-      const primary = acceptLossCandidate(this.state, partition);
-      const problem =
-        primary === null
-          ? 'every active member holds a stale copy of it'
-          : acceptLossProblem(this.state, partition, primary);
-      if (problem !== null || primary === null) {
-        refused.push({ partition, reason: problem ?? 'no candidate' });
+      let decision = this.acceptLossDecision(partition);
+      if (typeof decision === 'string') {
+        await this.grantsOver(partition);
+        // The wait may have seen the table change: a lost copy revived, the candidate gone.
+        decision = this.acceptLossDecision(partition);
+      }
+      if (typeof decision !== 'string') {
+        refused.push({ partition, reason: decision.problem });
         continue;
       }
+      const primary = decision;
       await this.commit({ type: 'acceptLoss', partition, newPrimary: primary }, 'accept-loss');
       accepted.push({ partition, primary });
     }
@@ -478,6 +499,35 @@ export class ControlPlane {
       'an operator accepted the loss of stuck partitions',
     );
     return { accepted, refused };
+  }
+
+  /** The member to restart `partition` on, or why it cannot be restarted now. */
+  private acceptLossDecision(partition: number): string | { problem: string } {
+    const primary = acceptLossCandidate(this.state, partition);
+    const problem =
+      primary === null
+        ? 'every active member holds a stale copy of it'
+        : acceptLossProblem(this.state, partition, primary);
+    return problem !== null || primary === null ? { problem: problem ?? 'no candidate' } : primary;
+  }
+
+  /**
+   * Waits until no leader grant can still let the partition's lost copies serve: none from an
+   * earlier leader, none this one gave them before they were declared dead. A fenced primary
+   * cut off with its partition's last in-sync copies has stopped by then, so the partition
+   * never has two primaries. Unfenced ones serve on: the README's accept-loss warning.
+   */
+  private async grantsOver(partition: number): Promise<void> {
+    const a = this.state.table[partition];
+    const lost = a === undefined ? [] : [...(a.primary === null ? [] : [a.primary]), ...a.inSync];
+    const at = this.grant.grantsOverAt(lost);
+    if (at === null) this.requireLeader();
+    else if (at > this.options.clock.now()) {
+      await new Promise<void>((resolve) => this.grantWaiters.push({ at, resolve }));
+      if (this.closed)
+        throw new StatehouseError(ErrorCode.UNAVAILABLE, 'the node is shutting down');
+      this.requireLeader();
+    }
   }
 
   /** Proposes `command` and resolves once it is applied here; `what` names it in errors. */
@@ -595,6 +645,9 @@ export class ControlPlane {
       w.reject(new StatehouseError(ErrorCode.UNAVAILABLE, 'the node is shutting down'));
     }
     this.joinWaiters = [];
+    // Resolved, they find the plane closed and fail with that.
+    for (const w of this.grantWaiters) w.resolve();
+    this.grantWaiters = [];
   }
 
   private waitApplied(index: number, term: number): Promise<void> {
@@ -707,7 +760,7 @@ export class ControlPlane {
       while (this.raft.hasReady()) {
         const ready = this.raft.ready();
         this.options.storage.persist(ready);
-        for (const message of ready.messages) this.options.transport.send(message);
+        for (const message of ready.messages) this.send(message);
         if (ready.snapshotToApply) {
           // The entries a snapshot covers are not seen one by one: which of them were ours
           // cannot be told, so their waiters are told to ask again.
@@ -737,6 +790,7 @@ export class ControlPlane {
         this.raft.advance();
       }
       this.noteNewRaftMembers();
+      this.noteLeadership();
       if (changed) {
         for (const m of this.state.members) this.options.transport.learn(m.id, m.address);
         if (this.state.tableVersion !== versionBefore || changed) this.options.onChange(this.state);
@@ -748,7 +802,7 @@ export class ControlPlane {
         while (this.raft.hasReady()) {
           const ready = this.raft.ready();
           this.options.storage.persist(ready);
-          for (const message of ready.messages) this.options.transport.send(message);
+          for (const message of ready.messages) this.send(message);
           this.raft.advance();
         }
       }
@@ -785,6 +839,48 @@ export class ControlPlane {
       this.lastHeard.set(id, Math.max(this.lastHeard.get(id) ?? now, now));
     }
     this.raftMembers = members;
+  }
+
+  /**
+   * Sends a Raft message, noting what the leader grant needs: when this node answered each
+   * heartbeat round, and, as leader, when it started each round and granted each member. A
+   * member the applied state holds dead is granted nothing: accept-loss counts on that.
+   */
+  private send(message: Message<ControlCommand>): void {
+    const now = this.options.clock.now();
+    if (message.type === 'heartbeatResp') {
+      this.grant.answerSent(message.to, message.term, message.context, now);
+    } else if (message.type === 'heartbeat') {
+      this.grant.roundSent(message.term, message.context, now);
+      if (message.granted > 0) {
+        if (this.state.member(message.to)?.state === 'dead') {
+          message = { ...message, granted: 0 };
+        } else {
+          this.grant.grantSent(message.to, now);
+        }
+      }
+    }
+    this.options.transport.send(message);
+  }
+
+  private noteLeadership(): void {
+    const status = this.raft.status();
+    const lead =
+      status.role !== 'leader'
+        ? null
+        : {
+            term: status.term,
+            confirmedRound: status.confirmedRound,
+            alone: status.membership.voters.length === 1,
+          };
+    this.grant.leadership(lead, this.options.clock.now());
+  }
+
+  private releaseGrantWaiters(now: number): void {
+    if (this.grantWaiters.length === 0) return;
+    const due = this.grantWaiters.filter((w) => w.at <= now);
+    this.grantWaiters = this.grantWaiters.filter((w) => w.at > now);
+    for (const w of due) w.resolve();
   }
 
   private trackLeadership(isLeader: boolean): void {

@@ -129,6 +129,12 @@ export interface DataPlaneOptions {
   readonly minInSync?: number;
   /** A primary's lease in ms (leases.ts). Default leaseMsDefault. */
   readonly leaseMs?: number;
+  /**
+   * Fenced: a primary also needs the control-plane leader's grant to serve, so that it stops
+   * once it is cut off from the majority, and `accept-loss` on the majority cannot make a
+   * second primary (control/leader-grant.ts). `leaderGrantUntil` reads the grant's end.
+   */
+  readonly fence?: { readonly leaderGrantUntil: () => number };
   /** Test-only (core/planted-bug.ts): a deliberate bug for the simulator to catch. */
   readonly plantedBug?: PlantedBug;
 }
@@ -199,6 +205,7 @@ export class DataPlane {
   private readonly dirty: number[] = [];
   private readonly isDirty: Uint8Array;
   private readonly plantedBug: PlantedBug | undefined;
+  private readonly fence: DataPlaneOptions['fence'];
 
   constructor(options: DataPlaneOptions) {
     assert(
@@ -213,6 +220,7 @@ export class DataPlane {
     this.leaseMs = options.leaseMs ?? leaseMsDefault;
     this.leases = new LeaseTable(leaseOptions(this.leaseMs));
     this.plantedBug = options.plantedBug;
+    this.fence = options.fence;
     // One arena for every partition of the node, as one budget: a size class's chunks serve
     // all of them, so 256 partitions do not each hold a partly filled chunk per size.
     const arena = new ValueArena();
@@ -331,6 +339,11 @@ export class DataPlane {
     return this.leases.heldFromAll(this.replicas[partition]!.leasePeers, now);
   }
 
+  /** Whether the leader grant lets this node serve as a primary: always when not fenced. */
+  private granted(now: number): boolean {
+    return this.fence === undefined || this.fence.leaderGrantUntil() > now;
+  }
+
   /**
    * Executes a client command on the partition of its key. `id` makes a write idempotent:
    * a retry with the same id is answered, not re-applied. The reply may come in these
@@ -379,6 +392,20 @@ export class DataPlane {
           message:
             `partition ${partition}: ${this.nodeId} is primary but holds no current lease ` +
             'from its copies (they have not confirmed it recently, or a hand-off is settling)',
+          meta: { partition, epoch: this.epochs[partition]! },
+        },
+      });
+      return effects;
+    }
+    if (replica.role === 'primary' && !this.granted(now)) {
+      effects.replies.push({
+        requestId,
+        outcome: {
+          ok: false,
+          code: ErrorCode.UNAVAILABLE,
+          message:
+            `partition ${partition}: ${this.nodeId} is primary but holds no current grant ` +
+            'from the control-plane leader (fenced: it may be cut off from the majority)',
           meta: { partition, epoch: this.epochs[partition]! },
         },
       });
@@ -468,6 +495,8 @@ export class DataPlane {
         if (now - this.refusedForLeaseAt[p]! <= replica.ackTimeoutMs) {
           this.reportSilentCopies(p, replica, now, effects);
         }
+      } else if (!this.granted(now) && replica.pendingCount > 0) {
+        this.merge(effects, p, replica.giveUpWaiting(now - this.leaseMs));
       }
     }
     effects.send = batchByDestination(effects.send);

@@ -52,6 +52,9 @@ import type { Outcome, Result } from '../store/index.js';
 import type { LimitedWarn, Logger } from './logger.js';
 import type { Clock } from '../core/clock.js';
 
+/** How long a connection refused with an error waits for its peer to read that and close. */
+const failedConnectionLingerMs = 1_000;
+
 /** What a connection needs of the control plane. */
 export interface ClusterAccess {
   clusterId(): string | null;
@@ -619,5 +622,8 @@ export class ClientConnection {
   private fail(id: number, error: WireError): void {
     this.reply(encodeError(id, error));
     this.end();
+    // end() only ends our half. A peer that never ends its own (an unauthenticated one, at
+    // the handshake) would otherwise hold the socket, and a file descriptor, for good.
+    setTimeout(() => this.socket.destroy(), failedConnectionLingerMs).unref();
   }
 }

@@ -18,7 +18,12 @@ export class Router {
 
   /** Installs a table unless it is older than the one held. */
   update(table: TableResult): void {
-    if (this.table === null || table.epoch >= this.table.epoch) this.table = table;
+    const held = this.table;
+    // After a full-cluster restart (in memory: a new, empty cluster) versions start from 1
+    // again: another cluster's table replaces the held one whatever its version.
+    const anotherCluster =
+      held !== null && table.clusterId !== undefined && table.clusterId !== held.clusterId;
+    if (held === null || table.epoch >= held.epoch || anotherCluster) this.table = table;
   }
 
   /** The primary's address for `key`, or null when the table has none for its partition. */
@@ -50,6 +55,7 @@ export function isTable(value: unknown): value is TableResult {
         typeof (n as Record<string, unknown>)['address'] === 'string',
     ) &&
     Array.isArray(t['primaries']) &&
-    t['primaries'].length === t['partitionCount']
+    t['primaries'].length === t['partitionCount'] &&
+    (t['clusterId'] === undefined || typeof t['clusterId'] === 'string')
   );
 }

@@ -375,9 +375,14 @@ export class ClientConnection {
       case 'ping':
         this.reply(encodeOk(request.id, { nodeId: this.ctx.plane.nodeId }));
         return;
-      case 'table':
-        this.reply(encodeOk(request.id, this.ctx.plane.table()));
+      case 'table': {
+        // The cluster id tells a client that lived through a full restart that a table with
+        // a lower version is not an old one but another cluster's.
+        const clusterId = this.ctx.cluster.clusterId();
+        const table = this.ctx.plane.table();
+        this.reply(encodeOk(request.id, clusterId === null ? table : { ...table, clusterId }));
         return;
+      }
       case 'status':
         if (request.linearizable === true)
           this.answerLater(request.id, this.ctx.cluster.linearizableStatus());

@@ -261,6 +261,8 @@ export interface TableResult {
   readonly nodes: readonly { readonly id: string; readonly address: string }[];
   /** For each partition, an index into `nodes`, or -1 when it has no primary now. */
   readonly primaries: readonly number[];
+  /** The cluster's id; absent while the node has not joined one. */
+  readonly clusterId?: string;
 }
 
 export type GetResult = EntryView | null;

@@ -299,7 +299,22 @@ export class NodeConnection {
     let id = this.nextId;
     this.nextId = this.nextId >= 0xffffffff ? 1 : this.nextId + 1;
     while (this.inFlight.has(id)) id = id >= 0xffffffff ? 1 : id + 1;
-    const body = pending.encode(id);
+    let body: Uint8Array;
+    try {
+      body = pending.encode(id);
+    } catch (error) {
+      // A patch operand the codec cannot encode (a BigInt over 64 bits, a symbol, a cycle)
+      // is found only here. On a connection that was not ready yet this runs inside the
+      // socket's 'data' handler, where a throw would be an uncaught exception in the
+      // application: it fails its own call instead, unsent (not in doubt).
+      pending.reject(
+        new StatehouseError(
+          ErrorCode.BAD_REQUEST,
+          `the request cannot be encoded: ${error instanceof Error ? error.message : String(error)}; it was not sent`,
+        ),
+      );
+      return;
+    }
     if (body.length > this.frameBytesMax) {
       // The node would close the connection on it, failing every other request in flight
       // there, and a retry would do it again: refuse it here, unsent (not in doubt).

@@ -601,6 +601,12 @@ export class Client {
     let attempt = 0;
     let lastError: StatehouseError | null = null;
     while (Date.now() < deadline) {
+      // A call waiting between attempts (for a primary, a backoff) ends with the client.
+      if (this.closed) {
+        throw new StatehouseError(ErrorCode.CLIENT_CLOSED, 'the client was closed', {
+          inDoubt: write && inDoubt,
+        });
+      }
       if (attempt > redirectsMax + 64) break;
       // Forwarding: the seeds in turn, each retry trying the next.
       const address = this.forward
@@ -683,7 +689,15 @@ export class Client {
             await this.refreshTable(deadline).catch(() => undefined);
           continue;
         }
-        throw error;
+        // A definite answer from a node settles the call (a retry carried the same
+        // idempotency id). An error of the client's own (closed, overloaded) does not: an
+        // earlier attempt may still have taken effect.
+        if (error === lastError || error.inDoubt || !(write && inDoubt)) throw error;
+        throw new StatehouseError(error.code, error.message, {
+          inDoubt: true,
+          meta: error.meta,
+          cause: error,
+        });
       }
     }
     // The node we kept asking may be frozen while the cluster moved on: learn the table

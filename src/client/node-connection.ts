@@ -144,8 +144,11 @@ export class NodeConnection {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.sweepTimer);
-    const error = new StatehouseError(ErrorCode.CLIENT_CLOSED, 'the client was closed');
-    this.failAll(error, error);
+    // A request in flight was written out: the node may have applied it, answer unread.
+    this.failAll(
+      new StatehouseError(ErrorCode.CLIENT_CLOSED, 'the client was closed', { inDoubt: true }),
+      new StatehouseError(ErrorCode.CLIENT_CLOSED, 'the client was closed'),
+    );
     this.socket?.destroy();
     this.socket = null;
     this.handshaking?.destroy();

@@ -432,7 +432,24 @@ export class Client {
     this.refreshing ??= this.fetchTable(deadline, last).finally(() => {
       this.refreshing = null;
     });
-    return this.refreshing;
+    // A refresh already running is shared, but it runs to its own deadline (a background
+    // one to the client's default): a call waits for it only until the call's own.
+    const wait = deadline - Date.now();
+    if (wait <= 0) return Promise.resolve();
+    const shared = this.refreshing;
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(resolve, wait);
+      shared.then(
+        () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        (error: unknown) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      );
+    });
   }
 
   private async fetchTable(deadline: number, last?: string): Promise<void> {

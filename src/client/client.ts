@@ -121,6 +121,19 @@ function badResult(op: string): StatehouseError {
   );
 }
 
+/** A stored value as the application wrote it; BAD_VALUE when it is not what a client wrote. */
+function decodeStored(bytes: Uint8Array, key: string): unknown {
+  try {
+    return decodeValue(bytes);
+  } catch (error) {
+    throw new StatehouseError(
+      ErrorCode.BAD_VALUE,
+      `the value stored at ${JSON.stringify(key)} is not MessagePack as this client writes it: ` +
+        (error instanceof Error ? error.message : String(error)),
+    );
+  }
+}
+
 function asRecord(value: unknown, op: string): Record<string, unknown> {
   if (typeof value !== 'object' || value === null) throw badResult(op);
   return value as Record<string, unknown>;
@@ -191,7 +204,7 @@ export class Client {
     if (!(r['value'] instanceof Uint8Array) || typeof r['version'] !== 'number')
       throw badResult('get');
     return {
-      value: decodeValue(r['value']) as T,
+      value: decodeStored(r['value'], key) as T,
       version: r['version'],
       expiresAt: Number(r['expiresAt'] ?? 0),
     };
@@ -263,7 +276,7 @@ export class Client {
     const r = asRecord(await this.call(command, options, true), 'patch');
     if (typeof r['version'] !== 'number') throw badResult('patch');
     if (r['value'] instanceof Uint8Array)
-      return { version: r['version'], value: decodeValue(r['value']) as T };
+      return { version: r['version'], value: decodeStored(r['value'], key) as T };
     return { version: r['version'] };
   }
 

@@ -55,6 +55,11 @@ export const ErrorCode = {
    * lock (`lock: true`): the lock expired or was taken. Nothing was written.
    */
   LOCK_LOST: 'LOCK_LOST',
+  /**
+   * A stored value the client cannot decode: not MessagePack as Statehouse's clients write
+   * it (another program stored raw bytes under the key). Nothing was changed.
+   */
+  BAD_VALUE: 'BAD_VALUE',
   /** A bug: the node failed in a way it did not expect. The request did not take effect. */
   INTERNAL: 'INTERNAL',
 } as const;

@@ -324,7 +324,7 @@ export class NodeConnection {
       pending.reject(
         new StatehouseError(
           ErrorCode.TOO_LARGE,
-          `the request is ${body.length} bytes, over the ${this.frameBytesMax}-byte frame limit of ${this.address} (its keyBytesMax + valueBytesMax + 64 KiB); it was not sent`,
+          `the request is ${body.length} bytes, over the ${this.frameBytesMax}-byte frame limit of ${this.address} (its keyBytesMax + 2 x valueBytesMax + 64 KiB); it was not sent`,
         ),
       );
       return;

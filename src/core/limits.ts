@@ -16,11 +16,12 @@ export const valueBytesMaxDefault = 1 * MiB;
 export const valueBytesMaxCeiling = 64 * MiB;
 
 /**
- * A frame holds one request: a key, a value and at most a few hundred bytes of fields.
- * 64 KiB of slack covers the fields and a patch's operations.
+ * A frame holds one request: a key, at most two values (a cas carries the expected value and
+ * the new one) and at most a few hundred bytes of fields. 64 KiB of slack covers the fields
+ * and a patch's operations.
  */
 export function frameBytesMaxFor(keyBytesMax: number, valueBytesMax: number): number {
-  return keyBytesMax + valueBytesMax + 64 * KiB;
+  return keyBytesMax + 2 * valueBytesMax + 64 * KiB;
 }
 
 /**

@@ -42,6 +42,15 @@ test('cas replaces a value only when it equals the expected document', async (t)
   assert.deepEqual(await client.get('k'), { a: 9 });
 });
 
+// Found by review: the frame limit was sized for one value, and a cas carries two.
+test('cas of a value near the value limit by another near it succeeds: the frame holds both', async (t) => {
+  const { client } = await withNode(t);
+  const before = { doc: 'a'.repeat(600_000) };
+  const after = { doc: 'b'.repeat(600_000) };
+  await client.set('k', before);
+  await client.cas('k', before, after);
+  assert.deepEqual(await client.get('k'), after);
+});
 test('patch applies field operations atomically and can return the new value', async (t) => {
   const { client } = await withNode(t);
   await client.set('cart', { items: ['a'], total: 1 });

@@ -1,5 +1,5 @@
 /**
- * A node closes a connection on a frame over its limit (keyBytesMax + valueBytesMax + 64 KiB),
+ * A node closes a connection on a frame over its limit (keyBytesMax + 2 × valueBytesMax + 64 KiB),
  * which fails every other request in flight on it. A patch carries values the client's own
  * value check does not see, so the client checks every request's size before it sends it.
  */

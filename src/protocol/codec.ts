@@ -475,12 +475,36 @@ function decodeCommandFast(body: Uint8Array): CommandRequest | undefined {
 }
 
 /** Every request, through msgpackr and the field reader. Never throws. */
+/**
+ * The request id of a frame whose body cannot be decoded whole (nested too deep for the
+ * decoder, say), read from the header `[op, id, ...` by hand, so that the error answers the
+ * request it is about; null when even that cannot be read.
+ */
+function headerId(body: Uint8Array): number | null {
+  if (body.length < 3 || (body[0] !== 0x92 && body[0] !== 0x93)) return null;
+  // op: a positive fixint or a uint8.
+  let at = body[1]! <= 0x7f ? 2 : body[1] === 0xcc ? 3 : -1;
+  if (at < 0 || at >= body.length) return null;
+  const tag = body[at]!;
+  at++;
+  if (tag <= 0x7f) return tag;
+  const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
+  if (tag === 0xcc && at + 1 <= body.length) return view.getUint8(at);
+  if (tag === 0xcd && at + 2 <= body.length) return view.getUint16(at);
+  if (tag === 0xce && at + 4 <= body.length) return view.getUint32(at);
+  return null;
+}
+
 export function decodeRequestSlow(body: Uint8Array): Request | BadMessage {
   let raw: unknown;
   try {
     raw = packr.unpack(body);
   } catch (error) {
-    return { bad: true, id: null, message: `undecodable frame: ${(error as Error).message}` };
+    return {
+      bad: true,
+      id: headerId(body),
+      message: `undecodable frame: ${(error as Error).message}`,
+    };
   }
   if (!Array.isArray(raw) || raw.length < 2 || raw.length > 3) {
     return { bad: true, id: null, message: 'a request must be the array [op, id, body]' };

@@ -173,3 +173,21 @@ test('a peer hello or a join whose member id, name or address is over 256 charac
     assert.ok(isBadMessage(decodeRequest(encodeRequest({ ...join, [field]: long }))), field);
   }
 });
+
+test('a frame too deep to decode is refused on the id its header names, whatever the id width', () => {
+  const deep = Buffer.concat([Buffer.alloc(20_000, 0x91), Buffer.from([0x00])]);
+  for (const [idBytes, id] of [
+    [[7], 7],
+    [[0xcc, 200], 200],
+    [[0xcd, 0x01, 0x2c], 300],
+    [[0xce, 0x00, 0x01, 0x11, 0x70], 70_000],
+  ] as const) {
+    const decoded = decodeRequest(Buffer.concat([Buffer.from([0x93, Op.patch, ...idBytes]), deep]));
+    assert.ok(isBadMessage(decoded));
+    assert.equal(decoded.id, id);
+  }
+  // A header that cannot be read names no request.
+  const unreadable = decodeRequest(Buffer.concat([Buffer.from([0x93, 0xd0]), deep]));
+  assert.ok(isBadMessage(unreadable));
+  assert.equal(unreadable.id, null);
+});

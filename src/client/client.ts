@@ -151,6 +151,8 @@ export class Client {
   private readonly connections = new Map<string, NodeConnection>();
   private readonly router = new Router();
   private refreshing: Promise<void> | null = null;
+  /** The deadline the running refresh was started with. */
+  private refreshingUntil = 0;
   /** Where the next refresh starts in its list of nodes; see fetchTable(). */
   private refreshStart = 0;
   private seq = 0;
@@ -442,17 +444,26 @@ export class Client {
 
   /** A refresh that asks `last` (the node that just refused) after every other node. */
   private refreshAsking(deadline: number, last?: string): Promise<void> {
-    this.refreshing ??= this.fetchTable(deadline, last).finally(() => {
-      this.refreshing = null;
-    });
-    // A refresh already running is shared, but it runs to its own deadline (a background
-    // one to the client's default): a call waits for it only until the call's own.
+    const running = this.refreshing;
+    if (running === null) {
+      const started = this.fetchTable(deadline, last).finally(() => {
+        this.refreshing = null;
+      });
+      this.refreshing = started;
+      this.refreshingUntil = deadline;
+      return started;
+    }
+    // A refresh already running is shared, but it runs to its own deadline (a background one
+    // to the client's default): a call waits for it only until the call's own.
     const wait = deadline - Date.now();
-    if (wait <= 0) return Promise.resolve();
-    const shared = this.refreshing;
+    if (deadline >= this.refreshingUntil) return running;
     return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(resolve, wait);
-      shared.then(
+      const timer = setTimeout(
+        () =>
+          reject(new StatehouseError(ErrorCode.TIMEOUT, 'the table refresh did not end in time')),
+        Math.max(0, wait),
+      );
+      running.then(
         () => {
           clearTimeout(timer);
           resolve();

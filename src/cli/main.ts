@@ -85,7 +85,7 @@ Options:
 
 const clientHelp: Record<string, string> = {
   'accept-loss':
-    'Usage: statehouse accept-loss PARTITION... | --all [--seeds ...]\n\nA partition whose primary and every in-sync copy are lost is stuck: it answers\nUNAVAILABLE rather than come back with older data. Its data is gone; this restarts it\nempty on a node that held no copy of it, so it takes writes again. `statehouse status`\nlists the stuck partitions. --all restarts every stuck partition. Partitions that are\nnot stuck are refused and left alone.',
+    "Usage: statehouse accept-loss PARTITION... | --all [--seeds ...]\n\nA partition whose primary and every in-sync copy are lost is stuck: it answers\nUNAVAILABLE rather than come back with older data. Its data is gone; this restarts it\nempty on a node that held no copy of it, so it takes writes again. `statehouse status`\nlists the stuck partitions. --all restarts every stuck partition. Partitions that are\nnot stuck are refused and left alone. It first waits out every leader grant the lost\ncopies may hold (about 2.4 s past their last one). Without --fence on the nodes, run it\nonly once the old primary's process is gone: cut off, it may still be serving.",
   drain:
     'Usage: statehouse drain NODE [--seeds ...]\n\nDrains NODE (its name or member id): the cluster hands its primaries to in-sync\nbackups and copies its data to other nodes, while serving every request; then NODE\nleaves the cluster and its process stops. Waits up to a minute for the drain to finish.\nSending the node SIGTERM does the same.',
   get: 'Usage: statehouse get KEY [--any] [--seeds ...]\n\nPrints the value as JSON; exits 1 when the key is absent.\n  --any   read from any replica (may be stale)',

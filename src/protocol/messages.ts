@@ -23,10 +23,11 @@ export const protocolVersion = 1;
 
 /**
  * The node-to-node protocol, checked by `peerHello`. Version 2: the replication stream in
- * its compact form (replication-messages.ts). A node of another version is refused with
- * PROTOCOL_MISMATCH at the hello rather than left to drop every message it is sent.
+ * its compact form (replication-messages.ts). Version 3: heartbeats carry the leader grant
+ * (`granted`). A node of another version is refused with PROTOCOL_MISMATCH at the hello
+ * rather than left to drop every message it is sent.
  */
-export const peerProtocolVersion = 2;
+export const peerProtocolVersion = 3;
 
 export const Op = {
   hello: 1,

@@ -70,10 +70,9 @@ Options:
                         (default 400ms; at most the failure timeout / 1.2)
   --min-in-sync N       copies that must be in sync to accept a write (default 1)
   --fence               a primary also needs the control-plane leader's grant: cut off
-                        from the majority, it stops serving, so accept-loss there is safe
-                        even while its process lives; its partitions stop for the cut
-  --leader-grant DURATION  how long a fenced primary serves after the leader last granted
-                        it (default 2s; at least an election timeout, 500ms)
+                        from the majority, it stops serving within 2 s, so accept-loss
+                        there is safe even while its process lives; its partitions stop
+                        for the cut. Give it to every node
   --max-memory SIZE     memory limit for entries, e.g. 512mb (default: none)
   --max-key SIZE        largest key (default 1kb)
   --max-value SIZE      largest value (default 1mb)
@@ -127,7 +126,6 @@ const nodeOptions = {
   lease: { type: 'string' },
   'min-in-sync': { type: 'string' },
   fence: { type: 'boolean' },
-  'leader-grant': { type: 'string' },
   partitions: { type: 'string' },
   'max-memory': { type: 'string' },
   'max-key': { type: 'string' },
@@ -307,9 +305,6 @@ async function runNode(args: string[]): Promise<number> {
       leaseMs: usageValue(() => parseDuration(values.lease!)),
     }),
     ...(values.fence === true && { fence: true }),
-    ...(values['leader-grant'] !== undefined && {
-      leaderGrantMs: usageValue(() => parseDuration(values['leader-grant']!)),
-    }),
     ...(partitions !== undefined && { partitions }),
     ...(values['max-memory'] !== undefined && {
       maxMemoryBytes: usageValue(() => parseSize(values['max-memory']!)),

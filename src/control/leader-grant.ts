@@ -56,6 +56,11 @@ export class LeaderGrant {
 
   constructor(readonly leaseMs: number = leaderGrantMsDefault) {}
 
+  /** How long a grant may outlast its end on another node's clock: the length with drift. */
+  get waitMs(): number {
+    return Math.ceil(this.leaseMs * clockDriftFactor);
+  }
+
   /** The end of the grant this node holds, on its clock; -Infinity for none. */
   get heldUntil(): number {
     return this.heldUntilValue;
@@ -130,7 +135,7 @@ export class LeaderGrant {
     if (this.ledSince === null) return null;
     let last = this.ledSince;
     for (const m of members) last = Math.max(last, this.grantedAt.get(m) ?? -Infinity);
-    return last + Math.ceil(this.leaseMs * clockDriftFactor);
+    return last + this.waitMs;
   }
 
   private extend(until: number): void {

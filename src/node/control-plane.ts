@@ -95,14 +95,14 @@ export interface ControlPlaneOptions {
   readonly onChange: (state: ClusterState) => void;
   /** Names a new cluster; the simulator passes a seeded one. Default: a random UUID. */
   readonly newClusterId?: () => string;
-  /** The leader grant's length (control/leader-grant.ts). Default leaderGrantMsDefault. */
-  readonly leaderGrantMs?: number;
   /** Test-only (core/planted-bug.ts): a deliberate bug for the simulator to catch. */
   readonly plantedBug?: PlantedBug;
 }
 
 export type ClusterStatus = ClusterStatusView;
 
+/** How many grant lengths accept-loss waits, at most, for lost copies that keep coming back. */
+const grantWaitsMax = 3;
 /** Entries applied between snapshots: the log stays small, a snapshot is cheap. */
 const snapshotEveryEntries = 1_000;
 /** A join waits this long for its entry to be committed before the joiner asks again. */
@@ -163,11 +163,16 @@ export class ControlPlane {
   private lastDecidedOn = '';
   private closed = false;
   private readonly grant: LeaderGrant;
+  /**
+   * The index of the last accept-loss entry applied (the snapshot's index when one may hide
+   * it): members whose log does not reach it are granted nothing (see send()).
+   */
+  private acceptLossIndex = 0;
   /** accept-loss calls waiting for the grants of lost copies to run out (see acceptLoss). */
   private grantWaiters: { at: number; resolve: () => void }[] = [];
 
   constructor(private readonly options: ControlPlaneOptions) {
-    this.grant = new LeaderGrant(options.leaderGrantMs);
+    this.grant = new LeaderGrant();
     const restore = options.storage.load();
     const self = options.self.id;
     this.raft = new RaftNode<ControlCommand>({
@@ -184,6 +189,7 @@ export class ControlPlane {
     if (restore?.snapshot) {
       this.state.restore(restore.snapshot.data);
       this.applied = restore.snapshot.meta.index;
+      this.acceptLossIndex = this.applied;
       this.snapshotIndex = this.applied;
     }
     // A founder with no one to wait for elects itself at once instead of after a timeout.
@@ -311,11 +317,13 @@ export class ControlPlane {
     // Any message proves that the sender's process is alive, whatever it proves of its links.
     this.refused.delete(from);
     if (!unpromptedTypes.has(message.type)) this.lastHeard.set(from, this.listeningNow());
+    this.raft.step(message);
+    this.process();
+    // After the entries the heartbeat commits are applied: a grant never reaches a table
+    // older than the one the leader granted against (see send()).
     if (message.type === 'heartbeat') {
       this.grant.heartbeatReceived(message.from, message.term, message.granted);
     }
-    this.raft.step(message);
-    this.process();
   }
 
   private forgetRefusedLeader(): void {
@@ -520,13 +528,28 @@ export class ControlPlane {
   private async grantsOver(partition: number): Promise<void> {
     const a = this.state.table[partition];
     const lost = a === undefined ? [] : [...(a.primary === null ? [] : [a.primary]), ...a.inSync];
-    const at = this.grant.grantsOverAt(lost);
-    if (at === null) this.requireLeader();
-    else if (at > this.options.clock.now()) {
+    // Worked out again after each wait: a lost copy heard from meanwhile (a flapping link, a
+    // pause that ended) may have been revived and granted again, then lost again. A copy
+    // that keeps coming back is not waited for without end: the operator is told.
+    const giveUpAt = this.options.clock.now() + grantWaitsMax * this.grant.waitMs;
+    for (;;) {
+      const at = this.grant.grantsOverAt(lost);
+      if (at === null) {
+        this.requireLeader();
+        throw new StatehouseError(ErrorCode.UNAVAILABLE, 'leadership is settling; ask again');
+      }
+      const now = this.options.clock.now();
+      if (at <= now) return;
+      if (at > giveUpAt) {
+        throw new StatehouseError(
+          ErrorCode.UNAVAILABLE,
+          `accept-loss: the lost copies of partition ${partition} keep being heard from; ` +
+            'they may still be serving, so nothing was restarted: ask again once they are gone',
+        );
+      }
       await new Promise<void>((resolve) => this.grantWaiters.push({ at, resolve }));
       if (this.closed)
         throw new StatehouseError(ErrorCode.UNAVAILABLE, 'the node is shutting down');
-      this.requireLeader();
     }
   }
 
@@ -767,12 +790,14 @@ export class ControlPlane {
           this.failLostProposals(ready.snapshotToApply.meta.index, null);
           this.state.restore(ready.snapshotToApply.data);
           this.applied = ready.snapshotToApply.meta.index;
+          this.acceptLossIndex = this.applied;
           this.snapshotIndex = this.applied;
           changed = true;
         }
         for (const entry of ready.committedEntries) {
           this.failLostProposals(entry.index, entry.term);
           if (entry.kind === 'normal') {
+            if (entry.data.type === 'acceptLoss') this.acceptLossIndex = entry.index;
             const result = this.state.apply(entry.data);
             if (result.applied) changed = true;
           }
@@ -853,7 +878,14 @@ export class ControlPlane {
     } else if (message.type === 'heartbeat') {
       this.grant.roundSent(message.term, message.context, now);
       if (message.granted > 0) {
-        if (this.state.member(message.to)?.state === 'dead') {
+        // Nothing for a member held dead (accept-loss counts on that), nor for one whose log
+        // does not yet reach the last accept-loss: a primary healed after its partition was
+        // restarted elsewhere must apply that before any grant lets it serve. The heartbeat
+        // that grants it also commits the entry, and the member applies it first (receive).
+        if (
+          this.state.member(message.to)?.state === 'dead' ||
+          this.raft.matchOf(message.to) < this.acceptLossIndex
+        ) {
           message = { ...message, granted: 0 };
         } else {
           this.grant.grantSent(message.to, now);

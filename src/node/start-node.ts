@@ -179,14 +179,12 @@ export interface NodeOptions {
   minInSync?: number;
   /**
    * Fenced: a primary also needs the control-plane leader's grant to serve, so that a node
-   * cut off from the majority stops serving within `leaderGrantMs`, even for partitions whose
+   * cut off from the majority stops serving within the grant's 2 s, even for partitions whose
    * every in-sync copy is with it; `accept-loss` on the majority is then safe without the
    * operator's word that the old primary's process is gone. The price: such partitions are
    * unwritable for the rest of the cut. Default false (README, *accept-loss*).
    */
   fence?: boolean;
-  /** The leader grant's length in ms (control/leader-grant.ts). Default 2000. */
-  leaderGrantMs?: number;
 }
 
 export interface StateNode {
@@ -265,16 +263,7 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
   checkPositiveInteger('failureTimeoutMs', failureTimeoutMs, 3_600_000);
   checkPositiveInteger('tickMs', tickMs, 10_000);
   checkPositiveInteger('leaseMs', leaseMs, 3_600_000);
-  if (options.leaderGrantMs !== undefined) {
-    checkPositiveInteger('leaderGrantMs', options.leaderGrantMs, 3_600_000);
-    if (options.leaderGrantMs < tickMs * electionTimeoutTicks) {
-      throw new StatehouseError(
-        ErrorCode.BAD_REQUEST,
-        `leaderGrantMs (${options.leaderGrantMs}) must be at least an election timeout ` +
-          `(${tickMs * electionTimeoutTicks} ms), or fenced primaries stop whenever a leader is lost`,
-      );
-    }
-  }
+
   if (leaseMs < 2 * tickMs || leaseMs * clockDriftFactor > failureTimeoutMs) {
     throw new StatehouseError(
       ErrorCode.BAD_REQUEST,
@@ -492,7 +481,6 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
     tickMs,
     failureTimeoutMs,
     votersMax,
-    ...(options.leaderGrantMs !== undefined && { leaderGrantMs: options.leaderGrantMs }),
     onChange: (state) => {
       const settings = state.settings;
       if (settings === null) return;

@@ -491,6 +491,11 @@ export class RaftNode<T> {
     this.outstanding = null;
   }
 
+  /** Leader: how far `id`'s log is known to match this one; 0 on a non-leader or a stranger. */
+  matchOf(id: NodeId): number {
+    return this.role === 'leader' ? (this.progress.get(id)?.match ?? 0) : 0;
+  }
+
   status(): RaftStatus {
     return {
       id: this.id,

@@ -24,7 +24,6 @@ test('a fenced primary cut off with its only copy stops serving before accept-lo
     partitions,
     replicationFactor: 1,
     fence: true,
-    leaderGrantMs: 1_000,
   });
   await eventually('three active members, each primary of some partitions', () => {
     const s = nodes[0]!.status();

@@ -453,6 +453,11 @@ export class DataPlane {
     }
     const replica = this.replicas[message.partition];
     if (replica === undefined) return;
+    // A fenced primary whose grant ran out answers nothing as done any more, not even a
+    // write its backups acknowledge now: those wait no longer, and are answered in doubt.
+    if (replica.role === 'primary' && replica.pendingCount > 0 && !this.granted(now)) {
+      this.merge(effects, message.partition, replica.giveUpWaiting(Infinity));
+    }
     this.merge(effects, message.partition, replica.receive(from, message, now));
   }
 
@@ -496,7 +501,7 @@ export class DataPlane {
           this.reportSilentCopies(p, replica, now, effects);
         }
       } else if (!this.granted(now) && replica.pendingCount > 0) {
-        this.merge(effects, p, replica.giveUpWaiting(now - this.leaseMs));
+        this.merge(effects, p, replica.giveUpWaiting(Infinity));
       }
     }
     effects.send = batchByDestination(effects.send);

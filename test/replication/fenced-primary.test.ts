@@ -51,3 +51,57 @@ test('an unfenced sole copy serves without any leader grant', () => {
   const plane = soleCopyPrimary({ value: -Infinity }, false);
   assert.equal(setAt(plane, 1, 5_000).ok, true);
 });
+
+test('a write its backup acknowledges after the fenced primary lost its grant is answered in doubt, not done', () => {
+  const grant = { value: 10_000 };
+  const planes = new Map<string, DataPlane>();
+  for (const id of ['A', 'B']) {
+    planes.set(
+      id,
+      new DataPlane({
+        nodeId: id,
+        address: `${id}:1`,
+        partitionCount: 1,
+        keyBytesMax: 1024,
+        valueBytesMax: 1 << 20,
+        memoryLimitBytes: Infinity,
+        fence: { leaderGrantUntil: () => (id === 'A' ? grant.value : Infinity) },
+      }),
+    );
+  }
+  const inbox: { to: string; from: string; message: unknown }[] = [];
+  const replies = new Map<number, Outcome>();
+  const collect = (from: string, effects: ReturnType<DataPlane['tick']>): void => {
+    for (const r of effects.replies) replies.set(r.requestId, r.outcome);
+    for (const s of effects.send) inbox.push({ to: s.to, from, message: s.message });
+  };
+  const deliver = (now: number): void => {
+    while (inbox.length > 0) {
+      const { to, from, message } = inbox.shift()!;
+      const plane = planes.get(to)!;
+      collect(to, plane.receive(from, message as never, now));
+      collect(to, plane.flush());
+    }
+  };
+  const placement = { epoch: 1, primary: 'A', backups: ['B'], inSync: ['A', 'B'] };
+  for (const [id, plane] of planes)
+    collect(
+      id,
+      plane.applyTable(1, [placement], (m) => `${m}:1`, 0),
+    );
+  for (let now = 0; now <= 200; now += 50) {
+    for (const [id, plane] of planes) collect(id, plane.tick(now));
+    deliver(now);
+  }
+  const a = planes.get('A')!;
+  collect('A', a.execute(1, { op: 'set', key: 'k', value: enc(1) }, 250));
+  collect('A', a.flush());
+  assert.equal(replies.has(1), false, 'waits for its backup');
+  // The grant runs out while the append and its acknowledgement travel.
+  grant.value = 260;
+  deliver(270);
+  const outcome = replies.get(1);
+  assert.ok(outcome !== undefined && !outcome.ok, JSON.stringify(outcome));
+  assert.equal(outcome.code, 'UNAVAILABLE');
+  assert.equal(outcome.meta?.inDoubt, true);
+});

@@ -289,6 +289,12 @@ export class SessionEngine {
   private readonly indexAdds: number[] = new Array<number>(indexShards).fill(0);
   private readonly indexKeptAtPrune: number[] = new Array<number>(indexShards).fill(0);
   private readonly indexPruning = new Set<number>();
+  /**
+   * The base of the session whose framework reload is running right now, set only for the
+   * synchronous extent of that call (reloadWith): the one `load` it makes reads under the lock
+   * its request holds.
+   */
+  private reloading: Loaded | null = null;
   private connected = true;
   private probe: NodeJS.Timeout | null = null;
   private closed = false;
@@ -350,11 +356,21 @@ export class SessionEngine {
    * save; null when there is none. With the lock, waits for it first.
    */
   async load(id: string): Promise<{ data: Doc; loaded: Loaded } | null> {
+    const reloading = this.reloading;
+    this.reloading = null;
     if (!this.validId(id)) return null;
+    const key = this.prefix + id;
     let lock: HeldLock | null = null;
+    const own = reloading?.key === key ? reloading.lock : null;
+    if (reloading !== null && own !== null && !own.released && !own.lost) {
+      // A reload by the request that holds the lock reads under that lock (taking it again
+      // would wait for itself until lock.waitMs), and the lock moves to what it loads: from
+      // here on it is released as any load's lock is.
+      reloading.lock = null;
+      lock = own;
+    }
     try {
-      if (this.lock !== null) lock = await this.acquire(id);
-      const key = this.prefix + id;
+      if (lock === null && this.lock !== null) lock = await this.acquire(id);
       const entry = await this.client.getEntry<unknown>(key);
       this.reached();
       if (entry === null || !isPlainObject(entry.value)) {
@@ -374,6 +390,27 @@ export class SessionEngine {
     } catch (error) {
       if (lock !== null) await this.release(lock).catch(() => undefined);
       throw this.failed(error);
+    }
+  }
+
+  /** Whether the store takes a lock per session (`lock`). */
+  get locking(): boolean {
+    return this.lock !== null;
+  }
+
+  /**
+   * Runs a framework's reload of a session whose base is `loaded`. The frameworks' reload
+   * calls the store's get with the id only, as any other request's load does; the one get it
+   * makes synchronously inside this call is known to be this request's, and reuses its lock.
+   * A get the framework made later would take the lock like any other and wait, never share it.
+   */
+  reloadWith<T>(loaded: Loaded | undefined, reload: () => T): T {
+    const outer = this.reloading;
+    this.reloading = loaded ?? null;
+    try {
+      return reload();
+    } finally {
+      this.reloading = outer;
     }
   }
 

@@ -26,7 +26,10 @@
  * ifAbsent. After each save the link moves to what was saved, so a second save in one request
  * (`req.session.save()` and then the automatic one) writes only what changed in between; the
  * second waits for the first (save-queue.ts). A save that found the session destroyed leaves
- * a link that says so, and every later save of that Session writes nothing.
+ * a link that says so, and every later save of that Session writes nothing. With `lock`,
+ * createSession also gives the Session a `reload` of its own (not enumerable) that runs
+ * express-session's under the lock its request holds: the framework's reload calls `get` with
+ * the id only, which would otherwise wait for that lock (engine.ts, reloadWith).
  *
  * The interface, as express-session documents it: get, set, destroy (required); touch (so
  * `resave: false` works; cheap, see engine.ts); all, length, clear, and ids (connect-redis's)
@@ -121,8 +124,20 @@ export function createExpressStore<C extends abstract new () => ExpressStoreBase
       const loaded =
         typeof data === 'object' && data !== null ? this.loadedData.get(data) : undefined;
       const created = super.createSession(req, data);
-      if (loaded !== undefined && typeof created === 'object' && created !== null) {
-        this.loadedSessions.set(created, loaded);
+      if (typeof created !== 'object' || created === null) return created;
+      if (loaded !== undefined) this.loadedSessions.set(created, loaded);
+      const reload: unknown = (created as { reload?: unknown }).reload;
+      if (this.engine.locking && typeof reload === 'function') {
+        // Non-enumerable, as express-session's own methods are: no JSON, hash or save sees it.
+        Object.defineProperty(created, 'reload', {
+          value: (...args: unknown[]): unknown =>
+            this.engine.reloadWith(this.loadedSessions.get(created), () =>
+              Reflect.apply(reload, created, args),
+            ),
+          writable: true,
+          configurable: true,
+          enumerable: false,
+        });
       }
       return created;
     }

@@ -27,7 +27,9 @@
  * decides whether the session was modified, and of what is stored; the store also drops it
  * before calling a custom serializer. An application that lists the session's keys sees it;
  * nothing else does. A Session without a token (new, or regenerated) is written with
- * ifAbsent.
+ * ifAbsent. With `lock`, the data carries `reload` too, copied into the Session the same way,
+ * where it shadows the framework's reload and runs it under the lock the request holds (the
+ * framework's reload calls `get` with the id only, which would otherwise wait for that lock).
  *
  * The lock (`lock: true`) is released by the request's save or destroy. @fastify/session
  * saves every request under `rolling: true` (its default); with `rolling: false` an
@@ -35,6 +37,7 @@
  * `onResponse` hook, or the lock is renewed until `lock.holdMsMax` and then expires.
  */
 import { EventEmitter } from 'node:events';
+import { ErrorCode, StatehouseError } from '../core/errors.js';
 import { settle, type Callback } from './callbacks.js';
 import { SessionEngine, type Loaded, type SessionStoreOptions } from './engine.js';
 import { isPlainObject, type Doc } from './merge.js';
@@ -45,6 +48,12 @@ export { SessionLockLostError, SessionLockTimeoutError } from './engine.js';
 
 /** The field that carries the load token from `get` into the framework's Session. */
 export const loadedField = '__statehouseLoaded';
+
+/**
+ * The field that carries, with `lock`, the store's `reload` into the framework's Session, where
+ * it shadows @fastify/session's own (see `reloadUnderLock`).
+ */
+const reloadField = 'reload';
 
 /** An opaque token: invisible to JSON, unique per load. */
 class LoadToken {
@@ -75,10 +84,21 @@ export class FastifySessionStore extends EventEmitter {
   private readonly saved = new WeakMap<object, Loaded>();
   /** One save of a Session at a time: each starts from where the last one ended. */
   private readonly writes = new SaveQueue();
+  /** With `lock`: the Session's `reload`, the framework's own run under the request's lock. */
+  private readonly reloadUnderLock: (this: object, ...args: unknown[]) => unknown;
 
   constructor(options: SessionStoreOptions) {
     super();
     this.engine = new SessionEngine(options, this);
+    const engine = this.engine;
+    const loadedOf = (session: object): Loaded | undefined => this.loadedOf(session);
+    this.reloadUnderLock = function reload(this: object, ...args: unknown[]): unknown {
+      const own: unknown = (Object.getPrototypeOf(this) as { reload?: unknown } | null)?.reload;
+      if (typeof own !== 'function') {
+        throw new StatehouseError(ErrorCode.BAD_REQUEST, 'this session has no reload to run');
+      }
+      return engine.reloadWith(loadedOf(this), () => Reflect.apply(own, this, args));
+    };
   }
 
   /** Whether the last call reached the cluster. */
@@ -112,7 +132,22 @@ export class FastifySessionStore extends EventEmitter {
     const token = new LoadToken();
     this.tokens.set(token, loaded);
     found.data[loadedField] = token;
+    // @fastify/session's reload calls get with the id only, and offers no hook to reach the
+    // Session first: a field of the data is copied into the Session with the rest, and there
+    // shadows the framework's reload (a function: JSON and the modified-check skip it). A
+    // session holding a field of that name keeps it.
+    if (this.engine.locking && !Object.hasOwn(found.data, reloadField)) {
+      found.data[reloadField] = this.reloadUnderLock;
+    }
     return found.data;
+  }
+
+  /** What the request of this Session (or of the data `get` returned) loaded or last saved. */
+  private loadedOf(session: object): Loaded | undefined {
+    const token = (session as Record<string, unknown>)[loadedField];
+    return (
+      this.saved.get(session) ?? (token instanceof LoadToken ? this.tokens.get(token) : undefined)
+    );
   }
 
   set(sessionId: string, session: object, callback?: Callback<void>): Promise<void> {
@@ -124,12 +159,12 @@ export class FastifySessionStore extends EventEmitter {
 
   private async save(sessionId: string, session: object): Promise<void> {
     const fields = session as Record<string, unknown>;
-    const token = fields[loadedField];
-    const loaded =
-      this.saved.get(session) ?? (token instanceof LoadToken ? this.tokens.get(token) : undefined);
+    const loaded = this.loadedOf(session);
     const plain: Doc = {};
     for (const key of Object.keys(fields)) {
-      if (key !== loadedField) plain[key] = fields[key];
+      if (key === loadedField) continue;
+      if (key === reloadField && fields[key] === this.reloadUnderLock) continue;
+      plain[key] = fields[key];
     }
     const outcome = await this.engine.save(
       sessionId,

@@ -1,6 +1,7 @@
 /**
  * The web app of the lock tests: `POST /step/:name` logs when it starts (with the count it
- * loaded) and ends, waits at its gate in between, and adds one to the session's count; an
+ * loaded) and ends, waits at its gate in between, and adds one to the session's count;
+ * `POST /reload` changes the count, reloads the session, and answers the count read back; an
  * error answers 500 with its code.
  */
 import express from 'express';
@@ -35,6 +36,13 @@ export function countingApp(
     req.session.count = (req.session.count ?? 0) + 1;
     log.push(`${name} ends`);
     res.json({ ok: true });
+  });
+  server.post('/reload', (req, res, next) => {
+    req.session.count = -1;
+    req.session.reload((error) => {
+      if (error) return next(error);
+      res.json({ count: req.session.count ?? null });
+    });
   });
   server.use(
     (error: { code?: string }, _req: express.Request, res: express.Response, _next: unknown) => {

@@ -1,19 +1,67 @@
 /**
- * lock: true serialises the requests of one session across web servers, and a lock left by a
- * web server that crashed expires. session-lock-renewal.test.ts covers renewal and loss.
+ * lock: true serialises the requests of one session across web servers, a lock left by a
+ * web server that crashed expires, and a request never waits for the lock it holds itself.
+ * session-lock-renewal.test.ts covers renewal and loss.
  */
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import express from 'express';
 import session from 'express-session';
+import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify';
+import fastifyCookie from '@fastify/cookie';
+import fastifySession from '@fastify/session';
 import type { Client } from '../../src/client/index.js';
 import { createExpressStore } from '../../src/session/express.js';
+import { createFastifyStore, type FastifySessionStore } from '../../src/session/fastify.js';
 import type { SessionStoreOptions } from '../../src/session/engine.js';
 import { Browser, useSharedCluster, Gate, listen, sleep } from './helpers.js';
 import { countingApp } from './counting-app.js';
 
+declare module 'fastify' {
+  interface Session {
+    count?: number;
+  }
+}
+
 let client: Client;
 useSharedCluster((c) => (client = c));
+
+type After = Parameters<typeof listen>[0];
+
+/** countingApp's routes on @fastify/session. */
+async function fastifyCountingApp(
+  t: After,
+  store: FastifySessionStore,
+  rolling = true,
+): Promise<FastifyInstance> {
+  const server = Fastify();
+  t.after(async () => {
+    await server.close();
+    store.close();
+  });
+  await server.register(fastifyCookie);
+  await server.register(fastifySession, {
+    secret: 'a secret of at least thirty-two characters',
+    store,
+    rolling,
+    saveUninitialized: false,
+    cookie: { secure: false, maxAge: 60_000 },
+  });
+  server.post<{ Params: { name: string } }>('/step/:name', async (request) => {
+    request.session.count = (request.session.count ?? 0) + 1;
+    return { ok: true };
+  });
+  server.post('/reload', async (request) => {
+    request.session.count = -1;
+    await request.session.reload();
+    return { count: request.session.count ?? null };
+  });
+  return server;
+}
+
+function cookieOf(reply: LightMyRequestResponse): { cookie: string } {
+  return { cookie: `sessionId=${reply.cookies.find((c) => c.name === 'sessionId')!.value}` };
+}
 
 function app(
   options: Partial<SessionStoreOptions>,
@@ -76,4 +124,36 @@ test('a request that cannot get the lock within lock.waitMs fails instead of run
   await crashed.unlock(browser.sessionId!);
   crashed.close();
   assert.equal((await browser.request('POST', '/step/unblocked')).status, 200);
+});
+
+test('express-session: reload under a lock reads the session again without waiting for its own lock', async (t) => {
+  // A request that waited for itself would fail after waitMs with TIMEOUT.
+  const options = { prefix: 'lock-reload:', lock: { ttlMs: 2_000, waitMs: 1_000 } };
+  const browser = new Browser([await listen(t, app(options))]);
+  await browser.request('POST', '/step/login');
+  const reply = await browser.request('POST', '/reload');
+  assert.deepEqual([reply.status, reply.body], [200, { count: 1 }]);
+  // The request that reloaded released the lock when it ended.
+  assert.equal((await browser.request('POST', '/step/next')).status, 200);
+});
+
+test('@fastify/session: reload under a lock reads the session again without waiting for its own lock', async (t) => {
+  const store = createFastifyStore({
+    client,
+    prefix: 'f-lock-reload:',
+    lock: { ttlMs: 2_000, waitMs: 1_000 },
+  });
+  const server = await fastifyCountingApp(t, store);
+  const headers = cookieOf(await server.inject({ method: 'POST', url: '/step/login' }));
+  const reply = await server.inject({ method: 'POST', url: '/reload', headers });
+  assert.equal(reply.statusCode, 200, reply.body);
+  assert.deepEqual(reply.json(), { count: 1 });
+  const next = await server.inject({ method: 'POST', url: '/step/next', headers });
+  assert.equal(next.statusCode, 200, next.body);
+  // The reload the store gives the session under a lock is never stored.
+  const signed = decodeURIComponent(headers.cookie.slice('sessionId='.length));
+  const stored = await client.get<object>(
+    `f-lock-reload:${signed.slice(0, signed.lastIndexOf('.'))}`,
+  );
+  assert.deepEqual(Object.keys(stored ?? {}).sort(), ['cookie', 'count']);
 });

@@ -242,6 +242,20 @@ export class SessionLockLostError extends StatehouseError {
   }
 }
 
+/**
+ * unlock() takes the session of the request whose lock it releases: an id cannot say which
+ * request's lock that is (SessionEngine.unlock).
+ */
+export function checkUnlockArgument(session: unknown): asserts session is object {
+  if (typeof session !== 'object' || session === null) {
+    const given = typeof session === 'string' ? 'its id' : String(session);
+    throw new StatehouseError(
+      ErrorCode.BAD_REQUEST,
+      `unlock takes the request's session (req.session, request.session), not ${given}`,
+    );
+  }
+}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -579,10 +593,17 @@ export class SessionEngine {
     }
   }
 
-  /** Releases a lock this process holds for the session, if any (for frameworks that end a request without a save). */
-  async unlock(id: string): Promise<void> {
-    const lock = this.heldLocks.get(id);
-    if (lock !== undefined) await this.release(lock);
+  /**
+   * Releases the lock of the request whose base is `loaded`, if that request still holds it
+   * (for frameworks that end a request without a save). Not by id: once this request's save
+   * released its lock, the lock this process holds for the id is a later request's.
+   */
+  async unlock(loaded: Loaded | undefined): Promise<void> {
+    const lock = loaded?.lock ?? null;
+    if (loaded === undefined || lock === null) return;
+    // A lost lock stays with its request: a save after it is refused too.
+    if (!lock.lost) loaded.lock = null;
+    await this.release(lock);
   }
 
   private based(key: string, doc: Doc, version: number, ttlMs: number): Loaded {

@@ -42,7 +42,12 @@
  */
 import type { EventEmitter } from 'node:events';
 import { settle, type Callback } from './callbacks.js';
-import { SessionEngine, type Loaded, type SessionStoreOptions } from './engine.js';
+import {
+  checkUnlockArgument,
+  SessionEngine,
+  type Loaded,
+  type SessionStoreOptions,
+} from './engine.js';
 import type { Doc } from './merge.js';
 import { SaveQueue } from './save-queue.js';
 
@@ -64,8 +69,11 @@ export interface ExpressStoreMethods {
   ids(callback?: Callback<string[]>): Promise<string[] | undefined>;
   length(callback?: Callback<number>): Promise<number | undefined>;
   clear(callback?: Callback<void>): Promise<void>;
-  /** Releases this process's lock of a session, if it holds one. */
-  unlock(sid: string): Promise<void>;
+  /**
+   * Releases the lock of the request whose session this is (`req.session`, or what `get`
+   * returned), if that request still holds it.
+   */
+  unlock(session: object): Promise<void>;
   /** Stops the reachability probe; the client stays open. */
   close(): void;
   /** Whether the last call reached the cluster. */
@@ -199,8 +207,9 @@ export function createExpressStore<C extends abstract new () => ExpressStoreBase
       return settle(this.engine.clear(), callback) as Promise<void>;
     }
 
-    unlock(sid: string): Promise<void> {
-      return this.engine.unlock(sid);
+    async unlock(session: object): Promise<void> {
+      checkUnlockArgument(session);
+      await this.engine.unlock(this.loadedSessions.get(session) ?? this.loadedData.get(session));
     }
 
     close(): void {

@@ -33,13 +33,20 @@
  *
  * The lock (`lock: true`) is released by the request's save or destroy. @fastify/session
  * saves every request under `rolling: true` (its default); with `rolling: false` an
- * unmodified session is not saved, so call `store.unlock(request.session.sessionId)` in an
- * `onResponse` hook, or the lock is renewed until `lock.holdMsMax` and then expires.
+ * unmodified session is not saved, so call `store.unlock(request.session)` in an `onResponse`
+ * hook, or the lock is renewed until `lock.holdMsMax` and then expires. The unlock releases
+ * that request's lock only, and only if its save has not already: by then this process may
+ * hold the session's lock for the next request.
  */
 import { EventEmitter } from 'node:events';
 import { ErrorCode, StatehouseError } from '../core/errors.js';
 import { settle, type Callback } from './callbacks.js';
-import { SessionEngine, type Loaded, type SessionStoreOptions } from './engine.js';
+import {
+  checkUnlockArgument,
+  SessionEngine,
+  type Loaded,
+  type SessionStoreOptions,
+} from './engine.js';
 import { isPlainObject, type Doc } from './merge.js';
 import { SaveQueue } from './save-queue.js';
 
@@ -199,9 +206,13 @@ export class FastifySessionStore extends EventEmitter {
     return settle(this.engine.clear(), callback) as Promise<void>;
   }
 
-  /** Releases this process's lock of a session, if it holds one. */
-  unlock(sessionId: string): Promise<void> {
-    return this.engine.unlock(sessionId);
+  /**
+   * Releases the lock of the request whose session this is (`request.session`), if that
+   * request still holds it: for `rolling: false`, in an `onResponse` hook.
+   */
+  async unlock(session: object): Promise<void> {
+    checkUnlockArgument(session);
+    await this.engine.unlock(this.loadedOf(session));
   }
 
   /** Stops the reachability probe; the client stays open. */

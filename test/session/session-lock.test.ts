@@ -32,7 +32,7 @@ type After = Parameters<typeof listen>[0];
 async function fastifyCountingApp(
   t: After,
   store: FastifySessionStore,
-  rolling = true,
+  { rolling = true, log = [] as string[], gates = new Map<string, Gate>() } = {},
 ): Promise<FastifyInstance> {
   const server = Fastify();
   t.after(async () => {
@@ -48,7 +48,11 @@ async function fastifyCountingApp(
     cookie: { secure: false, maxAge: 60_000 },
   });
   server.post<{ Params: { name: string } }>('/step/:name', async (request) => {
+    const { name } = request.params;
+    log.push(`${name} starts, count ${request.session.count ?? 0}`);
+    await gates.get(name)?.pass();
     request.session.count = (request.session.count ?? 0) + 1;
+    log.push(`${name} ends`);
     return { ok: true };
   });
   server.post('/reload', async (request) => {
@@ -114,14 +118,14 @@ test('a request that cannot get the lock within lock.waitMs fails instead of run
   const browser = new Browser([await listen(t, app(options, [], new Map(), store))]);
   await browser.request('POST', '/step/login');
   const crashed = createExpressStore(session, { client, ...options });
-  await crashed.get(browser.sessionId!);
+  const held = await crashed.get(browser.sessionId!);
   assert.deepEqual(await browser.request('POST', '/step/blocked'), {
     status: 500,
     body: { code: 'TIMEOUT' },
     setCookie: null,
   });
   assert.equal(store.connected, true, 'a taken lock is not a lost cluster');
-  await crashed.unlock(browser.sessionId!);
+  await crashed.unlock(held!);
   crashed.close();
   assert.equal((await browser.request('POST', '/step/unblocked')).status, 200);
 });
@@ -156,4 +160,60 @@ test('@fastify/session: reload under a lock reads the session again without wait
     `f-lock-reload:${signed.slice(0, signed.lastIndexOf('.'))}`,
   );
   assert.deepEqual(Object.keys(stored ?? {}).sort(), ['cookie', 'count']);
+});
+
+test("@fastify/session: an unlock in onResponse releases its own request's lock, never the next request's", async (t) => {
+  const store = createFastifyStore({
+    client,
+    prefix: 'f-lock-unlock:',
+    lock: { ttlMs: 5_000, waitMs: 5_000 },
+  });
+  const log: string[] = [];
+  const gates = new Map<string, Gate>();
+  const server = await fastifyCountingApp(t, store, { rolling: false, log, gates });
+  let unlocked = 0;
+  // What the README says to do with rolling: false.
+  server.addHook('onResponse', async (request) => {
+    await gates.get(`unlock ${request.url}`)?.pass();
+    if (request.session !== null) await store.unlock(request.session);
+    unlocked++;
+  });
+  const headers = cookieOf(await server.inject({ method: 'POST', url: '/step/login' }));
+  while (unlocked < 1) await sleep(5);
+  log.length = 0;
+
+  // a changes the session: its save (in onSend) releases its lock, and its onResponse, with
+  // the unlock, waits until b has taken the lock.
+  const aUnlock = new Gate();
+  gates.set('unlock /step/a', aUnlock);
+  const a = server.inject({ method: 'POST', url: '/step/a', headers });
+  await aUnlock.arrived;
+  const bGate = new Gate();
+  gates.set('b', bGate);
+  const b = server.inject({ method: 'POST', url: '/step/b', headers });
+  await bGate.arrived;
+  aUnlock.release();
+  while (unlocked < 2) await sleep(5);
+  const c = server.inject({ method: 'POST', url: '/step/c', headers });
+  // Give c every chance to overtake b, were a's unlock to have freed b's lock.
+  await sleep(300);
+  bGate.release();
+  await Promise.all([a, b, c]);
+  assert.deepEqual(log, [
+    'a starts, count 1',
+    'a ends',
+    'b starts, count 2',
+    'b ends',
+    'c starts, count 3',
+    'c ends',
+  ]);
+});
+
+test('unlock takes the session, not its id', async () => {
+  const store = createFastifyStore({ client, prefix: 'f-lock-unlock-id:', lock: true });
+  await assert.rejects(store.unlock('an id' as unknown as object), {
+    code: 'BAD_REQUEST',
+    message: /not its id/,
+  });
+  store.close();
 });

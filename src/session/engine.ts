@@ -546,7 +546,9 @@ export class SessionEngine {
 
   /**
    * Sliding expiry for frameworks that never call touch (@fastify/session): refreshes the
-   * expiry when it is due, keeps the lock. Resolves to the base with the new expiry.
+   * expiry when it is due, keeps the lock. Resolves to the base with the new expiry. A failed
+   * slide fails the load it is part of, so it releases the lock as a failed load does: no
+   * save or destroy will come to release it.
    */
   async slide(id: string, loaded: Loaded, ttlMs: number): Promise<Loaded> {
     if (!this.touchDue(loaded, ttlMs)) return loaded;
@@ -555,6 +557,11 @@ export class SessionEngine {
       this.reached();
       return { ...loaded, expiresAt: Date.now() + ttlMs };
     } catch (error) {
+      const lock = loaded.lock;
+      if (lock !== null) {
+        loaded.lock = null;
+        await this.release(lock).catch(() => undefined);
+      }
       throw this.failed(error);
     }
   }

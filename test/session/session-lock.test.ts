@@ -11,6 +11,7 @@ import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fast
 import fastifyCookie from '@fastify/cookie';
 import fastifySession from '@fastify/session';
 import type { Client } from '../../src/client/index.js';
+import { ErrorCode, StatehouseError } from '../../src/core/errors.js';
 import { createExpressStore } from '../../src/session/express.js';
 import { createFastifyStore, type FastifySessionStore } from '../../src/session/fastify.js';
 import type { SessionStoreOptions } from '../../src/session/engine.js';
@@ -216,4 +217,31 @@ test('unlock takes the session, not its id', async () => {
     message: /not its id/,
   });
   store.close();
+});
+
+test('@fastify/session: a get that fails while sliding the expiry releases the lock it took', async (t) => {
+  const store = createFastifyStore({
+    client,
+    prefix: 'f-lock-slide:',
+    lock: { ttlMs: 1_000, waitMs: 500 },
+  });
+  t.after(() => store.close());
+  const cookie = { originalMaxAge: 60_000, expires: new Date(Date.now() + 60_000).toISOString() };
+  // Stored with 10 s of its 60 left: the next get slides it.
+  await client.set('f-lock-slide:s1', { cookie, user: 'ada' }, { ttlMs: 10_000 });
+  // The slide's touch fails once (a partition failing over, say).
+  const touch = client.touch.bind(client);
+  let failures = 1;
+  client.touch = async (...args: Parameters<typeof touch>) => {
+    if (failures-- > 0) throw new StatehouseError(ErrorCode.UNAVAILABLE, 'injected');
+    return touch(...args);
+  };
+  t.after(() => {
+    client.touch = touch;
+  });
+  await assert.rejects(store.get('s1'), { code: 'UNAVAILABLE' });
+  // The user's next request gets the session, rather than waiting for a lock nobody releases.
+  const next = (await store.get('s1')) as { user?: string } | null;
+  assert.equal(next?.user, 'ada');
+  await store.unlock(next!);
 });

@@ -55,7 +55,8 @@
  * failovers, so a call that still fails because no node could be reached (UNAVAILABLE,
  * TIMEOUT, CONNECTION_CLOSED) means the cluster is out of reach: the store emits
  * `disconnect` once and pings the cluster every `probeIntervalMs` until a node answers, then
- * emits `connect`. Any successful call also counts as reaching the cluster.
+ * emits `connect`. Any call a node answered also counts as reaching the cluster; a failure
+ * this process raised itself, or a save or touch with nothing to send, does not.
  */
 import type { EventEmitter } from 'node:events';
 import type { Client } from '../client/index.js';
@@ -440,9 +441,9 @@ export class SessionEngine {
   ): Promise<SaveOutcome> {
     const lock = loaded?.lock ?? null;
     try {
-      const outcome = await this.saveNow(id, session, loaded, ttlMs, lock);
-      this.reached();
-      return outcome;
+      // saveNow notes reaching the cluster where a node answered: a save with nothing to write
+      // may answer without one.
+      return await this.saveNow(id, session, loaded, ttlMs, lock);
     } catch (error) {
       throw this.failed(error);
     } finally {
@@ -468,6 +469,7 @@ export class SessionEngine {
     }
     if (ttlMs <= 0) {
       await this.destroyNow(id);
+      this.reached();
       return { saved: false, loaded: this.destroyedBase(key) };
     }
     const doc = this.serializer.serialize(session);
@@ -480,6 +482,7 @@ export class SessionEngine {
     const base = loaded !== undefined && loaded.key === key ? loaded : undefined;
     if (base === undefined) {
       const version = await this.create(id, key, doc, ttlMs);
+      this.reached();
       if (version !== null) return { saved: true, loaded: this.based(key, doc, version, ttlMs) };
       // Someone holds this id already (a custom genid that repeats): merge into theirs.
     }
@@ -504,6 +507,7 @@ export class SessionEngine {
       fence = base.version;
     }
     const result = await this.merge(key, ops, ttlMs, fence);
+    this.reached();
     if (result === 'gone') {
       this.events.emit('dropped', id);
       return { saved: false, loaded: this.destroyedBase(key) };
@@ -527,12 +531,12 @@ export class SessionEngine {
       let next = loaded;
       if (loaded === undefined || loaded.key !== key) {
         await this.client.touch(key, ttlMs);
+        this.reached();
       } else if (loaded.destroyed) {
         // Gone, and a touch must not suggest otherwise.
       } else if (await this.touchIfDue(key, loaded, ttlMs)) {
         next = { ...loaded, expiresAt: Date.now() + ttlMs, lock: null };
       }
-      this.reached();
       return next;
     } catch (error) {
       throw this.failed(error);
@@ -575,6 +579,7 @@ export class SessionEngine {
   private async touchIfDue(key: string, loaded: Loaded, ttlMs: number): Promise<boolean> {
     if (!this.touchDue(loaded, ttlMs)) return false;
     await this.client.touch(key, ttlMs);
+    this.reached();
     return true;
   }
 
@@ -987,15 +992,18 @@ export class SessionEngine {
     }
   }
 
-  /** Notes what a failed call says about reaching the cluster; returns the error to rethrow. */
+  /**
+   * Notes what a failed call says about reaching the cluster; returns the error to rethrow.
+   * Most failures say nothing: one may come from this process without any node answering (a
+   * value over the limit, refused unsent; a serializer's TypeError), and taking it for an
+   * answer would emit `connect` and stop the probe while the cluster is still out of reach.
+   */
   private failed(error: unknown): unknown {
     if (error instanceof SessionLockTimeoutError) {
       // A lock that stayed taken: the cluster answered every attempt.
       this.reached();
     } else if (error instanceof StatehouseError && unreachableCodes.has(error.code)) {
       this.unreached();
-    } else if (!(error instanceof StatehouseError) || error.code !== ErrorCode.CLIENT_CLOSED) {
-      this.reached();
     }
     return error;
   }

@@ -127,6 +127,10 @@ export class FastifySessionStore extends EventEmitter {
   private async load(sessionId: string): Promise<Doc | null> {
     const found = await this.engine.load(sessionId);
     if (found === null) return null;
+    // @fastify/session copies the data into its Session by assignment, where a `__proto__`
+    // field would become the Session's prototype. It cannot be a field of the Session, so it
+    // is left out, as express-session leaves it out, and the next save unsets it.
+    if (Object.hasOwn(found.data, '__proto__')) delete found.data['__proto__'];
     const cookie = found.data['cookie'];
     const loaded = await this.engine.slide(
       sessionId,

@@ -47,8 +47,8 @@
  * order is the primary's order of the two patches, so every replica agrees on it.
  *
  * When the operations cannot be sent as a patch (a field name that is not a valid path
- * segment: empty, containing a dot, or `__proto__`/`constructor`/`prototype`; more than
- * `patchOpsMax` operations), or the primary refuses the patch because another request
+ * segment: empty, containing a dot, or `__proto__`/`constructor`/`prototype`; a value that
+ * holds a `__proto__` key; more than `patchOpsMax` operations), or the primary refuses the patch because another request
  * changed the shape under it (an `add` to a field that is now a string), the store falls back
  * to a versioned read-modify-write: read the current document and its version, apply the
  * same operations here with `applyLocally` (which resolves a type conflict by taking this
@@ -330,12 +330,29 @@ function isPathSegment(segment: string): boolean {
   return segment !== '' && !segment.includes('.') && !forbiddenSegments.has(segment);
 }
 
+/**
+ * Whether a value holds a `__proto__` key at any depth. A patch carries its operands inside
+ * the request frame, whose decoding renames that key (core/value-codec.ts says why), and a
+ * node refuses an operand that has it; a whole value sent by `set` keeps it.
+ */
+function holdsProtoKey(value: unknown): boolean {
+  if (Array.isArray(value)) return value.some(holdsProtoKey);
+  if (!isPlainObject(value)) return false;
+  for (const key in value) {
+    if (!Object.hasOwn(value, key)) continue;
+    if (key === '__proto__' || holdsProtoKey(value[key])) return true;
+  }
+  return false;
+}
+
 /** The operations as one patch request, or null when a patch cannot express them. */
 export function toPatchOps(ops: readonly FieldOp[]): PatchOp[] | null {
   if (ops.length > patchOpsMax) return null;
   const patch: PatchOp[] = [];
   for (const op of ops) {
     if (!op.path.every(isPathSegment)) return null;
+    if (op.op === 'set' && holdsProtoKey(op.value)) return null;
+    if ((op.op === 'add' || op.op === 'remove') && op.values.some(holdsProtoKey)) return null;
     const path = op.path.join('.');
     switch (op.op) {
       case 'set':

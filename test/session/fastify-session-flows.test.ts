@@ -174,6 +174,23 @@ test('the load token never reaches the stored session', async () => {
   assert.equal(Object.hasOwn(stored!, loadedField), false);
 });
 
+test('a stored __proto__ field never becomes the prototype of the Fastify session', async () => {
+  const browser = await twoServers({ prefix: 'f-proto:' });
+  await browser.request('POST', '/login');
+  const key = `f-proto:${browser.sessionId}`;
+  // Written by other means: @fastify/session copies the data by assignment.
+  const stored = await client.get<object>(key);
+  await client.set(key, {
+    ...stored,
+    ...(JSON.parse('{"__proto__":{"user":"mallory"}}') as object),
+  });
+  const me = await browser.request<Me>('GET', '/me');
+  assert.equal(me.id, browser.sessionId);
+  assert.equal(me.user, 'ada');
+  await browser.request('POST', '/theme/dark');
+  assert.equal((await client.get<{ theme: string }>(key))?.theme, 'dark');
+});
+
 test('50 concurrent additions to one cart over two Fastify servers all survive', async () => {
   const browser = await twoServers({ prefix: 'f-cart:' });
   await browser.request('POST', '/login');

@@ -81,6 +81,13 @@ test('a field name that is not a patch path segment makes the patch inexpressibl
   assert.deepEqual(toPatchOps(diffDocuments({}, { ab: 1 })), [{ op: 'set', path: 'ab', value: 1 }]);
 });
 
+test('a value holding a __proto__ key, at any depth, makes the patch inexpressible', () => {
+  const proto = JSON.parse('{"__proto__":1}') as Doc;
+  assert.equal(toPatchOps(diffDocuments({}, { prefs: { deep: [proto] } })), null);
+  assert.equal(toPatchOps(diffDocuments({ cart: [] }, { cart: [proto] })), null);
+  assert.equal(toPatchOps(diffDocuments({ cart: [proto] }, { cart: [] })), null);
+});
+
 test('the local applier gives a type conflict to this request: last writer wins on that field', () => {
   const ops = diffDocuments({ cart: ['tea'] }, { cart: ['tea', 'jam'] });
   assert.deepEqual(applyLocally({ cart: 'replaced by another request' }, ops), {

@@ -85,7 +85,7 @@ test('an operand carrying an own __proto__ key is refused', () => {
 
 test('a stored document with a __proto__ field cannot be used to pollute through patch', () => {
   const store = newStore();
-  // The codec renames a decoded __proto__ key, so the stored field is plain data.
+  // The codec decodes a __proto__ key as an own field, never a prototype: plain data.
   store.execute({ op: 'set', key: 'k', value: enc(JSON.parse('{"__proto__": {"x": 1}}')) }, t0);
   okResult(
     store.execute({ op: 'patch', key: 'k', ops: [{ op: 'set', path: 'y', value: 1 }] }, t0),

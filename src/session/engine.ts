@@ -670,8 +670,14 @@ export class SessionEngine {
           return (error as StatehouseError).meta.currentVersion === 0 ? 'gone' : 'fenced';
         }
         // Another request changed the shape under this one (an add to what is now a string):
-        // the read-modify-write below resolves it field by field.
-        if (!hasCode(error, ErrorCode.BAD_REQUEST)) throw error;
+        // the read-modify-write below resolves it field by field. Or the patch is too large:
+        // it carries the elements an array lost as well as those it gained, so it can pass the
+        // frame limit (refused unsent) while the session it leaves fits; the read-modify-write
+        // sends only that session. Either refusal wrote nothing. (A session that is itself over
+        // the value limit fails there the same way, one read later.)
+        if (!hasCode(error, ErrorCode.BAD_REQUEST) && !hasCode(error, ErrorCode.TOO_LARGE)) {
+          throw error;
+        }
       }
     }
     for (let attempt = 0; attempt < casAttemptsMax; attempt++) {

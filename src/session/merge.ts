@@ -48,13 +48,15 @@
  *
  * When the operations cannot be sent as a patch (a field name that is not a valid path
  * segment: empty, containing a dot, or `__proto__`/`constructor`/`prototype`; a value that
- * holds a `__proto__` key; more than `patchOpsMax` operations), or the primary refuses the patch because another request
- * changed the shape under it (an `add` to a field that is now a string), the store falls back
- * to a versioned read-modify-write: read the current document and its version, apply the
- * same operations here with `applyLocally` (which resolves a type conflict by taking this
- * request's value: last writer wins on that field), and write it back with `ifVersion`,
- * retrying on a version mismatch. The outcome is the same three-way merge, at the cost of a
- * round trip more and retries under contention.
+ * holds a `__proto__` key; more than `patchOpsMax` operations), the patch is too large to send
+ * (it carries an array's removed elements as well as its added ones, so it can pass the frame
+ * limit while the document it leaves fits), or the primary refuses the patch because another
+ * request changed the shape under it (an `add` to a field that is now a string), the store
+ * falls back to a versioned read-modify-write: read the current document and its version,
+ * apply the same operations here with `applyLocally` (which resolves a type conflict by
+ * taking this request's value: last writer wins on that field), and write it back with
+ * `ifVersion`, retrying on a version mismatch. The outcome is the same three-way merge, at
+ * the cost of a round trip more and retries under contention.
  */
 import { patchOpsMax, patchPathDepthMax } from '../core/limits.js';
 import type { PatchOp } from '../client/index.js';

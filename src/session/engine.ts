@@ -73,7 +73,10 @@ import {
 import { toJsonDocument } from './json-document.js';
 
 export interface Serializer {
-  /** The framework's session object -> the JSON document stored. Must give a plain object. */
+  /**
+   * The framework's session object -> the JSON document stored. Must give a plain object; it
+   * may share objects with the session (the store copies it).
+   */
   serialize(session: object): Doc;
   /** A stored document -> the data handed to the framework. Receives a private copy. */
   deserialize(doc: Doc): Doc;
@@ -472,13 +475,18 @@ export class SessionEngine {
       this.reached();
       return { saved: false, loaded: this.destroyedBase(key) };
     }
-    const doc = this.serializer.serialize(session);
-    if (!isPlainObject(doc)) {
+    const serialized = this.serializer.serialize(session);
+    if (!isPlainObject(serialized)) {
       throw new StatehouseError(
         ErrorCode.BAD_REQUEST,
         'serializer.serialize must return a plain object',
       );
     }
+    // The document becomes the base of the request's next save. A custom serializer may give
+    // the session's own objects back (a picking of fields); a base that shared them would
+    // change with the session, and a change made after this save would diff as no change.
+    // The default one builds a fresh document.
+    const doc = this.serializer === jsonSerializer ? serialized : copyDocument(serialized);
     const base = loaded !== undefined && loaded.key === key ? loaded : undefined;
     if (base === undefined) {
       const version = await this.create(id, key, doc, ttlMs);

@@ -1,14 +1,23 @@
 /**
  * The serializer decides how a session becomes the stored document and back: here a Date
  * field is stored as a number and read back as a Date. The default one is a JSON round trip,
- * down to a field named `__proto__`.
+ * down to a field named `__proto__`. One that hands back the session's own objects still has
+ * every change saved.
  */
 import test from 'node:test';
 import assert from 'node:assert/strict';
+import express from 'express';
 import session from 'express-session';
 import { connect } from '../../src/client/index.js';
 import { startNode } from '../../src/node/index.js';
 import { createExpressStore } from '../../src/session/express.js';
+import { Browser, listen } from './helpers.js';
+
+declare module 'express-session' {
+  interface SessionData {
+    cart: string[];
+  }
+}
 
 test('a custom serializer shapes the stored document and the data handed back', async (t) => {
   const node = await startNode({ port: 0 });
@@ -68,4 +77,53 @@ test('with the default serializer, a field named __proto__ is read back under it
   assert.deepEqual(await prefsSavedOver('proto-added', {}), prefs());
   assert.deepEqual(await prefsSavedOver('proto-changed', { prefs: { theme: 'dark' } }), prefs());
   assert.equal(({} as Record<string, unknown>)['admin'], undefined);
+});
+
+test("a serializer that returns the session's own objects still has a change made after req.session.save() saved", async (t) => {
+  const node = await startNode({ port: 0 });
+  const client = await connect({ seeds: node.address });
+  t.after(async () => {
+    await client.close();
+    await node.close();
+  });
+  const store = createExpressStore(session, {
+    client,
+    prefix: 'alias:',
+    serializer: {
+      // Keeps only the cookie and the cart: the cart array itself.
+      serialize: (s) => {
+        const { cookie, cart } = s as { cookie: object; cart?: string[] };
+        return { cookie: JSON.parse(JSON.stringify(cookie)) as object, cart: cart ?? [] };
+      },
+      deserialize: (doc) => doc,
+    },
+  });
+  const server = express();
+  server.use(
+    session({
+      store,
+      secret: 's',
+      resave: false,
+      saveUninitialized: false,
+      cookie: { maxAge: 60_000 },
+    }),
+  );
+  server.post('/start', (req, res) => {
+    req.session.cart = ['tea'];
+    res.json({ ok: true });
+  });
+  server.post('/add', (req, res, next) => {
+    req.session.cart!.push('jam');
+    req.session.save((error) => {
+      if (error) return next(error);
+      // Saved again by express-session at the end of the request.
+      req.session.cart!.push('egg');
+      res.json({ ok: true });
+    });
+  });
+  const browser = new Browser([await listen(t, server)]);
+  await browser.request('POST', '/start');
+  await browser.request('POST', '/add');
+  const stored = await client.get<{ cart: string[] }>(`alias:${browser.sessionId}`);
+  assert.deepEqual(stored?.cart, ['tea', 'jam', 'egg']);
 });

@@ -530,18 +530,27 @@ export class SessionEngine {
     return { saved: true, loaded: this.based(key, doc, result, ttlMs) };
   }
 
-  /** Refreshes the expiry if `touchAfter` of the TTL has passed; releases the lock. */
+  /**
+   * Refreshes the expiry if `touchAfter` of the TTL has passed; destroys the session if the
+   * TTL is zero or less; releases the lock.
+   */
   async touch(id: string, loaded: Loaded | undefined, ttlMs: number): Promise<Loaded | undefined> {
     if (!this.validId(id)) return loaded;
     const lock = loaded?.lock ?? null;
     try {
       const key = this.prefix + id;
       let next = loaded;
-      if (loaded === undefined || loaded.key !== key) {
+      if (loaded?.key === key && loaded.destroyed) {
+        // Gone, and a touch must not suggest otherwise.
+      } else if (ttlMs <= 0) {
+        // A cookie already expired ends the session, as a save with it does: a touch with a
+        // TTL of zero or less would leave it stored and loadable.
+        await this.destroyNow(id);
+        this.reached();
+        next = this.destroyedBase(key);
+      } else if (loaded === undefined || loaded.key !== key) {
         await this.client.touch(key, ttlMs);
         this.reached();
-      } else if (loaded.destroyed) {
-        // Gone, and a touch must not suggest otherwise.
       } else if (await this.touchIfDue(key, loaded, ttlMs)) {
         next = { ...loaded, expiresAt: Date.now() + ttlMs, lock: null };
       }

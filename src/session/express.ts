@@ -35,7 +35,7 @@
  * `resave: false` works; cheap, see engine.ts); all, length, clear, and ids (connect-redis's)
  * with `index: true`. Every method takes an optional callback and returns a promise.
  * TTL: the time left until `cookie.expires`, or `ttlMs` when the cookie has no expiry (a
- * browser-session cookie); a cookie already expired destroys the session instead of saving.
+ * browser-session cookie); a cookie already expired destroys the session, on a save or a touch.
  * Events: `connect` and `disconnect` (engine.ts), `dropped` (id) when a save found its
  * session destroyed and wrote nothing: a logout won, and with `lock`, `lockLost` (id) when a
  * request's lock expired or was taken while it ran (its save then fails with LOCK_LOST).

@@ -58,6 +58,11 @@ function app(
       res.json({ theme: req.session.theme ?? null });
     });
   });
+  server.post('/expire', (req, res) => {
+    // Nothing else changes, so express-session touches the session rather than saving it.
+    req.session.cookie.expires = new Date(Date.now() - 1_000);
+    res.json({ ok: true });
+  });
   server.post('/logout', (req, res, next) => {
     req.session.destroy((error) => {
       if (error) return next(error);
@@ -144,6 +149,15 @@ test('with resave: false, an unchanged request touches the session once touchAft
   await browser.request('GET', '/me');
   const ttl = (await client.ttl(key)) as number;
   assert.ok(ttl > 50_000, `touched back to about 60 s: ttl ${ttl}`);
+});
+
+test('with resave: false, an unchanged request whose cookie already expired destroys the session', async (t) => {
+  const browser = await twoServers(t, { prefix: 'touch-expired:' });
+  await browser.request('POST', '/login');
+  const key = `touch-expired:${browser.sessionId}`;
+  assert.notEqual(await client.get(key), null);
+  await browser.request('POST', '/expire');
+  assert.equal(await client.get(key), null, `still stored, ttl ${await client.ttl(key)} ms`);
 });
 
 test('a tampered cookie gets a fresh session', async (t) => {

@@ -7,16 +7,10 @@
  */
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type Socket } from 'node:net';
+import { createServer } from 'node:net';
 import { connect } from '../../src/client/index.js';
 import type { StatehouseError } from '../../src/core/errors.js';
-import {
-  FrameDecoder,
-  decodeRequest,
-  encodeOk,
-  frameBatch,
-  isBadMessage,
-} from '../../src/protocol/index.js';
+import { startFakeNode } from '../helpers/fake-node.js';
 
 async function deadAddress(): Promise<string> {
   const probe = createServer();
@@ -27,59 +21,15 @@ async function deadAddress(): Promise<string> {
 }
 
 test('a call with a short timeoutMs is not held past it by a refresh with a longer deadline', async (t) => {
-  const other = await deadAddress();
-  const sockets = new Set<Socket>();
   // A node whose table names itself and one more node (down).
-  const server = createServer((socket) => {
-    sockets.add(socket);
-    socket.on('error', () => undefined);
-    const decoder = new FrameDecoder(1 << 20);
-    socket.on('data', (chunk: Buffer) =>
-      decoder.push(chunk, (body) => {
-        const request = decodeRequest(body);
-        if (isBadMessage(request)) return;
-        const self = `127.0.0.1:${(server.address() as { port: number }).port}`;
-        if (request.kind === 'hello') {
-          socket.write(
-            frameBatch([
-              encodeOk(request.id, {
-                protocol: 1,
-                nodeId: 'a',
-                partitionCount: 1,
-                keyBytesMax: 1024,
-                valueBytesMax: 1 << 20,
-                epoch: 1,
-              }),
-            ]),
-          );
-        } else if (request.kind === 'table') {
-          socket.write(
-            frameBatch([
-              encodeOk(request.id, {
-                epoch: 1,
-                partitionCount: 1,
-                nodes: [
-                  { id: 'a', address: self },
-                  { id: 'b', address: other },
-                ],
-                primaries: [0],
-              }),
-            ]),
-          );
-        }
-      }),
-    );
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const address = `127.0.0.1:${(server.address() as { port: number }).port}`;
+  const node = await startFakeNode(t, () => null, { others: [await deadAddress()] });
 
   // The client's default deadline is 5 s; the calls below ask for 300 ms.
-  const client = await connect({ seeds: address, connectTimeoutMs: 200 });
+  const client = await connect({ seeds: node.address, connectTimeoutMs: 200 });
   t.after(() => client.close());
 
   // The cluster goes away.
-  for (const s of sockets) s.destroy();
-  await new Promise<void>((r) => server.close(() => r()));
+  await node.stop();
 
   const first = Date.now();
   await assert.rejects(client.get('k', { timeoutMs: 300 }), (e: StatehouseError) => !!e.code);

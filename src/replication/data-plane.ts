@@ -339,6 +339,25 @@ export class DataPlane {
     return this.leases.heldFromAll(this.replicas[partition]!.leasePeers, now);
   }
 
+  /** Answers a request this node, as primary, may not serve now: UNAVAILABLE, and `why`. */
+  private unavailable(
+    effects: PlaneEffects,
+    requestId: number,
+    partition: number,
+    why: string,
+  ): PlaneEffects {
+    effects.replies.push({
+      requestId,
+      outcome: {
+        ok: false,
+        code: ErrorCode.UNAVAILABLE,
+        message: `partition ${partition}: ${this.nodeId} is primary but ${why}`,
+        meta: { partition, epoch: this.epochs[partition]! },
+      },
+    });
+    return effects;
+  }
+
   /** Whether the leader grant lets this node serve as a primary: always when not fenced. */
   private granted(now: number): boolean {
     return this.fence === undefined || this.fence.leaderGrantUntil() > now;
@@ -384,32 +403,22 @@ export class DataPlane {
     const leaseSkipped = this.plantedBug === 'readWithoutLease' && !write;
     if (replica.role === 'primary' && !leaseSkipped && !this.leaseHeld(partition, now)) {
       this.refusedForLeaseAt[partition] = now;
-      effects.replies.push({
+      return this.unavailable(
+        effects,
         requestId,
-        outcome: {
-          ok: false,
-          code: ErrorCode.UNAVAILABLE,
-          message:
-            `partition ${partition}: ${this.nodeId} is primary but holds no current lease ` +
-            'from its copies (they have not confirmed it recently, or a hand-off is settling)',
-          meta: { partition, epoch: this.epochs[partition]! },
-        },
-      });
-      return effects;
+        partition,
+        'holds no current lease from its copies (they have not confirmed it recently, or a ' +
+          'hand-off is settling)',
+      );
     }
     if (replica.role === 'primary' && !this.granted(now)) {
-      effects.replies.push({
+      return this.unavailable(
+        effects,
         requestId,
-        outcome: {
-          ok: false,
-          code: ErrorCode.UNAVAILABLE,
-          message:
-            `partition ${partition}: ${this.nodeId} is primary but holds no current grant ` +
-            'from the control-plane leader (fenced: it may be cut off from the majority)',
-          meta: { partition, epoch: this.epochs[partition]! },
-        },
-      });
-      return effects;
+        partition,
+        'holds no current grant from the control-plane leader (fenced: it may be cut off ' +
+          'from the majority)',
+      );
     }
     this.merge(
       effects,

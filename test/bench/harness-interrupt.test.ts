@@ -31,8 +31,10 @@ test('Ctrl-C during the replicated section stops the nodes, the redis-servers an
   assert.equal(code, 130, output);
   assert.match(output, /SIGINT: stopping the servers/);
   // The single-node section's node, redis-server and three load processes; the replicated
-  // section's three nodes, its Statehouse load process, the redis primary and its replica.
+  // section's three nodes, its Statehouse load process, the redis primary and its replica;
+  // and a Redis load process too when the bench started one before the signal arrived (the
+  // test polls for the link every 20 ms, and one CI run saw it). Every one must be gone.
   const pids = reportedPids(output);
-  assert.equal(pids.length, 5 + 6, output);
+  assert.ok(pids.length === 5 + 6 || pids.length === 5 + 7, `${pids.length} pids\n${output}`);
   assert.deepEqual(await waitUntilGone(pids, 5_000), [], 'servers left running');
 });

@@ -903,7 +903,9 @@ export class ControlPlane {
         : {
             term: status.term,
             confirmedRound: status.confirmedRound,
-            alone: status.membership.voters.length === 1,
+            alone:
+              status.membership.voters.length === 1 &&
+              status.membership.voters[0] === this.memberId,
           };
     this.grant.leadership(lead, this.options.clock.now());
   }

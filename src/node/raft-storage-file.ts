@@ -180,8 +180,8 @@ export function scanRecords(bytes: Uint8Array, file: string): ScanResult {
           'STORAGE_CORRUPT',
           `${file} is corrupt: the record at offset ${offset} is damaged and a valid record ` +
             `follows at offset ${later}. This is not a torn append (those only happen at the ` +
-            'end), so entries the cluster relies on may be lost. Restore the data dir from a ' +
-            "backup, or remove it and let the node rejoin under a new identity; don't edit it.",
+            'end), so entries the cluster relies on may be lost. Remove the data dir and let ' +
+            "the node rejoin under a new identity; don't edit it, and don't restore an older copy.",
           file,
           offset,
         );
@@ -209,8 +209,8 @@ export function readRecordFile(path: string): Uint8Array | null {
     throw new RaftStorageError(
       'STORAGE_CORRUPT',
       `${path} is corrupt: it should hold one record with a valid CRC-32 and nothing else ` +
-        `(${bytes.length} bytes found). Restore the data dir from a backup, or remove it and ` +
-        'let the node rejoin under a new identity.',
+        `(${bytes.length} bytes found). Remove the data dir and let the node rejoin under a ` +
+        'new identity (an older copy of it could make the node vote twice in a term).',
       path,
       0,
     );

@@ -329,8 +329,9 @@ function asEntry<T>(value: unknown): Entry<T> | null {
 function corrupt(file: string, offset: number | null, problem: string): RaftStorageError {
   return new RaftStorageError(
     'STORAGE_CORRUPT',
-    `${file} is corrupt${offset === null ? '' : ` at offset ${offset}`}: ${problem}. Restore ` +
-      'the data dir from a backup, or remove it and let the node rejoin under a new identity.',
+    `${file} is corrupt${offset === null ? '' : ` at offset ${offset}`}: ${problem}. Remove ` +
+      'the data dir and let the node rejoin under a new identity (an older copy of it could ' +
+      'make the node vote twice in a term, or forget entries it acknowledged).',
     file,
     offset,
   );

@@ -345,22 +345,21 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
   // Asking the seeds for the partition count, then to join, shares one deadline.
   const joinDeadline = Date.now() + (options.joinTimeoutMs ?? joinTimeoutMsDefault);
   // A new node takes the count of the cluster it joins. A resumed one serves the count its
-  // log records, since its seeds may all be down (the whole cluster restarting).
+  // log records, since its seeds may all be down (the whole cluster restarting); one whose log
+  // records none yet (killed before the leader's entries reached it) asks, as a new one does.
+  const recorded =
+    persisted === null ? null : settingsInLog(persisted.snapshot?.data ?? null, persisted.entries);
   let partitions: number;
   try {
     partitions =
-      persisted === null
+      recorded === null
         ? await partitionCountToServe(options.partitions, seeds, {
             clientName: `statehouse-node ${name}`,
             token: nodeToken,
             localAddress: options.localAddress,
             deadline: joinDeadline,
           })
-        : partitionCountResumed(
-            options.partitions,
-            settingsInLog(persisted.snapshot?.data ?? null, persisted.entries),
-            options.dataDir,
-          );
+        : partitionCountResumed(options.partitions, recorded, options.dataDir);
   } catch (error) {
     storage.close();
     throw error;
@@ -1039,10 +1038,9 @@ async function partitionCountToServe(
 /** A resumed node's count: what its log records; a count given to it must match. */
 function partitionCountResumed(
   given: number | undefined,
-  recorded: ClusterSettings | null,
+  recorded: ClusterSettings,
   dataDir: string | undefined,
 ): number {
-  if (recorded === null) return given ?? partitionCountDefault;
   if (given !== undefined && given !== recorded.partitionCount) {
     throw new StatehouseError(
       ErrorCode.BAD_REQUEST,

@@ -30,9 +30,11 @@
  * an unrelated live process keeps the lock until the operator removes the file. The error
  * says so.
  */
+import { randomBytes } from 'node:crypto';
 import {
   closeSync,
   fsyncSync,
+  linkSync,
   openSync,
   readFileSync,
   realpathSync,
@@ -318,39 +320,56 @@ export class DirLock {
     if (heldDirs.has(key)) throw lockedError(path, process.pid);
     // Two rounds: the second follows the removal of a stale lock. Losing it again means
     // another process took the lock in between, and it is that process's now.
-    for (let round = 0; round < 2; round++) {
-      let fd: number;
-      try {
-        fd = openSync(path, 'wx');
-      } catch (error) {
-        if (!isErrno(error, 'EEXIST')) throw error;
-        const owner = readLockOwner(path);
-        if (owner === 'gone') continue;
-        if (owner === null) {
-          throw new RaftStorageError(
-            'STORAGE_LOCKED',
-            `${path} exists but holds no pid (a crash while it was being created?). If no ` +
-              `statehouse process uses ${dir}, remove ${path}.`,
-            path,
-          );
-        }
-        // Our own pid in a lock this process does not hold is a previous incarnation's.
-        if (owner !== process.pid && isAlive(owner)) throw lockedError(path, owner);
+    // The lock appears whole: the pid is written to a file of our own first, which is then
+    // linked in as LOCK (failing if one exists). Creating LOCK and then writing the pid left
+    // an empty lock, refused for good, after a crash between the two.
+    const mine = join(dir, `LOCK.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+    const fd = openSync(mine, 'wx');
+    try {
+      writeFully(fd, Buffer.from(`${process.pid}\n`), 0);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    try {
+      for (let round = 0; round < 2; round++) {
         try {
-          unlinkSync(path);
-        } catch (unlinkError) {
-          if (!isErrno(unlinkError, 'ENOENT')) throw unlinkError;
+          linkSync(mine, path);
+        } catch (error) {
+          // Our own file gone: the process holding the dir removed it with the leftovers.
+          if (isErrno(error, 'ENOENT')) {
+            const holder = readLockOwner(path);
+            throw lockedError(path, typeof holder === 'number' ? holder : -1);
+          }
+          if (!isErrno(error, 'EEXIST')) throw error;
+          const owner = readLockOwner(path);
+          if (owner === 'gone') continue;
+          if (owner === null) {
+            throw new RaftStorageError(
+              'STORAGE_LOCKED',
+              `${path} exists but holds no pid. If no statehouse process uses ${dir}, ` +
+                `remove ${path}.`,
+              path,
+            );
+          }
+          // Our own pid in a lock this process does not hold is a previous incarnation's.
+          if (owner !== process.pid && isAlive(owner)) throw lockedError(path, owner);
+          try {
+            unlinkSync(path);
+          } catch (unlinkError) {
+            if (!isErrno(unlinkError, 'ENOENT')) throw unlinkError;
+          }
+          continue;
         }
-        continue;
+        heldDirs.add(key);
+        return new DirLock(path, key);
       }
+    } finally {
       try {
-        writeFully(fd, Buffer.from(`${process.pid}\n`), 0);
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
+        unlinkSync(mine);
+      } catch (error) {
+        if (!isErrno(error, 'ENOENT')) throw error;
       }
-      heldDirs.add(key);
-      return new DirLock(path, key);
     }
     const owner = readLockOwner(path);
     throw lockedError(path, typeof owner === 'number' ? owner : -1);

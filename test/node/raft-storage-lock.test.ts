@@ -68,6 +68,21 @@ test("a lock with this process's pid that this process does not hold is an earli
   assert.throws(() => new FileRaftStorage<string>({ dir }), isLockedBy(process.pid));
 });
 
+// Found by review: the lock was created empty and the pid written after, so a kill -9
+// between the two left a lock refused for good.
+test('a process killed while taking the lock leaves no lock behind: the next open succeeds', (t) => {
+  const dir = tempDir(t);
+  const killed = spawnSync(process.execPath, [
+    '--import',
+    'tsx',
+    'test/helpers/lock-child.ts',
+    dir,
+  ]);
+  assert.equal(killed.signal, 'SIGKILL', 'the child died inside the lock acquisition');
+  const storage = new FileRaftStorage<string>({ dir });
+  storage.close();
+});
+
 test('a lock file without a pid fails the open with advice to remove it', (t) => {
   const dir = tempDir(t);
   writeFileSync(join(dir, 'LOCK'), '');

@@ -367,8 +367,8 @@ export class DirLock {
     } finally {
       try {
         unlinkSync(mine);
-      } catch (error) {
-        if (!isErrno(error, 'ENOENT')) throw error;
+      } catch {
+        // Left behind, it is a *.tmp: the open that holds the dir next removes it.
       }
     }
     const owner = readLockOwner(path);

@@ -20,10 +20,14 @@
  *    deterministically, so two concurrent "set tea to 1" requests remove the same elements
  *    (a remove is idempotent) instead of removing twice, and a unit added meanwhile survives;
  *  - checkout removes exactly the units it ordered: a unit added during checkout stays in the
- *    cart for the next order instead of vanishing.
+ *    cart for the next order instead of vanishing;
+ *  - the order history is an object keyed by order number, not an array, and the number is a
+ *    hash of the units ordered: two overlapping checkouts of one cart (a double-submit) both
+ *    set the same key and remove the same units, so they leave one order, not two. Appended
+ *    to an array, each would have been a distinct element and both would have been kept.
  * The price is one short string per unit; quantities are capped at `maxQuantity` per product.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { catalogue, type Product } from './catalogue.js';
 
 /** Units of one product a cart may hold (overlapping adds may pass it by a few). */
@@ -87,4 +91,15 @@ export function withOneMore(cart: Cart, productId: string): string[] | null {
   const current = quantityOf(cart, productId);
   if (current >= maxQuantity) return null;
   return withQuantity(cart, productId, current + 1);
+}
+
+/**
+ * The number of the order of exactly these units: the same for every request that checks out
+ * the same units, whatever their order in the cart.
+ */
+export function orderNumberOf(units: Cart): string {
+  const hash = createHash('sha256')
+    .update([...units].sort().join('\n'))
+    .digest('hex');
+  return `SH-${hash.slice(0, 10).toUpperCase()}`;
 }

@@ -14,6 +14,13 @@ export interface Order {
   readonly totalCents: number;
 }
 
+/** The session's orders, oldest first. */
+export function ordersByTime(orders: Readonly<Record<string, Order>> | undefined): Order[] {
+  return Object.values(orders ?? {}).sort(
+    (a, b) => a.placedAt.localeCompare(b.placedAt) || a.number.localeCompare(b.number),
+  );
+}
+
 /** Who served the page: the web server, and the state node holding the session. */
 export interface Served {
   readonly server: { readonly name: string; readonly port: number };
@@ -138,6 +145,7 @@ function orderTable(order: Order): string {
 
 export function ordersPage(
   context: PageContext,
+  /** Oldest first (`ordersByTime`). */
   orders: readonly Order[],
   placed: string | null,
 ): string {

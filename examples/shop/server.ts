@@ -13,7 +13,6 @@
  * resolves to `{ url, name, port, close() }`. `store` runs the same app on another
  * express-session store (bench/http.ts compares it on connect-redis with this one on Statehouse).
  */
-import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -23,11 +22,20 @@ import { connect, type Client } from '../../src/client/index.js';
 import { partitionOf } from '../../src/core/keys.js';
 import { createExpressStore } from '../../src/session/express.js';
 import { productById } from './catalogue.js';
-import { linesOf, totalCents, unitCount, withOneMore, withQuantity, quantityOf } from './cart.js';
+import {
+  linesOf,
+  orderNumberOf,
+  totalCents,
+  unitCount,
+  withOneMore,
+  withQuantity,
+  quantityOf,
+} from './cart.js';
 import {
   cartPage,
   loginPage,
   ordersPage,
+  ordersByTime,
   productsPage,
   type Order,
   type PageContext,
@@ -39,8 +47,11 @@ declare module 'express-session' {
     user: string;
     /** One distinct element per unit, `productId:nonce` (cart.ts). */
     cart: string[];
-    /** Distinct orders (each has its own number), appended: they merge as `add`. */
-    orders: Order[];
+    /**
+     * Orders by number: a new order sets one key, so a checkout submitted twice at once, which
+     * derives the same number twice (cart.ts), is one order after the merge.
+     */
+    orders: Record<string, Order>;
   }
 }
 
@@ -96,10 +107,6 @@ function servedBy(req: Request, client: Client | null, name: string, port: numbe
       primary: client.primaryOf(key),
     },
   };
-}
-
-function newOrderNumber(): string {
-  return `SH-${Date.now().toString(36).toUpperCase()}-${randomBytes(3).toString('hex').toUpperCase()}`;
 }
 
 function regenerate(req: Request): Promise<void> {
@@ -178,13 +185,14 @@ export async function createShop(options: ShopOptions): Promise<Shop> {
     res.status(status).type('html').send(page);
   };
   /**
-   * The cart before a change. A session's first write creates `cart` and `orders` as empty
-   * arrays, so that later changes are element adds and removes, which merge; two overlapping
-   * requests that each created the array would be two sets of one field, and one would win.
+   * The cart before a change. A session's first write creates `cart` as an empty array and
+   * `orders` as an empty object, so that later changes are element adds and removes, or sets
+   * of one order's key, which merge; two overlapping requests that each created the field
+   * would be two sets of one field, and one would win.
    */
   const cartOf = (req: Request): string[] => {
     req.session.cart ??= [];
-    req.session.orders ??= [];
+    req.session.orders ??= {};
     return req.session.cart;
   };
   const noticeOf = (req: Request): string | undefined => {
@@ -225,10 +233,11 @@ export async function createShop(options: ShopOptions): Promise<Shop> {
   });
 
   app.post('/checkout', (req, res) => {
-    const lines = linesOf(cartOf(req));
+    const cart = cartOf(req);
+    const lines = linesOf(cart);
     if (lines.length === 0) return res.redirect(303, '/cart?notice=Your cart is empty.');
     const order: Order = {
-      number: newOrderNumber(),
+      number: orderNumberOf(cart),
       placedAt: new Date().toISOString(),
       lines: lines.map(({ product, quantity }) => ({
         productId: product.id,
@@ -239,15 +248,15 @@ export async function createShop(options: ShopOptions): Promise<Shop> {
       totalCents: totalCents(lines),
     };
     // Both merge: the ordered units are removed (a unit added meanwhile stays in the cart),
-    // and the order is appended to the history.
+    // and the order is set under its own key of the history.
     req.session.cart = [];
-    req.session.orders = [...(req.session.orders ?? []), order];
+    req.session.orders = { ...req.session.orders, [order.number]: order };
     res.redirect(303, `/orders?placed=${encodeURIComponent(order.number)}`);
   });
 
   app.get('/orders', (req, res) => {
     const placed = typeof req.query['placed'] === 'string' ? req.query['placed'] : null;
-    html(res, ordersPage(context(req, noticeOf(req)), req.session.orders ?? [], placed));
+    html(res, ordersPage(context(req, noticeOf(req)), ordersByTime(req.session.orders), placed));
   });
 
   app.get('/login', (req, res) => html(res, loginPage(context(req))));
@@ -258,7 +267,7 @@ export async function createShop(options: ShopOptions): Promise<Shop> {
     if (user === '') return html(res, loginPage(context(req, 'Please give a name.')), 400);
     // A new session id at login (no session fixation); the cart and orders come along.
     const cart = req.session.cart ?? [];
-    const orders = req.session.orders ?? [];
+    const orders = req.session.orders ?? {};
     await regenerate(req);
     Object.assign(req.session, { user, cart, orders });
     res.redirect(303, `/?notice=${encodeURIComponent(`Welcome, ${user}.`)}`);
@@ -311,7 +320,7 @@ export async function createShop(options: ShopOptions): Promise<Shop> {
       user: req.session.user ?? null,
       items: Object.fromEntries(linesOf(cart).map((l) => [l.product.id, l.quantity])),
       units: unitCount(cart),
-      orders: (req.session.orders ?? []).map((o) => o.number),
+      orders: ordersByTime(req.session.orders).map((o) => o.number),
       served: servedBy(req, client, name, port),
     });
   });

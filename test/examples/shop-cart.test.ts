@@ -5,7 +5,13 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { diffDocuments } from '../../src/session/merge.js';
-import { linesOf, maxQuantity, withOneMore, withQuantity } from '../../examples/shop/cart.js';
+import {
+  linesOf,
+  maxQuantity,
+  orderNumberOf,
+  withOneMore,
+  withQuantity,
+} from '../../examples/shop/cart.js';
 
 function opsOf(before: string[], after: string[]): string[] {
   return diffDocuments({ cart: before }, { cart: after }).map((op) => op.op);
@@ -39,4 +45,11 @@ test('two overlapping decreases remove the same units; quantities are clamped', 
   const full = withQuantity([], 'mug', maxQuantity + 10);
   assert.equal(linesOf(full)[0]!.quantity, maxQuantity);
   assert.equal(withOneMore(full, 'mug'), null);
+});
+
+test('the order number depends on which units are ordered, not on their order in the cart', () => {
+  const cart = withOneMore(withOneMore(withOneMore([], 'tea')!, 'mug')!, 'tea')!;
+  assert.equal(orderNumberOf(cart), orderNumberOf([...cart].reverse()));
+  assert.notEqual(orderNumberOf(cart), orderNumberOf(cart.slice(1)));
+  assert.match(orderNumberOf(cart), /^SH-[0-9A-F]{10}$/);
 });

@@ -3,11 +3,15 @@
  * servers), and one browser whose requests alternate between them, as behind a round-robin
  * load balancer. Login, cart changes, 20 concurrent adds that must all survive, checkout,
  * logout; every page names the web server that answered and the session's primary node.
+ * Then what a user hits when two of their requests overlap: those are made to overlap for
+ * certain by holding the store's `get` answers until both requests have loaded the session
+ * (what a double click, or two tabs sending within one round trip, does anyway).
  */
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import session from 'express-session';
 import { connect, type Client } from '../../src/client/index.js';
+import { createExpressStore } from '../../src/session/express.js';
 import { createShop, sessionPrefix, type Shop } from '../../examples/shop/server.js';
 import { converged, eventually, startCluster } from '../helpers/cluster.js';
 
@@ -249,5 +253,78 @@ test('the same shop runs on another express-session store, and names no primary 
     assert.equal(attribute(home.text, 'data-primary'), 'unknown');
   } finally {
     await shop.close();
+  }
+});
+
+/**
+ * A shop on a one-node cluster whose store's `get` answers can be held until `n` requests
+ * have loaded their session: `overlap(n)` arms it for the next `n` loads.
+ */
+async function overlappingShop(t: { after: (fn: () => Promise<void>) => void }): Promise<{
+  shop: Shop;
+  browser: Browser;
+  overlap: (n: number) => void;
+  close: () => Promise<void>;
+}> {
+  const nodes = await startCluster(t, 1, { partitions: 8, replicationFactor: 1 });
+  await eventually('placement settled', () => converged(nodes[0]!, 1));
+  const client = await connect({ seeds: [nodes[0]!.address] });
+  const store = createExpressStore(session, { client, prefix: sessionPrefix });
+  let want = 0;
+  let held: (() => void)[] = [];
+  const get = store.get.bind(store);
+  (store as unknown as { get: unknown }).get = (
+    sid: string,
+    callback: (e: unknown, d: unknown) => void,
+  ) =>
+    get(sid, (error, data) => {
+      if (want === 0) return callback(error, data);
+      held.push(() => callback(error, data));
+      if (held.length >= want) {
+        const release = held;
+        held = [];
+        want = 0;
+        for (const go of release) go();
+      }
+    });
+  const shop = await createShop({ client, store, name: 'web-overlap' });
+  return {
+    shop,
+    browser: new Browser([shop]),
+    overlap: (n) => {
+      want = n;
+    },
+    close: async () => {
+      await shop.close();
+      store.close();
+      await client.close();
+    },
+  };
+}
+
+test('a checkout submitted twice at once places one order', async (t) => {
+  const { browser, overlap, close } = await overlappingShop(t);
+  try {
+    assert.equal((await browser.send('POST', '/cart/add', { productId: 'kettle' })).status, 303);
+    assert.equal((await browser.send('POST', '/cart/add', { productId: 'kettle' })).status, 303);
+    overlap(2);
+    const [first, second] = await Promise.all([
+      browser.send('POST', '/checkout'),
+      browser.send('POST', '/checkout'),
+    ]);
+    assert.equal(first.status, 303);
+    assert.equal(second.status, 303);
+    assert.equal(first.location, second.location, 'both name the same order');
+    const cart = await browser.cart();
+    assert.deepEqual(cart.items, {});
+    assert.equal(cart.orders.length, 1, `orders placed: ${cart.orders.join(', ')}`);
+    // A later checkout of other units is another order, listed after the first.
+    await browser.send('POST', '/cart/add', { productId: 'kettle' });
+    await browser.send('POST', '/checkout');
+    const orders = (await browser.cart()).orders;
+    assert.equal(orders.length, 2);
+    assert.equal(orders[0], cart.orders[0]);
+  } finally {
+    await close();
   }
 });

@@ -15,16 +15,25 @@
  *
  * Instead each unit in the cart is one distinct element, `productId:nonce`, and a product's
  * quantity is the number of its units:
- *  - adding appends new units: concurrent adds are `add`s of different elements, all kept;
+ *  - adding one unit ("add to cart") appends a unit with a random nonce: concurrent adds are
+ *    `add`s of different elements, all kept;
+ *  - raising a quantity to a target appends units named `productId:q<k>`, k the smallest not
+ *    in the cart, so that every request that raises the same loaded cart to the same target
+ *    appends the same elements: two concurrent "set tea to 5" requests `add` the same ones,
+ *    and an `add` of an element already present is a no-op, so the cart holds 5, not 8 (with
+ *    random nonces each request's units were distinct and both were kept);
  *  - lowering a quantity or removing a line removes that product's *last* units, chosen
  *    deterministically, so two concurrent "set tea to 1" requests remove the same elements
  *    (a remove is idempotent) instead of removing twice, and a unit added meanwhile survives;
  *  - checkout removes exactly the units it ordered: a unit added during checkout stays in the
  *    cart for the next order instead of vanishing;
  *  - the order history is an object keyed by order number, not an array, and the number is a
- *    hash of the units ordered: two overlapping checkouts of one cart (a double-submit) both
- *    set the same key and remove the same units, so they leave one order, not two. Appended
- *    to an array, each would have been a distinct element and both would have been kept.
+ *    hash of the units ordered and of the orders placed before: two overlapping checkouts of
+ *    one cart (a double-submit) load the same both, set the same key and remove the same
+ *    units, so they leave one order, not two. Appended to an array, each would have been a
+ *    distinct element and both would have been kept. The earlier orders are in the hash
+ *    because `q<k>` units come back after a checkout: the same units ordered again later are
+ *    a new order, not the old one overwritten.
  * The price is one short string per unit; quantities are capped at `maxQuantity` per product.
  */
 import { createHash, randomBytes } from 'node:crypto';
@@ -47,6 +56,17 @@ function productOf(unit: string): string {
 
 function newUnit(productId: string): string {
   return `${productId}:${randomBytes(6).toString('base64url')}`;
+}
+
+/** `count` units of `productId` that depend only on `cart`: the smallest `q<k>` not in it. */
+function targetUnits(cart: Cart, productId: string, count: number): string[] {
+  const present = new Set(cart);
+  const units: string[] = [];
+  for (let k = 0; units.length < count; k++) {
+    const unit = `${productId}:q${k}`;
+    if (!present.has(unit)) units.push(unit);
+  }
+  return units;
 }
 
 export function quantityOf(cart: Cart, productId: string): number {
@@ -79,8 +99,7 @@ export function withQuantity(cart: Cart, productId: string, quantity: number): s
   const target = Math.max(0, Math.min(maxQuantity, Math.floor(quantity)));
   const mine = cart.filter((unit) => productOf(unit) === productId);
   if (target >= mine.length) {
-    const added = Array.from({ length: target - mine.length }, () => newUnit(productId));
-    return [...cart, ...added];
+    return [...cart, ...targetUnits(cart, productId, target - mine.length)];
   }
   const drop = new Set(mine.slice(target));
   return cart.filter((unit) => !drop.has(unit));
@@ -90,16 +109,16 @@ export function withQuantity(cart: Cart, productId: string, quantity: number): s
 export function withOneMore(cart: Cart, productId: string): string[] | null {
   const current = quantityOf(cart, productId);
   if (current >= maxQuantity) return null;
-  return withQuantity(cart, productId, current + 1);
+  return [...cart, newUnit(productId)];
 }
 
 /**
- * The number of the order of exactly these units: the same for every request that checks out
- * the same units, whatever their order in the cart.
+ * The number of the order of exactly these units after the orders `placed` before: the same
+ * for every request that checks out the same units on the same history, whatever their order.
  */
-export function orderNumberOf(units: Cart): string {
+export function orderNumberOf(units: Cart, placed: Iterable<string>): string {
   const hash = createHash('sha256')
-    .update([...units].sort().join('\n'))
+    .update(JSON.stringify([[...units].sort(), [...placed].sort()]))
     .digest('hex');
   return `SH-${hash.slice(0, 10).toUpperCase()}`;
 }

@@ -237,7 +237,7 @@ export async function createShop(options: ShopOptions): Promise<Shop> {
     const lines = linesOf(cart);
     if (lines.length === 0) return res.redirect(303, '/cart?notice=Your cart is empty.');
     const order: Order = {
-      number: orderNumberOf(cart),
+      number: orderNumberOf(cart, Object.keys(req.session.orders ?? {})),
       placedAt: new Date().toISOString(),
       lines: lines.map(({ product, quantity }) => ({
         productId: product.id,

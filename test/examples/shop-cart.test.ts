@@ -47,9 +47,18 @@ test('two overlapping decreases remove the same units; quantities are clamped', 
   assert.equal(withOneMore(full, 'mug'), null);
 });
 
-test('the order number depends on which units are ordered, not on their order in the cart', () => {
+test('the order number depends on the units ordered and the earlier orders, not on cart order', () => {
   const cart = withOneMore(withOneMore(withOneMore([], 'tea')!, 'mug')!, 'tea')!;
-  assert.equal(orderNumberOf(cart), orderNumberOf([...cart].reverse()));
-  assert.notEqual(orderNumberOf(cart), orderNumberOf(cart.slice(1)));
-  assert.match(orderNumberOf(cart), /^SH-[0-9A-F]{10}$/);
+  const number = orderNumberOf(cart, []);
+  assert.equal(number, orderNumberOf([...cart].reverse(), []));
+  assert.notEqual(number, orderNumberOf(cart.slice(1), []));
+  assert.notEqual(number, orderNumberOf(cart, [number]), 'the same units ordered again');
+  assert.match(number, /^SH-[0-9A-F]{10}$/);
+});
+
+test('raising a quantity adds the same units for the same cart; adding one unit never does', () => {
+  const cart = withQuantity(withOneMore([], 'mug')!, 'mug', 2);
+  assert.deepEqual(withQuantity(cart, 'mug', 5), withQuantity(cart, 'mug', 5));
+  assert.equal(new Set([...withQuantity(cart, 'mug', 5), ...withQuantity(cart, 'mug', 5)]).size, 5);
+  assert.notDeepEqual(withOneMore(cart, 'mug'), withOneMore(cart, 'mug'));
 });

@@ -328,3 +328,26 @@ test('a checkout submitted twice at once places one order', async (t) => {
     await close();
   }
 });
+
+test('two overlapping "set quantity to 5" requests leave 5', async (t) => {
+  const { browser, overlap, close } = await overlappingShop(t);
+  try {
+    await browser.send('POST', '/cart/update', { productId: 'mug', quantity: '2' });
+    assert.deepEqual((await browser.cart()).items, { mug: 2 });
+    overlap(2);
+    await Promise.all([
+      browser.send('POST', '/cart/update', { productId: 'mug', quantity: '5' }),
+      browser.send('POST', '/cart/update', { productId: 'mug', quantity: '5' }),
+    ]);
+    assert.deepEqual((await browser.cart()).items, { mug: 5 });
+    // The same units come back after a checkout: ordered again, they are a new order.
+    await browser.send('POST', '/checkout');
+    for (let i = 0; i < 2; i++) {
+      await browser.send('POST', '/cart/update', { productId: 'mug', quantity: '5' });
+      await browser.send('POST', '/checkout');
+    }
+    assert.equal((await browser.cart()).orders.length, 3);
+  } finally {
+    await close();
+  }
+});

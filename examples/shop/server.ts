@@ -109,6 +109,17 @@ function servedBy(req: Request, client: Client | null, name: string, port: numbe
   };
 }
 
+/**
+ * The name to keep: at most 40 UTF-16 units (the form's maxlength), cut between code points,
+ * since half a surrogate pair makes `encodeURIComponent` throw. A lone surrogate sent as such
+ * (JSON allows `"\ud83d"`) is refused the same way an empty name is.
+ */
+function nameOf(raw: string): string {
+  let name = raw.trim().slice(0, 40);
+  if (/[\ud800-\udbff]$/.test(name)) name = name.slice(0, -1);
+  return /\p{Cs}/u.test(name) ? '' : name.trim();
+}
+
 function regenerate(req: Request): Promise<void> {
   return new Promise((resolve, reject) =>
     req.session.regenerate((error: unknown) => (error ? reject(error) : resolve())),
@@ -263,7 +274,7 @@ export async function createShop(options: ShopOptions): Promise<Shop> {
 
   app.post('/login', async (req, res) => {
     const raw: unknown = req.body?.name;
-    const user = typeof raw === 'string' ? raw.trim().slice(0, 40) : '';
+    const user = typeof raw === 'string' ? nameOf(raw) : '';
     if (user === '') return html(res, loginPage(context(req, 'Please give a name.')), 400);
     // A new session id at login (no session fixation); the cart and orders come along.
     const cart = req.session.cart ?? [];

@@ -351,3 +351,16 @@ test('two overlapping "set quantity to 5" requests leave 5', async (t) => {
     await close();
   }
 });
+
+test('a login name cut to 40 characters keeps a whole emoji or none of it', async () => {
+  const shop = await createShop({ store: new session.MemoryStore(), name: 'web-memory' });
+  try {
+    const browser = new Browser([shop]);
+    // 39 letters and an emoji: 41 UTF-16 units, the emoji's two across the cut at 40.
+    const reply = await browser.send('POST', '/login', { name: `${'a'.repeat(39)}😀` });
+    assert.equal(reply.status, 303, reply.text.slice(0, 300));
+    assert.equal((await browser.cart()).user, 'a'.repeat(39));
+  } finally {
+    await shop.close();
+  }
+});

@@ -172,6 +172,15 @@ export function ordersPage(
   );
 }
 
+/** An error, on a page of its own: no layout, whose footer needs the session. */
+export function errorPage(status: number, message: string): string {
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>${status} · Statehouse shop</title>
+<meta name="viewport" content="width=device-width,initial-scale=1"><style>${style}</style></head>
+<body><main><h2>${status}</h2><p>${escapeHtml(message)}.</p><p><a href="/">Statehouse shop</a></p></main>
+</body></html>`;
+}
+
 export function loginPage(context: PageContext): string {
   return layout(
     context,

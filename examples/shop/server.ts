@@ -16,7 +16,7 @@
 import { createServer, type Server } from 'node:http';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import express, { type Request, type Response } from 'express';
+import express, { type NextFunction, type Request, type Response } from 'express';
 import session, { type Store } from 'express-session';
 import { connect, type Client } from '../../src/client/index.js';
 import { partitionOf } from '../../src/core/keys.js';
@@ -33,6 +33,7 @@ import {
 } from './cart.js';
 import {
   cartPage,
+  errorPage,
   loginPage,
   ordersPage,
   ordersByTime,
@@ -120,16 +121,36 @@ function nameOf(raw: string): string {
   return /\p{Cs}/u.test(name) ? '' : name.trim();
 }
 
+/**
+ * The session store failed (it could not load, save or destroy a session): the error handler
+ * answers 503, which says "try again", where any other error is the shop's own, a 500.
+ */
+class SessionUnavailable extends Error {
+  constructor(cause?: unknown) {
+    super('sessions are unavailable', { cause });
+  }
+}
+
 function regenerate(req: Request): Promise<void> {
   return new Promise((resolve, reject) =>
-    req.session.regenerate((error: unknown) => (error ? reject(error) : resolve())),
+    req.session.regenerate((error: unknown) =>
+      error ? reject(new SessionUnavailable(error)) : resolve(),
+    ),
   );
 }
 
 function destroy(req: Request): Promise<void> {
   return new Promise((resolve, reject) =>
-    req.session.destroy((error: unknown) => (error ? reject(error) : resolve())),
+    req.session.destroy((error: unknown) =>
+      error ? reject(new SessionUnavailable(error)) : resolve(),
+    ),
   );
+}
+
+/** A 4xx that body-parser gives a request it cannot read (bad JSON, too large); else null. */
+function clientErrorStatus(error: unknown): number | null {
+  const status = (error as { status?: unknown } | null)?.status;
+  return typeof status === 'number' && status >= 400 && status < 500 ? status : null;
 }
 
 /** The shop's sessions: a Statehouse client and its store, or a store of another kind. */
@@ -171,15 +192,20 @@ export async function createShop(options: ShopOptions): Promise<Shop> {
   app.disable('x-powered-by');
   app.use(express.urlencoded({ extended: false, limit: '4kb' }));
   app.use(express.json({ limit: '4kb' }));
-  app.use(
-    session({
-      name: cookieName,
-      store,
-      secret: options.secret ?? 'statehouse shop demo secret',
-      resave: false,
-      saveUninitialized: false,
-      cookie: { maxAge: 30 * 60_000, httpOnly: true, sameSite: 'lax' },
-    }),
+  const sessions = session({
+    name: cookieName,
+    store,
+    secret: options.secret ?? 'statehouse shop demo secret',
+    resave: false,
+    saveUninitialized: false,
+    cookie: { maxAge: 30 * 60_000, httpOnly: true, sameSite: 'lax' },
+  });
+  // Every error express-session passes on is its store's (a load, save, touch or destroy that
+  // failed), whatever kind of store it is: marked here, where that is still known.
+  app.use((req, res, next) =>
+    sessions(req, res, (error?: unknown) =>
+      next(error === undefined || error === null ? undefined : new SessionUnavailable(error)),
+    ),
   );
 
   // Set once listening (the port may be 0 until then).
@@ -337,6 +363,29 @@ export async function createShop(options: ShopOptions): Promise<Shop> {
   });
 
   app.use((req, res) => html(res, productsPage(context(req, 'Page not found.')), 404));
+
+  // Without this, Express answers an error with its stack trace (outside production), which
+  // shows the server's paths and, for a store error, the session's key.
+  app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const unavailable = error instanceof SessionUnavailable;
+    const status = unavailable ? 503 : (clientErrorStatus(error) ?? 500);
+    // The store's messages name the session's key, which is as good as its cookie: its code
+    // only. A 500 is a defect of the shop, whose stack belongs in the server's log.
+    const cause: unknown = unavailable ? error.cause : error;
+    const { code, stack } = (cause ?? {}) as { code?: unknown; stack?: unknown };
+    const detail = unavailable ? String(code ?? 'store error') : String(stack ?? cause);
+    console.error(`${name}: ${req.method} ${req.path}: ${status}: ${detail}`);
+    // A save fails after express-session has sent the headers; the response is ending.
+    if (res.headersSent) return;
+    const message = unavailable
+      ? 'sessions are unavailable, try again'
+      : status === 500
+        ? 'something went wrong'
+        : 'the request could not be read';
+    if (unavailable) res.set('retry-after', '5');
+    if (req.path.startsWith('/api/')) res.status(status).json({ error: message });
+    else html(res, errorPage(status, message), status);
+  });
 
   const server: Server = createServer(app);
   try {

@@ -364,3 +364,47 @@ test('a login name cut to 40 characters keeps a whole emoji or none of it', asyn
     await shop.close();
   }
 });
+
+/** A shop on a one-node cluster that is stopped once the browser has a session. */
+async function shopWithClusterDown(t: {
+  after: (fn: () => Promise<void>) => void;
+}): Promise<{ shop: Shop; browser: Browser; key: string; close: () => Promise<void> }> {
+  const nodes = await startCluster(t, 1, { partitions: 8, replicationFactor: 1 });
+  await eventually('placement settled', () => converged(nodes[0]!, 1));
+  const client = await connect({ seeds: [nodes[0]!.address], timeoutMs: 1_000 });
+  const shop = await createShop({ client, name: 'web-down' });
+  const browser = new Browser([shop]);
+  assert.equal((await browser.send('POST', '/cart/add', { productId: 'tea' })).status, 303);
+  const key = sessionPrefix + browser.sessionId!;
+  await nodes[0]!.close();
+  return {
+    shop,
+    browser,
+    key,
+    close: async () => {
+      await shop.close();
+      await client.close();
+    },
+  };
+}
+
+const stackTrace = /\bat .*(node_modules|\.ts:\d+)/;
+
+test('with the cluster down, pages answer 503 "try again" without a stack trace or session key', async (t) => {
+  const { browser, key, close } = await shopWithClusterDown(t);
+  try {
+    // A returning user whose session the store cannot load.
+    const page = await browser.send('GET', '/cart');
+    assert.equal(page.status, 503, page.text);
+    assert.match(page.text, /sessions are unavailable, try again/);
+    assert.doesNotMatch(page.text, stackTrace);
+    assert.ok(!page.text.includes(key), 'the session key');
+    const api = await browser.send('GET', '/api/cart');
+    assert.ok(api.status >= 500, api.text);
+    const body = JSON.parse(api.text) as { error: string };
+    assert.equal(typeof body.error, 'string');
+    assert.doesNotMatch(api.text, stackTrace);
+  } finally {
+    await close();
+  }
+});

@@ -147,6 +147,11 @@ function destroy(req: Request): Promise<void> {
   );
 }
 
+/** The request's session: none when the store is disconnected (express-session's types omit it). */
+function sessionOf(req: Request): Request['session'] | undefined {
+  return req.session as Request['session'] | undefined;
+}
+
 /** A 4xx that body-parser gives a request it cannot read (bad JSON, too large); else null. */
 function clientErrorStatus(error: unknown): number | null {
   const status = (error as { status?: unknown } | null)?.status;
@@ -207,14 +212,20 @@ export async function createShop(options: ShopOptions): Promise<Shop> {
       next(error === undefined || error === null ? undefined : new SessionUnavailable(error)),
     ),
   );
+  // After a store reports `disconnect` (one failed load is enough), express-session passes
+  // requests on with no `req.session` at all until it reports `connect`. Pages that only show
+  // the catalogue still answer; those that read or change the session answer 503.
+  const needSession = (req: Request, _res: Response, next: NextFunction): void =>
+    next(sessionOf(req) === undefined ? new SessionUnavailable() : undefined);
+  app.use(['/cart', '/checkout', '/orders', '/api'], needSession);
 
   // Set once listening (the port may be 0 until then).
   let port = options.port ?? 0;
   let name = options.name ?? '';
 
   const context = (req: Request, notice?: string): PageContext => ({
-    user: req.session.user ?? null,
-    cartUnits: unitCount(req.session.cart ?? []),
+    user: sessionOf(req)?.user ?? null,
+    cartUnits: unitCount(sessionOf(req)?.cart ?? []),
     served: servedBy(req, client, name, port),
     ...(notice === undefined ? {} : { notice }),
   });
@@ -298,7 +309,7 @@ export async function createShop(options: ShopOptions): Promise<Shop> {
 
   app.get('/login', (req, res) => html(res, loginPage(context(req))));
 
-  app.post('/login', async (req, res) => {
+  app.post('/login', needSession, async (req, res) => {
     const raw: unknown = req.body?.name;
     const user = typeof raw === 'string' ? nameOf(raw) : '';
     if (user === '') return html(res, loginPage(context(req, 'Please give a name.')), 400);
@@ -310,7 +321,7 @@ export async function createShop(options: ShopOptions): Promise<Shop> {
     res.redirect(303, `/?notice=${encodeURIComponent(`Welcome, ${user}.`)}`);
   });
 
-  app.post('/logout', async (req, res) => {
+  app.post('/logout', needSession, async (req, res) => {
     await destroy(req);
     res.clearCookie(cookieName);
     res.redirect(303, '/?notice=You are logged out.');
@@ -373,7 +384,9 @@ export async function createShop(options: ShopOptions): Promise<Shop> {
     // only. A 500 is a defect of the shop, whose stack belongs in the server's log.
     const cause: unknown = unavailable ? error.cause : error;
     const { code, stack } = (cause ?? {}) as { code?: unknown; stack?: unknown };
-    const detail = unavailable ? String(code ?? 'store error') : String(stack ?? cause);
+    const detail = unavailable
+      ? String(code ?? (cause === undefined ? 'store disconnected' : 'store error'))
+      : String(stack ?? cause);
     console.error(`${name}: ${req.method} ${req.path}: ${status}: ${detail}`);
     // A save fails after express-session has sent the headers; the response is ending.
     if (res.headersSent) return;

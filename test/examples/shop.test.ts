@@ -400,10 +400,41 @@ test('with the cluster down, pages answer 503 "try again" without a stack trace 
     assert.doesNotMatch(page.text, stackTrace);
     assert.ok(!page.text.includes(key), 'the session key');
     const api = await browser.send('GET', '/api/cart');
-    assert.ok(api.status >= 500, api.text);
+    assert.equal(api.status, 503, api.text);
     const body = JSON.parse(api.text) as { error: string };
     assert.equal(typeof body.error, 'string');
     assert.doesNotMatch(api.text, stackTrace);
+  } finally {
+    await close();
+  }
+});
+
+test('with the cluster down, the product list still answers and session pages answer 503', async (t) => {
+  const { shop, browser, close } = await shopWithClusterDown(t);
+  try {
+    // One failed load makes the store report `disconnect`; express-session then gives the
+    // next requests no req.session at all.
+    assert.equal((await browser.send('GET', '/cart')).status, 503);
+    const visitor = new Browser([shop]);
+    const home = await visitor.send('GET', '/');
+    assert.equal(home.status, 200, home.text);
+    assert.equal(attribute(home.text, 'data-cart-units'), '0');
+    assert.equal((await visitor.send('GET', '/login')).status, 200);
+    for (const [method, path] of [
+      ['GET', '/cart'],
+      ['GET', '/orders'],
+      ['POST', '/checkout'],
+      ['POST', '/login'],
+      ['GET', '/api/cart'],
+    ] as const) {
+      const reply = await browser.send(
+        method,
+        path,
+        method === 'POST' ? { name: 'Ada' } : undefined,
+      );
+      assert.equal(reply.status, 503, `${method} ${path}: ${reply.text.slice(0, 200)}`);
+      assert.doesNotMatch(reply.text, /TypeError/);
+    }
   } finally {
     await close();
   }

@@ -352,6 +352,35 @@ test('two overlapping "set quantity to 5" requests leave 5', async (t) => {
   }
 });
 
+test('an add to cart that overlaps the login is lost, as the README says', async (t) => {
+  const { shop, browser, overlap, close } = await overlappingShop(t);
+  try {
+    await browser.send('POST', '/cart/add', { productId: 'tea' });
+    // Tab 1 logs in while tab 2 adds a kettle with the same, pre-login, cookie: the login
+    // destroys the session the add saves to (a new id at login, against session fixation).
+    const other = new Browser([shop]);
+    other.cookie = browser.cookie;
+    overlap(2);
+    const [login, add] = await Promise.all([
+      browser.send('POST', '/login', { name: 'Ada' }),
+      other.sendTo(
+        shop,
+        'POST',
+        '/api/cart/add',
+        JSON.stringify({ productId: 'kettle' }),
+        'application/json',
+      ),
+    ]);
+    assert.equal(login.status, 303);
+    assert.equal(add.status, 200, 'the add was acknowledged');
+    const cart = await browser.cart();
+    assert.equal(cart.user, 'Ada');
+    assert.deepEqual(cart.items, { tea: 1 });
+  } finally {
+    await close();
+  }
+});
+
 test('a login name cut to 40 characters keeps a whole emoji or none of it', async () => {
   const shop = await createShop({ store: new session.MemoryStore(), name: 'web-memory' });
   try {

@@ -418,6 +418,13 @@ function recover<T>(dir: string): Recovered<T> {
 
   const logPath = join(dir, 'log');
   const found = readLog(logPath);
+  // The first open creates the log, durably, before anything can be persisted, and the hard
+  // state is written before any entry or snapshot of its term: after any crash, either
+  // both exist or neither does. Taking a missing one as never written would forget a vote
+  // (and vote twice in that term) or entries this node acknowledged.
+  if (found === null && hardState !== null) {
+    throw corrupt(logPath, null, 'the log is missing, though the hard state is there');
+  }
   const bytes = found ?? Buffer.alloc(0);
   const scan = scanRecords(bytes, logPath);
   const all: Entry<T>[] = [];
@@ -437,6 +444,10 @@ function recover<T>(dir: string): Recovered<T> {
     }
     all.push(entry);
     allOffsets.push(record.offset);
+  }
+
+  if (hardState === null && (snapshot !== null || all.length > 0)) {
+    throw corrupt(hardPath, null, 'the hard state is missing, though the node holds entries');
   }
 
   // Reconcile with the snapshot (see "After 1, before 2 ends" above).

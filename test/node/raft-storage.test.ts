@@ -29,6 +29,10 @@ function snapshotAt(index: number, term: number): Snapshot {
   return { meta: { index, term, membership }, data: new Uint8Array([index, term, 7]) };
 }
 
+/**
+ * Persists `work`. Raft writes a hard state of at least an entry's term before the entry, and a
+ * file storage refuses entries found without one, so tests that store entries give it first.
+ */
 function persist(storage: RaftStorage<unknown>, work: Partial<PersistWork<unknown>>): void {
   storage.persist({ entriesToPersist: [], ...work });
 }
@@ -104,7 +108,10 @@ for (const kind of kinds) {
 
   test(`truncateFrom removes the entries at and after its index (${kind.name})`, (t) => {
     const h = kind.open(t);
-    persist(h.storage, { entriesToPersist: [1, 2, 3, 4, 5].map((i) => normal(i, 1)) });
+    persist(h.storage, {
+      hardState: { term: 2, vote: null, commit: 0 },
+      entriesToPersist: [1, 2, 3, 4, 5].map((i) => normal(i, 1)),
+    });
     persist(h.storage, { truncateFrom: 3 });
     assert.deepEqual(h.storage.load()?.entries, [normal(1, 1), normal(2, 1)]);
     assert.deepEqual(h.reopen().load()?.entries, [normal(1, 1), normal(2, 1)]);
@@ -114,7 +121,10 @@ for (const kind of kinds) {
 
   test(`entries at an index already stored replace it and every entry after it (${kind.name})`, (t) => {
     const h = kind.open(t);
-    persist(h.storage, { entriesToPersist: [1, 2, 3, 4, 5].map((i) => normal(i, 1)) });
+    persist(h.storage, {
+      hardState: { term: 2, vote: null, commit: 0 },
+      entriesToPersist: [1, 2, 3, 4, 5].map((i) => normal(i, 1)),
+    });
     persist(h.storage, { entriesToPersist: [normal(3, 2, 'x'), normal(4, 2, 'y')] });
     const expected = [normal(1, 1), normal(2, 1), normal(3, 2, 'x'), normal(4, 2, 'y')];
     assert.deepEqual(h.storage.load()?.entries, expected);
@@ -125,11 +135,14 @@ for (const kind of kinds) {
 
   test(`a snapshot discards the stored entries at or below its index and keeps the ones after (${kind.name})`, (t) => {
     const h = kind.open(t);
-    persist(h.storage, { entriesToPersist: [1, 2, 3, 4, 5].map((i) => normal(i, 1)) });
+    persist(h.storage, {
+      hardState: { term: 2, vote: null, commit: 0 },
+      entriesToPersist: [1, 2, 3, 4, 5].map((i) => normal(i, 1)),
+    });
     persist(h.storage, { snapshotToPersist: snapshotAt(3, 1) });
     const expected = { snapshot: snapshotAt(3, 1), entries: [normal(4, 1), normal(5, 1)] };
     assert.deepEqual(h.storage.load(), {
-      hardState: { term: 0, vote: null, commit: 0 },
+      hardState: { term: 2, vote: null, commit: 0 },
       ...expected,
     });
     assert.deepEqual(h.reopen().load()?.entries, expected.entries);
@@ -157,7 +170,10 @@ for (const kind of kinds) {
 
   test(`persisting entries that would leave a gap in the log is refused (${kind.name})`, (t) => {
     const h = kind.open(t);
-    persist(h.storage, { entriesToPersist: [normal(1, 1)] });
+    persist(h.storage, {
+      hardState: { term: 2, vote: null, commit: 0 },
+      entriesToPersist: [normal(1, 1)],
+    });
     assert.throws(() => persist(h.storage, { entriesToPersist: [normal(3, 1)] }), AssertionError);
     assert.throws(
       () => persist(h.storage, { entriesToPersist: [normal(2, 1), normal(4, 1)] }),

@@ -342,6 +342,20 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
   const storage = openStorage(options.dataDir);
   const meta = storage.readMeta();
   const persisted = storage.load();
+  if (persisted !== null && meta === null && seeds.length === 0) {
+    // The identity is written once the node knows its cluster, before it serves anything:
+    // Raft state without it, and no seeds to ask, is a founding that never finished (killed
+    // before its bootstrap entry was applied). It could never elect itself again: it would
+    // wait out every start. Nothing was ever served from it, so starting afresh loses nothing.
+    storage.close();
+    throw new StatehouseError(
+      ErrorCode.DATA_DIR_CORRUPT,
+      `${options.dataDir ?? 'the data dir'} holds the Raft state of a node that never learned ` +
+        'its cluster (a founding cut short, or a join, and no --seeds to ask now): nothing ' +
+        'was served from it. Remove the data dir and start again, or give the --seeds of the ' +
+        'cluster it was joining.',
+    );
+  }
   // Asking the seeds for the partition count, then to join, shares one deadline.
   const joinDeadline = Date.now() + (options.joinTimeoutMs ?? joinTimeoutMsDefault);
   // A new node takes the count of the cluster it joins. A resumed one serves the count its

@@ -73,11 +73,7 @@ export class LeaderGrant {
       this.answeredTerm = term;
       this.answerSentAt.clear();
     }
-    if (this.answerSentAt.has(round)) return;
-    this.answerSentAt.set(round, now);
-    if (this.answerSentAt.size > answersKept) {
-      this.answerSentAt.delete(this.answerSentAt.keys().next().value as number);
-    }
+    noteFirst(this.answerSentAt, round, now);
   }
 
   /** A heartbeat from `leader` granted this node's answer to `round` (0: none). */
@@ -93,11 +89,7 @@ export class LeaderGrant {
       this.roundsTerm = term;
       this.roundSentAt.clear();
     }
-    if (this.roundSentAt.has(round)) return;
-    this.roundSentAt.set(round, now);
-    if (this.roundSentAt.size > answersKept) {
-      this.roundSentAt.delete(this.roundSentAt.keys().next().value as number);
-    }
+    noteFirst(this.roundSentAt, round, now);
   }
 
   /**
@@ -141,4 +133,14 @@ export class LeaderGrant {
   private extend(until: number): void {
     if (until > this.heldUntilValue) this.heldUntilValue = until;
   }
+}
+
+/**
+ * Notes when `round` was first sent (a resend keeps the earlier time, the shorter grant),
+ * keeping only the newest `answersKept` rounds.
+ */
+function noteFirst(sentAt: Map<number, number>, round: number, now: number): void {
+  if (sentAt.has(round)) return;
+  sentAt.set(round, now);
+  if (sentAt.size > answersKept) sentAt.delete(sentAt.keys().next().value as number);
 }

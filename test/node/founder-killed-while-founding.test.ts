@@ -10,12 +10,12 @@
  */
 import test, { type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RaftNode } from '../../src/raft/index.js';
 import { FileRaftStorage } from '../../src/node/raft-storage.js';
+import { startNodeInChild } from '../helpers/start-node-in-child.js';
 import type { ControlCommand } from '../../src/control/index.js';
 
 function tempDir(t: TestContext): string {
@@ -26,30 +26,11 @@ function tempDir(t: TestContext): string {
 
 const random = { next: () => 0.5, int: (n: number) => Math.floor(n / 2) };
 
-/** Starts a node in a child process; resolves with its one line of output, or 'HUNG'. */
-function startInChild(options: object, waitMs: number): Promise<string> {
-  return new Promise((resolve) => {
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', 'test/helpers/start-node-child.ts', JSON.stringify(options)],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
-    );
-    let out = '';
-    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), waitMs);
-    child.on('exit', () => {
-      clearTimeout(timer);
-      resolve(out.trim() === '' ? 'HUNG' : out.trim());
-    });
-  });
-}
-
 const fast = { port: 0, id: 'solo', tickMs: 20, failureTimeoutMs: 600 };
 
-test('a founder killed before its bootstrap entry was written is refused at once with DATA_DIR_CORRUPT', async (t) => {
-  const dir = tempDir(t);
+/** The ControlPlane's founder (voters [self], campaign() at once), its first Ready persisted. */
+function founderAfterItsFirstReady(dir: string) {
   const id = 'solo~abcdef';
-  // The ControlPlane founder: voters [self], campaign() in the constructor, first Ready persisted.
   const raft = new RaftNode<ControlCommand>({
     id,
     random,
@@ -64,8 +45,14 @@ test('a founder killed before its bootstrap entry was written is refused at once
     storage.persist(raft.ready());
     raft.advance();
   }
+  return { raft, storage, id };
+}
+
+test('a founder killed before its bootstrap entry was written is refused at once with DATA_DIR_CORRUPT', async (t) => {
+  const dir = tempDir(t);
+  const { storage } = founderAfterItsFirstReady(dir);
   storage.close(); // kill -9 here: the next tick would have proposed the bootstrap entry
-  const line = await startInChild({ ...fast, dataDir: dir }, 10_000);
+  const line = await startNodeInChild({ ...fast, dataDir: dir }, 10_000);
   assert.match(
     line,
     /^FAILED DATA_DIR_CORRUPT .*Remove the data dir/,
@@ -75,21 +62,7 @@ test('a founder killed before its bootstrap entry was written is refused at once
 
 test('a founder killed after its bootstrap entry but before its identity was written is refused at once with DATA_DIR_CORRUPT', async (t) => {
   const dir = tempDir(t);
-  const id = 'solo~abcdef';
-  const raft = new RaftNode<ControlCommand>({
-    id,
-    random,
-    electionTimeoutTicks: 10,
-    heartbeatIntervalTicks: 1,
-    voters: [id],
-    learners: [],
-  });
-  raft.campaign();
-  const storage = new FileRaftStorage<ControlCommand>({ dir });
-  while (raft.hasReady()) {
-    storage.persist(raft.ready());
-    raft.advance();
-  }
+  const { raft, storage, id } = founderAfterItsFirstReady(dir);
   raft.propose({
     type: 'bootstrap',
     clusterId: 'c0ffee00-0000-4000-8000-000000000000',
@@ -99,7 +72,7 @@ test('a founder killed after its bootstrap entry but before its identity was wri
   // This Ready is persisted (entry 2 and commit 2); writeMeta would follow its apply.
   storage.persist(raft.ready());
   storage.close(); // kill -9 here: meta was never written
-  const line = await startInChild({ ...fast, dataDir: dir, joinTimeoutMs: 2_000 }, 10_000);
+  const line = await startNodeInChild({ ...fast, dataDir: dir, joinTimeoutMs: 2_000 }, 10_000);
   assert.match(
     line,
     /^FAILED DATA_DIR_CORRUPT .*Remove the data dir/,

@@ -16,34 +16,17 @@
  */
 import test, { type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startNode } from '../../src/node/index.js';
 import { FileRaftStorage } from '../../src/node/raft-storage.js';
+import { startNodeInChild } from '../helpers/start-node-in-child.js';
 
 function tempDir(t: TestContext): string {
   const dir = mkdtempSync(join(tmpdir(), 'statehouse-joiner-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
-}
-
-function startInChild(options: object, waitMs: number): Promise<string> {
-  return new Promise((resolve) => {
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', 'test/helpers/start-node-child.ts', JSON.stringify(options)],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
-    );
-    let out = '';
-    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), waitMs);
-    child.on('exit', () => {
-      clearTimeout(timer);
-      resolve(out.trim() === '' ? 'HUNG' : out.trim());
-    });
-  });
 }
 
 const fast = { tickMs: 20, failureTimeoutMs: 600 };
@@ -56,7 +39,7 @@ test("a joiner killed after persisting only the leader's term resumes with the c
   const storage = new FileRaftStorage<unknown>({ dir });
   storage.persist({ hardState: { term: 1, vote: null, commit: 0 }, entriesToPersist: [] });
   storage.close();
-  const line = await startInChild(
+  const line = await startNodeInChild(
     { port: 0, id: 'b', seeds: [seed.address], dataDir: dir, ...fast },
     12_000,
   );

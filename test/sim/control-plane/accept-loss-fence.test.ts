@@ -31,6 +31,16 @@ async function stepUntil(sim: ClusterSim, what: string, done: () => boolean, max
   throw new Error(`not within ${max} steps: ${what}`);
 }
 
+/** Starts accept-loss of `p` on the leader; `outcome` is its result once it ended, else null. */
+function startAcceptLoss(leader: SimNode, p: number): { outcome: string | null } {
+  const started: { outcome: string | null } = { outcome: null };
+  leader.plane.acceptLoss([p]).then(
+    (r) => (started.outcome = JSON.stringify(r)),
+    (e: Error) => (started.outcome = `error: ${e.message}`),
+  );
+  return started;
+}
+
 /** Three nodes, one copy per partition; a victim that is primary of partition `p`, not leader. */
 async function soleCopyCluster() {
   const sim = new ClusterSim({
@@ -57,11 +67,7 @@ test('accept-loss does not restart a partition while its old primary, revived an
   // The victim is cut off: declared dead, its partitions stuck.
   sim.isolate(victim.id);
   await stepUntil(sim, 'partition stuck', () => isStuck(leader.plane.state, p));
-  let outcome: string | null = null;
-  leader.plane.acceptLoss([p]).then(
-    (r) => (outcome = JSON.stringify(r)),
-    (e: Error) => (outcome = `error: ${e.message}`),
-  );
+  const acceptLoss = startAcceptLoss(leader, p);
   // Its link comes back for a while during the wait (a flapping link), long enough for the
   // leader to revive it and grant it again, then goes again.
   sim.run(2);
@@ -79,7 +85,7 @@ test('accept-loss does not restart a partition while its old primary, revived an
 
   let overlap = 0;
   let restartedAt: number | null = null;
-  for (let i = 0; i < 400 && (outcome === null || i < 100); i++) {
+  for (let i = 0; i < 400 && (acceptLoss.outcome === null || i < 100); i++) {
     sim.step();
     await tick();
     const restarted = [...sim.nodes.values()].some(
@@ -93,11 +99,14 @@ test('accept-loss does not restart a partition while its old primary, revived an
     // ...and a fenced one serves as long as it holds the leader grant.
     overlap = Math.max(overlap, victim.plane.leaderGrantUntil - sim.now);
   }
-  assert.ok(outcome !== null && restartedAt !== null, `accept-loss: ${outcome}`);
+  assert.ok(
+    acceptLoss.outcome !== null && restartedAt !== null,
+    `accept-loss: ${acceptLoss.outcome}`,
+  );
   assert.ok(
     overlap <= 0,
     `the partition was restarted at ${restartedAt} while the old primary held a leader grant ` +
-      `for ${overlap} ms more (accept-loss: ${outcome})`,
+      `for ${overlap} ms more (accept-loss: ${acceptLoss.outcome})`,
   );
 });
 
@@ -121,16 +130,12 @@ test('an old primary healed after accept-loss holds no leader grant while its ta
 
   sim.isolate(victim.id);
   await stepUntil(sim, 'partition stuck', () => isStuck(leader.plane.state, p));
-  let outcome: string | null = null;
-  leader.plane.acceptLoss([p]).then(
-    (r) => (outcome = JSON.stringify(r)),
-    (e: Error) => (outcome = `error: ${e.message}`),
-  );
-  for (let i = 0; i < 400 && outcome === null; i++) {
+  const acceptLoss = startAcceptLoss(leader, p);
+  for (let i = 0; i < 400 && acceptLoss.outcome === null; i++) {
     sim.step();
     await tick();
   }
-  assert.ok(leader.plane.state.table[p]!.epoch > epoch, `accept-loss: ${outcome}`);
+  assert.ok(leader.plane.state.table[p]!.epoch > epoch, `accept-loss: ${acceptLoss.outcome}`);
   sim.run(20);
 
   sim.heal();

@@ -15,7 +15,9 @@
  *
  * The data dir:
  *
- *   LOCK       the owner's pid, so two processes never share the dir (raft-storage-file.ts)
+ *   LOCK       who holds the dir (pid, pid namespace, boot, start time, token), so two
+ *              processes never share it; its mtime is the holder's heartbeat
+ *              (raft-storage-file.ts)
  *   meta       { clusterId, nodeId, incarnation }: who this node is, written once
  *   hardstate  { term, vote, commit }: one record, replaced whole
  *   snapshot   { meta: { index, term, membership }, data }: one record, replaced whole
@@ -373,6 +375,11 @@ function readValueFile<V>(path: string, as: (value: unknown) => V | null, what: 
 export interface FileRaftStorageOptions {
   /** The data dir; created if missing. One node per dir, enforced by `dir/LOCK`. */
   readonly dir: string;
+  /**
+   * Told once if another process takes the dir while this storage holds it (its lock was
+   * removed or replaced). The storage refuses all further use from then on; the node must stop.
+   */
+  readonly onLockLost?: (error: RaftStorageError) => void;
 }
 
 /** What opening a data dir found, after checks and repair. */
@@ -532,6 +539,8 @@ export class FileRaftStorage<T> implements RaftStorage<T> {
   private closed = false;
   /** The error that made a write fail; the storage is unusable from then on. */
   private failure: unknown = null;
+  /** Set when another process took the dir: writing on would make two nodes of one. */
+  private lockLost: RaftStorageError | null = null;
 
   constructor(options: FileRaftStorageOptions) {
     if (typeof options.dir !== 'string' || options.dir === '') {
@@ -540,7 +549,12 @@ export class FileRaftStorage<T> implements RaftStorage<T> {
     this.dir = options.dir;
     this.logPath = join(this.dir, 'log');
     ensureDir(this.dir);
-    this.lock = DirLock.acquire(this.dir);
+    this.lock = DirLock.acquire(this.dir, {
+      onLost: (error) => {
+        this.lockLost = error;
+        options.onLockLost?.(error);
+      },
+    });
     let recovered: Recovered<T>;
     try {
       recovered = recover<T>(this.dir);
@@ -595,6 +609,7 @@ export class FileRaftStorage<T> implements RaftStorage<T> {
 
   private checkUsable(): void {
     if (this.closed) throw new AssertionError(`the Raft storage in ${this.dir} is closed`);
+    if (this.lockLost !== null) throw this.lockLost;
     if (this.failure !== null) {
       throw new Error(
         `the Raft storage in ${this.dir} failed to write (${String(this.failure)}); ` +

@@ -7,9 +7,10 @@ import { syncBuiltinESMExports } from 'node:module';
 
 const dir = process.argv[2]!;
 const writeSync = fs.writeSync;
-// Whatever the lock's layout, the pid is written once the file that will hold it exists.
+// Whatever the lock's layout, its content (with the pid) is written once the file that will
+// hold it exists.
 fs.writeSync = ((fd: number, buffer: unknown, ...rest: unknown[]) => {
-  if (Buffer.isBuffer(buffer) && buffer.toString() === `${process.pid}\n`) {
+  if (Buffer.isBuffer(buffer) && buffer.toString().includes(`"pid":${process.pid},`)) {
     process.kill(process.pid, 'SIGKILL');
   }
   return (writeSync as (...args: unknown[]) => number)(fd, buffer, ...rest);

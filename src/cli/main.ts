@@ -327,7 +327,7 @@ async function runNode(args: string[]): Promise<number> {
   });
   // SIGTERM (what orchestrators send) drains: the node's partitions move away first, so no
   // client request fails. SIGINT (Ctrl-C) stops at once; a second signal of either kind too.
-  await new Promise<void>((resolve) => {
+  await new Promise<void>((resolve, reject) => {
     const stopNow = (): void => {
       process.off('SIGTERM', drain);
       process.off('SIGINT', stopNow);
@@ -341,12 +341,22 @@ async function runNode(args: string[]): Promise<number> {
     };
     process.on('SIGTERM', drain);
     process.on('SIGINT', stopNow);
-    // Drained by `statehouse drain`: the node closes itself, and the process ends.
-    void node.closed.then(() => {
+    // Drained by `statehouse drain`: the node closes itself, and the process ends. Stopped
+    // because another process took its data dir: it ends too, exit 1 with the error.
+    const settle = (): void => {
       process.off('SIGTERM', drain);
       process.off('SIGINT', stopNow);
-      resolve();
-    });
+    };
+    node.closed.then(
+      () => {
+        settle();
+        resolve();
+      },
+      (error: unknown) => {
+        settle();
+        reject(error);
+      },
+    );
   });
   return 0;
 }

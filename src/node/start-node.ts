@@ -216,7 +216,10 @@ export interface StateNode {
   drain(options?: { timeoutMs?: number }): Promise<void>;
   /** Stops accepting, answers what is pending, closes every connection. Idempotent. */
   close(): Promise<void>;
-  /** Settles once the node has closed, whether by close(), a drain, or a failed start. */
+  /**
+   * Settles once the node has closed, whether by close(), a drain, or a failed start. Rejects
+   * with DATA_DIR_LOCKED when the node stopped because another process took its data dir.
+   */
   readonly closed: Promise<void>;
 }
 
@@ -338,8 +341,22 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
       : (options.logger?.child({ node: name }) ?? silentLogger);
   const clock = options.clock ?? monotonicWallClock;
   const warnLimited = limitedWarn(logger, () => Date.now());
+  // Another process taking the data dir from this node: it must stop acting on the dir at
+  // once (the storage refuses writes already), close, and say why: `closed` rejects with it.
+  const lockLoss: { error: StatehouseError | null } = { error: null };
+  let stopForLockLoss: () => void = () => undefined;
+  let rejectOnLockLoss: (error: StatehouseError) => void = () => undefined;
+  const lockLost = new Promise<never>((_, reject) => (rejectOnLockLoss = reject));
+  lockLost.catch(() => undefined);
   // The data dir is locked before the port is taken, so a second process on it fails fast.
-  const storage = openStorage(options.dataDir);
+  const storage = openStorage(options.dataDir, (error) => {
+    lockLoss.error = new StatehouseError(ErrorCode.DATA_DIR_LOCKED, error.message, {
+      cause: error,
+    });
+    logger.error({ code: ErrorCode.DATA_DIR_LOCKED, err: error }, 'lost the data dir: stopping');
+    rejectOnLockLoss(lockLoss.error);
+    stopForLockLoss();
+  });
   const meta = storage.readMeta();
   const persisted = storage.load();
   if (persisted !== null && meta === null && seeds.length === 0) {
@@ -367,12 +384,16 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
   try {
     partitions =
       recorded === null
-        ? await partitionCountToServe(options.partitions, seeds, {
-            clientName: `statehouse-node ${name}`,
-            token: nodeToken,
-            localAddress: options.localAddress,
-            deadline: joinDeadline,
-          })
+        ? await Promise.race([
+            partitionCountToServe(options.partitions, seeds, {
+              stop: lockLoss,
+              clientName: `statehouse-node ${name}`,
+              token: nodeToken,
+              localAddress: options.localAddress,
+              deadline: joinDeadline,
+            }),
+            lockLost,
+          ])
         : partitionCountResumed(options.partitions, recorded, options.dataDir);
   } catch (error) {
     storage.close();
@@ -387,6 +408,12 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
   } catch (error) {
     storage.close();
     throw error;
+  }
+  // Lost while asking the seeds or binding: nothing runs yet but the storage and the server.
+  if (lockLoss.error !== null) {
+    server.close();
+    storage.close();
+    throw lockLoss.error;
   }
   const bound = server.address();
   const actualPort = typeof bound === 'object' && bound !== null ? bound.port : port;
@@ -719,7 +746,13 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
   sweep.unref();
 
   let markClosed: () => void = () => undefined;
-  const closedPromise = new Promise<void>((resolve) => (markClosed = resolve));
+  let failClosed: (error: StatehouseError) => void = () => undefined;
+  const closedPromise = new Promise<void>((resolve, reject) => {
+    markClosed = resolve;
+    failClosed = reject;
+  });
+  // Handled here so that an embedder who never looks at `closed` gets no unhandled rejection.
+  closedPromise.catch(() => undefined);
   let closed: Promise<void> | null = null;
   const close = (): Promise<void> => {
     closed ??= new Promise<void>((resolve) => {
@@ -730,7 +763,8 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
       server.close(() => {
         storage.close();
         resolve();
-        markClosed();
+        if (lockLoss.error === null) markClosed();
+        else failClosed(lockLoss.error);
       });
       for (const connection of connections) connection.end();
       // A peer that never reads its replies must not hold the shutdown forever.
@@ -742,6 +776,9 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
     });
     return closed;
   };
+  // From here on everything the node runs stops with close(). Up to here nothing could run
+  // between the checks above and this line.
+  stopForLockLoss = () => void close();
 
   try {
     // A resumed node asks its seeds and the members it knows from its data dir.
@@ -765,6 +802,7 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
           Math.min(joinRoundMsMin, options.joinTimeoutMs ?? joinTimeoutMsDefault),
         ),
         seeds: askSeeds,
+        stop: lockLoss,
         name,
         memberId,
         address,
@@ -775,23 +813,31 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
         peers,
         logger,
       });
-      if (persisted === null) await joining;
+      if (persisted === null) await Promise.race([joining, lockLost]);
       else {
-        gate.resetIndex = await joining.then(
-          (result) => result.resetIndex ?? null,
-          (error: unknown) => {
-            if (error instanceof StatehouseError && fatalJoinCodes.has(error.code)) throw error;
-            logger.warn(
-              { err: (error as Error).message },
-              'no seed answered; resuming from the data dir, without the partitions it held',
-            );
-            return null;
-          },
-        );
+        gate.resetIndex = await Promise.race([
+          joining.then(
+            (result) => result.resetIndex ?? null,
+            (error: unknown) => {
+              if (error instanceof StatehouseError && fatalJoinCodes.has(error.code)) throw error;
+              if (error === lockLoss.error) throw error;
+              logger.warn(
+                { err: (error as Error).message },
+                'no seed answered; resuming from the data dir, without the partitions it held',
+              );
+              return null;
+            },
+          ),
+          lockLost,
+        ]);
         if (control.state.settings !== null) applyTable(control.state);
       }
     }
-    await withDeadline(ready, 30_000, 'the node did not receive the cluster state in time');
+    await withDeadline(
+      Promise.race([ready, lockLost]),
+      30_000,
+      'the node did not receive the cluster state in time',
+    );
   } catch (error) {
     await close();
     throw error;
@@ -921,10 +967,13 @@ async function askLeaderToDrain(args: {
   if (!reply.ok) throw new StatehouseError(reply.error.code, reply.error.message);
 }
 
-function openStorage(dataDir: string | undefined): RaftStorage<ControlCommand> {
+function openStorage(
+  dataDir: string | undefined,
+  onLockLost: (error: RaftStorageError) => void,
+): RaftStorage<ControlCommand> {
   if (dataDir === undefined) return new MemoryRaftStorage<ControlCommand>();
   try {
-    return new FileRaftStorage<ControlCommand>({ dir: dataDir });
+    return new FileRaftStorage<ControlCommand>({ dir: dataDir, onLockLost });
   } catch (error) {
     if (error instanceof RaftStorageError) {
       const code =
@@ -999,6 +1048,8 @@ async function partitionCountToServe(
   given: number | undefined,
   seeds: readonly string[],
   args: {
+    /** Set when the start is abandoned (the data dir was taken): asking ends at once. */
+    stop: { readonly error: StatehouseError | null };
     clientName: string;
     token: string | undefined;
     localAddress: string | undefined;
@@ -1009,6 +1060,7 @@ async function partitionCountToServe(
   let lastError: Error | null = null;
   for (;;) {
     for (const seed of seeds) {
+      if (args.stop.error !== null) throw args.stop.error;
       let cluster: number | null = null;
       try {
         await requestOnce({
@@ -1069,6 +1121,8 @@ function partitionCountResumed(
 async function joinCluster(args: {
   timeoutMs: number;
   seeds: readonly string[];
+  /** Set when the start is abandoned (the data dir was taken): asking ends at once. */
+  stop: { readonly error: StatehouseError | null };
   name: string;
   memberId: string;
   address: string;
@@ -1085,6 +1139,7 @@ async function joinCluster(args: {
   let nameInUseSince: number | null = null;
   while (Date.now() < deadline) {
     for (const seed of candidates) {
+      if (args.stop.error !== null) throw args.stop.error;
       try {
         const reply = await requestOnce({
           address: seed,

@@ -374,6 +374,7 @@ function readProcFile(path: string): string | null {
 export function startTimeOfStat(stat: string): string | null {
   const end = stat.lastIndexOf(')');
   if (end < 0) return null;
+  // The first field after the name is field 3.
   const value = stat
     .slice(end + 1)
     .trim()

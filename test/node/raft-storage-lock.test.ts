@@ -260,6 +260,33 @@ test('a lock from another pid namespace whose mtime stands still for a lease is 
   assert.notEqual(lockIn(dir).token, 'e'.repeat(32));
 });
 
+test('a lock from another pid namespace that another taker replaces during the lease is refused, though its mtime stands still', (t) => {
+  const dir = tempDir(t);
+  const judged = {
+    pid: somePid,
+    pidNamespace: otherNamespace,
+    bootId: ourBoot,
+    startTime: '77',
+    token: 'e'.repeat(32),
+  };
+  writeLock(dir, judged);
+  const at = new Date('2001-01-01T00:00:00Z');
+  setMtime(dir, at);
+  const replacedWithTheSameMtime = (): void => {
+    writeLock(dir, { ...judged, pid: somePid + 1, token: 'f'.repeat(32) });
+    setMtime(dir, at);
+  };
+  assert.throws(
+    () =>
+      DirLock.acquire(dir, {
+        leaseMs: lease,
+        probes: probesHere([], { sleep: replacedWithTheSameMtime }),
+      }),
+    isLockedBy(somePid + 1),
+  );
+  assert.equal(lockIn(dir).token, 'f'.repeat(32));
+});
+
 test("a lock from another pid namespace with this process's own pid is judged by its heartbeat, not taken as an earlier incarnation's", (t) => {
   // Two containers on one volume, each running its node as PID 1.
   const dir = tempDir(t);
@@ -270,11 +297,16 @@ test("a lock from another pid namespace with this process's own pid is judged by
     startTime: ourStartTime,
     token: 'e'.repeat(32),
   });
-  const beat = (): void => setMtime(dir, new Date(Date.now() + 1_000));
+  const waited: number[] = [];
+  const beat = (ms: number): void => {
+    waited.push(ms);
+    setMtime(dir, new Date(Date.now() + 1_000));
+  };
   assert.throws(
     () => DirLock.acquire(dir, { leaseMs: lease, probes: probesHere([], { sleep: beat }) }),
-    isLocked,
+    isLockedBy(process.pid),
   );
+  assert.deepEqual(waited, [lease], 'it watched the lock for one lease');
   assert.equal(lockIn(dir).token, 'e'.repeat(32));
 });
 
@@ -327,6 +359,21 @@ test('a lock from this pid namespace whose pid is alive and started at the recor
     isAlive: (pid) => pid === somePid,
     startTime: (pid) => (pid === 'self' ? ourStartTime : pid === somePid ? '77' : null),
   });
+  assert.throws(() => DirLock.acquire(dir, { leaseMs: lease, probes }), isLockedBy(somePid));
+  assert.equal(lockIn(dir).token, 'e'.repeat(32));
+});
+
+test('a lock from this pid namespace whose pid is alive but whose start time cannot be read is refused', (t) => {
+  // hidepid, or /proc/<pid>/stat of another user: when in doubt, the owner is alive.
+  const dir = tempDir(t);
+  writeLock(dir, {
+    pid: somePid,
+    pidNamespace: ourNamespace,
+    bootId: ourBoot,
+    startTime: '77',
+    token: 'e'.repeat(32),
+  });
+  const probes = probesHere([], { isAlive: (pid) => pid === somePid });
   assert.throws(() => DirLock.acquire(dir, { leaseMs: lease, probes }), isLockedBy(somePid));
   assert.equal(lockIn(dir).token, 'e'.repeat(32));
 });

@@ -240,7 +240,10 @@ export class MutationLog {
 
   /**
    * Mutations from `from` on, at most `countMax` and about `bytesMax` bytes (at least one,
-   * so a single large value still travels).
+   * so a single large value still travels). A slice never ends just before a `result`: a
+   * write's remembered result follows its change directly, and a backup holding the change
+   * without the result would, once promoted, apply the client's retry of it a second time.
+   * So a slice may go one mutation over its bounds.
    */
   slice(from: number, countMax: number, bytesMax: number): Mutation[] {
     assert(from >= this.start, () => `mutation log: ${from} is older than ${this.start}`);
@@ -249,7 +252,10 @@ export class MutationLog {
     for (let i = this.head + (from - this.start); i < this.items.length; i++) {
       const m = this.items[i] as Mutation;
       const b = mutationBytes(m);
-      if (out.length > 0 && (out.length >= countMax || bytes + b > bytesMax)) break;
+      if (out.length > 0 && (out.length >= countMax || bytes + b > bytesMax)) {
+        if (m.kind === 'result' && out[out.length - 1]!.kind !== 'result') out.push(m);
+        break;
+      }
       out.push(m);
       bytes += b;
     }

@@ -935,9 +935,21 @@ export class PartitionReplica {
     message: Extract<ReplicationMessage, { type: 'append' }>,
     effects: Effects,
   ): void {
-    if (this.incoming !== null) return; // a transfer is under way; the stream follows it
     const s = this.lastSeq;
     const to = message.fromSeq + message.mutations.length - 1;
+    if (this.incoming !== null) {
+      // A transfer is under way; the stream follows it. Only an append beyond the snapshot's
+      // seq that continues this store says otherwise: the primary sends none during a
+      // transfer, so it ended it (an ack from before the chunks showed this copy current)
+      // and will send no more chunks. Waiting for them would ignore the stream for good.
+      const ended =
+        to > this.incoming.seq &&
+        s >= message.fromSeq - 1 &&
+        s <= to &&
+        sameWriter(this.history.epochAt(s), epochAt(message.history, s));
+      if (!ended) return;
+      this.incoming = null;
+    }
     if (s < message.fromSeq - 1) {
       this.ack(effects, { behind: true });
       return;

@@ -1009,9 +1009,14 @@ export class PartitionReplica {
     // A first chunk starts a transfer, unless it is a late copy of an older one (the network
     // duplicated or delayed it): installing that again would take this copy back to its seq,
     // below writes it has acknowledged since (simulator seed 1013). A late chunk is then
-    // answered as any chunk of a transfer not under way, below.
+    // answered as any chunk of a transfer not under way, below. So is a chunk at or below a
+    // seq this copy took from this epoch's primary: it holds the primary's state at the
+    // snapshot's seq already (same writer, same prefix), and the primary, which ended that
+    // transfer on an ack showing as much, has counted later writes as held here.
     const late =
-      message.seq <= this.installedSnapshotSeq || (incoming !== null && message.seq < incoming.seq);
+      message.seq <= this.installedSnapshotSeq ||
+      (incoming !== null && message.seq < incoming.seq) ||
+      (message.seq <= this.lastSeq && this.history.epochAt(this.lastSeq) === this.epochValue);
     if (message.chunk === 0 && !late && (incoming === null || incoming.seq !== message.seq)) {
       incoming = { seq: message.seq, nextChunk: 0, entries: [], clients: [] };
       this.incoming = incoming;

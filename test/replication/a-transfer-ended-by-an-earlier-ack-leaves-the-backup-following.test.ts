@@ -29,3 +29,38 @@ test('a backup whose transfer the primary ended on an earlier ack goes on follow
   assert.ok(isOk(c.outcome(write)), 'the write after the transfer was acknowledged');
   assert.equal(c.replica('B').lastSeq, c.replica('A').lastSeq);
 });
+
+test('a backup holding the start of a transfer its primary no longer sends follows the stream past it', () => {
+  // In a new epoch in which the primary has written nothing yet, a stray first chunk of a
+  // transfer at the backup's own seq (a duplicate of one the primary ended) is not known to
+  // be old: the backup starts collecting it. The primary sends no more chunks; its appends
+  // must still be applied.
+  const c = twoNodes();
+  for (let i = 0; i < 4; i++) c.execute('A', setCmd(`k${i}`, enc(i)));
+  c.settle();
+  c.configure({ epoch: 2, primary: 'A', inSync: ['A', 'B'], backups: ['B'] });
+  c.deliverAll();
+  c.collect(
+    'B',
+    c.replica('B').receive(
+      'A',
+      {
+        type: 'snapshot',
+        partition: 0,
+        epoch: 2,
+        seq: 4,
+        chunk: 0,
+        last: false,
+        entries: [],
+        remembered: [],
+        history: [],
+      },
+      c.now,
+    ),
+  );
+  c.queue = [];
+  const write = c.execute('A', setCmd('after', enc('stray chunk')));
+  c.settle();
+  assert.ok(isOk(c.outcome(write)), 'the write was acknowledged');
+  assert.equal(c.replica('B').lastSeq, 5);
+});

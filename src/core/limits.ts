@@ -25,6 +25,20 @@ export function frameBytesMaxFor(keyBytesMax: number, valueBytesMax: number): nu
 }
 
 /**
+ * A frame on a peer link (replication, Raft, forwarded commands), which arrives on the client
+ * port: never below the client limit of the default key and value sizes. Replication frames
+ * are bounded by their own numbers, not by valueBytesMax (a snapshot chunk and an append batch
+ * each about 1 MiB, plus the item that crosses the bound), and were sized against that
+ * default; a node with a lowered valueBytesMax refused them, and its copies never caught up.
+ */
+export function peerFrameBytesMaxFor(keyBytesMax: number, valueBytesMax: number): number {
+  return frameBytesMaxFor(
+    Math.max(keyBytesMax, keyBytesMaxDefault),
+    Math.max(valueBytesMax, valueBytesMaxDefault),
+  );
+}
+
+/**
  * Fixed at cluster creation: enough partitions that each node of a 64-node cluster still
  * holds several, few enough that per-partition state (epochs, sequence numbers) stays small.
  */

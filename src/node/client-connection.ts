@@ -102,6 +102,8 @@ export interface ConnectionContext {
   /** For warnings a client can cause at will: a wrong token, a broken stream. */
   readonly warnLimited: LimitedWarn;
   readonly frameBytesMax: number;
+  /** The frame limit once a peer's hello is accepted (default frameBytesMax). */
+  readonly peerFrameBytesMax?: number;
   readonly keyBytesMax: number;
   readonly valueBytesMax: number;
   /** sha256 of the clients' token, or null when clients need none. */
@@ -497,6 +499,9 @@ export class ClientConnection {
       return;
     }
     this.peerId = hello.memberId;
+    // Replication frames (snapshot chunks, append batches) are not bounded by valueBytesMax.
+    if (this.ctx.peerFrameBytesMax !== undefined)
+      this.decoder.raiseLimit(this.ctx.peerFrameBytesMax);
     if (this.handshakeTimer) {
       clearTimeout(this.handshakeTimer);
       this.handshakeTimer = null;

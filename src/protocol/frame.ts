@@ -17,7 +17,7 @@ export const frameHeaderBytes = 4;
 export type FrameError = { readonly code: typeof ErrorCode.TOO_LARGE; readonly message: string };
 
 export class FrameDecoder {
-  private readonly frameBytesMax: number;
+  private frameBytesMax: number;
   private chunks: Buffer[] = [];
   private buffered = 0;
   private broken: FrameError | null = null;
@@ -25,6 +25,15 @@ export class FrameDecoder {
 
   constructor(frameBytesMax: number) {
     this.frameBytesMax = frameBytesMax;
+  }
+
+  /**
+   * Allows frames up to `frameBytesMax` from now on (never lowers the limit): a connection
+   * that proved to be a peer link carries replication frames, larger than a client's. Called
+   * from `onFrame`, it applies to the frames after the current one.
+   */
+  raiseLimit(frameBytesMax: number): void {
+    if (frameBytesMax > this.frameBytesMax) this.frameBytesMax = frameBytesMax;
   }
 
   /** Bytes received but not yet part of a complete frame. */

@@ -17,6 +17,7 @@ import type {
 } from '../replication/index.js';
 import type { PeerDataMessage } from '../protocol/replication-messages.js';
 import type { Outcome } from '../store/index.js';
+import { ErrorCode } from '../core/errors.js';
 
 /**
  * Which partition table a node's data plane may act on.
@@ -144,4 +145,20 @@ export function deliverEffects(
     if (leader === self) control.report(caughtUp, lagging);
     else if (leader !== null) sink.sendReport(leader, { caughtUp, lagging });
   }
+}
+
+/**
+ * Where a node passes on a command its client asked to have forwarded (CommandRequest.forward),
+ * given what its own data plane answered: to `primary`, the partition's primary in its table,
+ * when it said NOT_PRIMARY and that is another node; null when the outcome goes back to the
+ * client as it is.
+ */
+export function forwardTarget(
+  outcome: Outcome,
+  primary: string | null,
+  self: string,
+): string | null {
+  if (outcome.ok || outcome.code !== ErrorCode.NOT_PRIMARY) return null;
+  if (primary === null || primary === self) return null;
+  return primary;
 }

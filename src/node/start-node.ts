@@ -73,6 +73,7 @@ import {
   TableGate,
   applyServedTable,
   deliverEffects,
+  forwardTarget,
   type EffectSink,
   type ReportSink,
 } from './plane-glue.js';
@@ -597,11 +598,14 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
    * answered as it is.
    */
   function forwarded(asker: ClientAsker, outcome: Outcome): boolean {
-    if (asker.forward === undefined || outcome.ok || outcome.code !== ErrorCode.NOT_PRIMARY)
-      return false;
+    if (asker.forward === undefined || outcome.ok) return false;
     const { request, clientId } = asker.forward;
-    const primary = plane.primaryOf(partitionOf(request.command.key, plane.partitionCount));
-    if (primary === null || primary === memberId) return false;
+    const primary = forwardTarget(
+      outcome,
+      plane.primaryOf(partitionOf(request.command.key, plane.partitionCount)),
+      memberId,
+    );
+    if (primary === null) return false;
     const ref = nextForwardRef++;
     forwards.set(ref, { connection: asker.connection, wireId: asker.wireId, at: Date.now() });
     asker.connection.forwardStarted();

@@ -152,6 +152,12 @@ export function deliverEffects(
  * given what its own data plane answered: to `primary`, the partition's primary in its table,
  * when it said NOT_PRIMARY and that is another node; null when the outcome goes back to the
  * client as it is.
+ *
+ * A NOT_PRIMARY in doubt (a write this node applied as primary, failed by a hand-over before
+ * its backups acknowledged it) goes back: forwarded, its doubt would be lost, and a client
+ * whose later answers are all non-definite (UNAVAILABLE while the hand-off settles) would end
+ * with TIMEOUT and `inDoubt: false` for a write that may have been applied. The client keeps
+ * the flag and retries through a seed, with the same idempotency id.
  */
 export function forwardTarget(
   outcome: Outcome,
@@ -159,6 +165,7 @@ export function forwardTarget(
   self: string,
 ): string | null {
   if (outcome.ok || outcome.code !== ErrorCode.NOT_PRIMARY) return null;
+  if (outcome.meta?.inDoubt === true) return null;
   if (primary === null || primary === self) return null;
   return primary;
 }

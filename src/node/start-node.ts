@@ -594,8 +594,8 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
   }
   /**
    * Passes a command its client asked to have forwarded on to the partition's primary,
-   * when this node is not it and knows who is. Returns false when the outcome should be
-   * answered as it is.
+   * when this node is not it and knows who is (forwardTarget: never an answer in doubt).
+   * Returns false when the outcome should be answered as it is.
    */
   function forwarded(asker: ClientAsker, outcome: Outcome): boolean {
     if (asker.forward === undefined || outcome.ok) return false;

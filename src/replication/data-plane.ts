@@ -8,9 +8,20 @@
  * the table. A keyed request goes to its partition's replica: the primary executes it and
  * replicates its mutations (partition-replica.ts); any other node answers NOT_PRIMARY with
  * the partition, the epoch and the address it believes is primary, so the client refreshes
- * its table and goes there. A read that allows any replica (`readFrom: 'any'`) is answered
- * by a backup in the in-sync set from its own copy, which may be behind; a copy still being
- * built answers like any non-primary, since it may not hold a key at all.
+ * its table and goes there.
+ *
+ * A read that allows any replica (`readFrom: 'any'`) may be stale. A backup answers it from
+ * its own copy only when (1) the table counts it in the in-sync set (a copy still being
+ * built may not hold a key at all), (2) this epoch's primary has confirmed its position: the
+ * backup took an append of this epoch's primary that continues its copy, or installed a
+ * transfer from it, so its copy is a prefix of the primary's, and (3) no transfer to it is
+ * under way (PartitionReplica.answersAnyReads). Any other copy answers like a non-primary,
+ * NOT_PRIMARY, and the client goes to the primary. Without (2) and (3), a diverged copy (an
+ * old primary that held writes its successor never had, now a backup awaiting a transfer)
+ * showed those writes, never acknowledged, until the transfer rolled them back. The rule
+ * does not make such a read wait for acknowledgements: a confirmed backup may show a write
+ * of the current primary still in flight to the other copies, which a failover before it is
+ * acknowledged can take back. Only a read at the primary waits for the in-sync set.
  *
  * A primary serves only while it holds a lease from every copy that could be promoted over
  * it (PartitionReplica.leasePeers), and a new primary serves only once no node can still
@@ -381,10 +392,11 @@ export class DataPlane {
     if (
       options.anyReplica === true &&
       !write &&
-      replica.role === 'backup' &&
-      this.inSyncHere[partition]!
+      this.inSyncHere[partition]! &&
+      replica.answersAnyReads
     ) {
-      // An in-sync backup's own copy: possibly behind the primary, which the caller allowed.
+      // An in-sync backup's own copy, confirmed by this epoch's primary: possibly behind it,
+      // which the caller allowed, but holding nothing the primary never had.
       effects.replies.push({ requestId, outcome: replica.store.execute(command, now).outcome });
       return effects;
     }

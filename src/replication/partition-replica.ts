@@ -415,6 +415,13 @@ export class PartitionReplica {
   private pending: PendingWrite[] = [];
   private incoming: Incoming | null = null;
   /**
+   * Backup: this epoch's primary has confirmed this copy's position, so the copy is a prefix
+   * of the primary's (it holds nothing the primary never had): an append of this epoch's
+   * primary continued it (same writer at its last seq), or a transfer from it was installed.
+   * Cleared by a new epoch and when a transfer starts. See `answersAnyReads`.
+   */
+  private followsPrimary = false;
+  /**
    * The seq of the last snapshot installed in this epoch (-1: none). Within an epoch the
    * primary's snapshots only move forward, so a chunk of one no newer is a late copy.
    */
@@ -497,6 +504,17 @@ export class PartitionReplica {
 
   get lastSeq(): number {
     return this.storeValue.lastSeq;
+  }
+
+  /**
+   * Whether this backup may answer a read that allows any replica from its own copy: this
+   * epoch's primary confirmed its position (it continued the primary's stream or installed
+   * the primary's snapshot) and no transfer is coming in. Until then the copy may hold writes
+   * the primary never had, never acknowledged and about to be rolled back (an old primary
+   * after a hand-over, a backup that got a write its promoted peer missed).
+   */
+  get answersAnyReads(): boolean {
+    return this.roleValue === 'backup' && this.followsPrimary && this.incoming === null;
   }
 
   /** Mutations held in the replication backlog, and their approximate bytes (for metrics). */
@@ -633,6 +651,7 @@ export class PartitionReplica {
     this.peerList = [];
     this.updateLeasePeers();
     this.incoming = null;
+    this.followsPrimary = false;
     this.installedSnapshotSeq = -1;
     if (config.role === 'none' && this.storeValue.lastSeq > 0) this.dropCopy();
     if (config.role === 'primary') {
@@ -961,9 +980,12 @@ export class PartitionReplica {
       return;
     }
     if (!sameWriter(this.history.epochAt(s), epochAt(message.history, s))) {
+      this.followsPrimary = false;
       this.ack(effects, { needSnapshot: true });
       return;
     }
+    // Same writer at this copy's last seq: it is a prefix of the primary's.
+    this.followsPrimary = true;
     const fresh = message.mutations.slice(s - message.fromSeq + 1);
     if (fresh.length > 0) {
       this.storeValue.apply(
@@ -1020,6 +1042,8 @@ export class PartitionReplica {
     if (message.chunk === 0 && !late && (incoming === null || incoming.seq !== message.seq)) {
       incoming = { seq: message.seq, nextChunk: 0, entries: [], clients: [] };
       this.incoming = incoming;
+      // The primary did not accept this copy's position: it is replacing it.
+      this.followsPrimary = false;
     }
     if (incoming === null || incoming.seq !== message.seq) {
       if (this.lastSeq >= message.seq) {
@@ -1057,6 +1081,7 @@ export class PartitionReplica {
     this.log.reset(incoming.seq + 1);
     this.incoming = null;
     this.installedSnapshotSeq = incoming.seq;
+    this.followsPrimary = true;
     this.ack(effects);
   }
 

@@ -8,7 +8,8 @@ import { RawConnection } from './raw-connection.js';
 /**
  * For each key, the names of the `nodes` that hold a copy of its partition: the nodes that
  * answer a read allowing any replica (`readFrom: 'any'`) instead of NOT_PRIMARY. The primary
- * and every backup in the in-sync set answer it; a copy still being built does not.
+ * and every backup in the in-sync set whose position the primary confirmed (at once in a
+ * settled cluster) answer it; a copy still being built, or awaiting a transfer, does not.
  */
 export async function holdersOf(
   nodes: readonly { name?: string; id?: string; address: string }[],

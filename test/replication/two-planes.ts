@@ -1,6 +1,7 @@
 /**
- * Two real DataPlanes (nodes A and B) of one partition, and a network the test delivers by
- * hand: for tests of what one node does when the other pauses, or when the table changes.
+ * Two real DataPlanes (nodes A and B; more when asked) of one partition, and a network the
+ * test delivers by hand: for tests of what one node does when the other pauses, or when the
+ * table changes.
  */
 import {
   DataPlane,
@@ -34,20 +35,22 @@ export class TwoNodes {
   readonly paused = new Set<string>();
   private nextId = 1;
 
-  constructor() {
-    for (const id of ['A', 'B']) {
+  constructor(ids: readonly string[] = ['A', 'B']) {
+    for (const id of ids) {
       this.planes.set(id, testPlane(id, partitions, leaseMs));
     }
   }
 
   /**
-   * A and B applying `placement` as table version 1, ticked until their leases settle: the
+   * A and B (or `ids`) applying `placement` as table version 1, ticked until their leases settle: the
    * start of every two-plane scenario. `now` is where the scenario goes on.
    */
-  static placed(placement: PartitionPlacement): { c: TwoNodes; now: number } {
-    const c = new TwoNodes();
-    c.table('A', 1, placement, 0);
-    c.table('B', 1, placement, 0);
+  static placed(
+    placement: PartitionPlacement,
+    ids: readonly string[] = ['A', 'B'],
+  ): { c: TwoNodes; now: number } {
+    const c = new TwoNodes(ids);
+    for (const id of ids) c.table(id, 1, placement, 0);
     let now = 0;
     for (; now <= 200; now += 50) c.step(now);
     return { c, now };

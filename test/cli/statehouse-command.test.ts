@@ -9,19 +9,29 @@ import { join } from 'node:path';
 
 const main = cliMain;
 
+/**
+ * Runs the command and resolves with its exit code and output. A command still running after
+ * `killAfterMs` (a node that should have refused to start) is killed by its pid; its code is
+ * then -1.
+ */
 function run(
   args: string[],
   env: Record<string, string> = {},
+  killAfterMs = 60_000,
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ['--import', 'tsx', main, ...args], {
       env: { ...process.env, ...env },
     });
+    const timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d));
     child.stderr.on('data', (d: Buffer) => (stderr += d));
-    child.on('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, stdout, stderr });
+    });
   });
 }
 
@@ -174,4 +184,25 @@ test('--help prints usage for the command and every subcommand', async () => {
     assert.equal(help.code, 0, command);
     assert.match(help.stdout, /^Usage: statehouse /, command);
   }
+});
+
+test('a node given an empty --zone refuses to start with exit 2, naming the option', async () => {
+  const result = await run(
+    ['node', '--listen', '127.0.0.1:0', '--zone', '', '--log-level', 'silent'],
+    {},
+    10_000,
+  );
+  assert.equal(result.code, 2, result.stderr);
+  assert.match(result.stderr, /zone/);
+  assert.doesNotMatch(result.stderr, /\n\s+at /, 'no stack trace');
+});
+
+test('a node given an --advertise that is not HOST:PORT refuses to start with exit 2', async () => {
+  const result = await run(
+    ['node', '--listen', '127.0.0.1:0', '--advertise', 'bogus', '--log-level', 'silent'],
+    {},
+    10_000,
+  );
+  assert.equal(result.code, 2, result.stderr);
+  assert.match(result.stderr, /advertise.*'bogus'/);
 });

@@ -323,6 +323,25 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
   // What this node presents to other nodes: the cluster's secret, or the one shared token.
   const nodeToken = options.clusterToken ?? options.token;
   for (const seed of seeds) parseAddress(seed);
+  // A member record carries the zone and the address; the cluster takes neither empty nor
+  // longer than 256 characters (see command-validation), and every client dials the address.
+  if (options.zone !== undefined && (options.zone.length === 0 || options.zone.length > 256)) {
+    throw new StatehouseError(
+      ErrorCode.BAD_REQUEST,
+      `zone must be 1 to 256 characters (omit it for no zone), got '${options.zone}'`,
+    );
+  }
+  if (options.advertise !== undefined) {
+    try {
+      parseAddress(options.advertise);
+      if (options.advertise.length > 256) throw new Error('longer than 256 characters');
+    } catch {
+      throw new StatehouseError(
+        ErrorCode.BAD_REQUEST,
+        `advertise must be a HOST:PORT of at most 256 characters that others reach this node at, got '${options.advertise}'`,
+      );
+    }
+  }
   // net.connect takes only an IP here, and would fail each dial later, far from the cause.
   if (options.localAddress !== undefined && isIP(options.localAddress) === 0) {
     throw new StatehouseError(

@@ -206,3 +206,18 @@ test('a node given an --advertise that is not HOST:PORT refuses to start with ex
   assert.equal(result.code, 2, result.stderr);
   assert.match(result.stderr, /advertise.*'bogus'/);
 });
+
+test('a --data-dir that is a file is reported in one line with exit 1, without a stack trace', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'statehouse-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'not-a-dir');
+  writeFileSync(file, '');
+  const result = await run(
+    ['node', '--listen', '127.0.0.1:0', '--data-dir', file, '--log-level', 'silent'],
+    {},
+    10_000,
+  );
+  assert.equal(result.code, 1, result.stderr);
+  assert.match(result.stderr, /not-a-dir/);
+  assert.doesNotMatch(result.stderr, /\n\s+at /, 'no stack trace');
+});

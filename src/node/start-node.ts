@@ -1005,6 +1005,16 @@ function openStorage(
         error.code === 'STORAGE_LOCKED' ? ErrorCode.DATA_DIR_LOCKED : ErrorCode.DATA_DIR_CORRUPT;
       throw new StatehouseError(code, error.message, { cause: error });
     }
+    // The dir cannot be made or used (a file of that name, no permission, a read-only disk):
+    // the operator's to fix, so a message naming the dir rather than a stack.
+    const errno = (error as NodeJS.ErrnoException).code;
+    if (typeof errno === 'string') {
+      throw new StatehouseError(
+        ErrorCode.UNAVAILABLE,
+        `cannot use the data dir ${dataDir}: ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
     throw error;
   }
 }

@@ -221,3 +221,17 @@ test('a --data-dir that is a file is reported in one line with exit 1, without a
   assert.match(result.stderr, /not-a-dir/);
   assert.doesNotMatch(result.stderr, /\n\s+at /, 'no stack trace');
 });
+
+test('touch with a duration that is not one exits 2 even when no node answers', async () => {
+  const port = await freePort();
+  const result = await run(['touch', 'k', 'soon', '--seeds', `127.0.0.1:${port}`]);
+  assert.equal(result.code, 2, result.stderr);
+  assert.match(result.stderr, /'soon' is not a duration/);
+});
+
+test('a flag of another command is refused with exit 2, not ignored', async () => {
+  const port = await freePort();
+  const result = await run(['get', 'k', '--ttl', '30s', '--seeds', `127.0.0.1:${port}`]);
+  assert.equal(result.code, 2, result.stderr);
+  assert.match(result.stderr, /--ttl/);
+});

@@ -372,11 +372,32 @@ function parseValue(text: string): unknown {
 /** How long `statehouse drain` waits for the data to move before it reports and exits. */
 const drainWaitMs = 60_000;
 
+/** The flags each client command takes besides the connection's (seeds, tokens, timeout). */
+const commandFlags: Record<string, readonly string[]> = {
+  get: ['any'],
+  set: ['ttl', 'if-absent', 'async'],
+  status: ['json', 'linearizable'],
+  'accept-loss': ['all'],
+};
+const connectionFlags: readonly string[] = [
+  'seeds',
+  'token-file',
+  'cluster-token-file',
+  'timeout',
+  'help',
+];
+
 async function runClient(command: string, args: string[]): Promise<number> {
   const { values, positionals } = parse(args, clientOptions);
   if (values.help) {
     console.log(clientHelp[command]);
     return 0;
+  }
+  // One table parses every command's flags; a flag of another command would be ignored.
+  for (const flag of Object.keys(values)) {
+    if (!connectionFlags.includes(flag) && !(commandFlags[command] ?? []).includes(flag)) {
+      throw new UsageError(`${command} does not take --${flag}\n\n${clientHelp[command]}`);
+    }
   }
   const arity: Record<string, number> = {
     get: 1,
@@ -406,6 +427,9 @@ async function runClient(command: string, args: string[]): Promise<number> {
   const timeoutMs =
     values.timeout === undefined ? 5_000 : usageValue(() => parseDuration(values.timeout!));
   const ttlMs = values.ttl === undefined ? undefined : usageValue(() => parseDuration(values.ttl!));
+  // Read before connecting: bad usage is exit 2 whether or not a node answers.
+  const touchMs =
+    command === 'touch' ? usageValue(() => parseDuration(positionals[1]!)) : undefined;
   const token = tokenFor(
     command === 'drain' || command === 'accept-loss',
     values['token-file'],
@@ -459,10 +483,7 @@ async function runClient(command: string, args: string[]): Promise<number> {
         return 0;
       }
       case 'touch': {
-        const found = await client.touch(
-          key,
-          usageValue(() => parseDuration(positionals[1]!)),
-        );
+        const found = await client.touch(key, touchMs!);
         if (!found) {
           console.error(`(not found) ${key}`);
           return 1;

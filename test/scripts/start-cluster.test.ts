@@ -94,3 +94,49 @@ test('npm start runs three nodes that keep serving when one is killed, and stops
   };
   await eventually('no node is left running', () => nodes.every((pid) => !alive(pid)), 5_000);
 });
+
+test('npm start stops every node when the shell npm runs it in is terminated', async (t) => {
+  // `npm start` runs `sh -c "npm run build --silent && node scripts/start-cluster.mjs"`, and on
+  // SIGTERM (kill, a process manager) npm passes the signal to that shell only.
+  const base = await threeFreePorts();
+  const shell = spawn('sh', ['-c', `"${process.execPath}" "${script}" && true`], {
+    env: { ...process.env, STATEHOUSE_PORT: String(base) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  shell.stdout.on('data', (d: Buffer) => (output += d));
+  shell.stderr.on('data', (d: Buffer) => (output += d));
+  let started: number[] = [];
+  t.after(() => {
+    for (const pid of started) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone already
+      }
+    }
+    if (shell.exitCode === null) shell.kill('SIGKILL');
+  });
+  await eventually('the three nodes are running', async () =>
+    output.includes('three nodes are running'),
+  );
+  const [cluster] = childPids(shell.pid!);
+  const nodes = childPids(cluster!);
+  started = [cluster!, ...nodes];
+  assert.equal(nodes.length, 3, output);
+
+  shell.kill('SIGTERM');
+  const alive = (pid: number): boolean => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  await eventually(
+    'neither the script nor a node is left running',
+    () => started.every((pid) => !alive(pid)),
+    10_000,
+  );
+});

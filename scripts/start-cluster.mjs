@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // `npm start`: a local three-node Statehouse cluster on 127.0.0.1:7401-7403, in the
-// foreground. Ctrl-C stops every node (SIGINT to each, by its pid). A node that exits (drained,
-// or killed to watch a failover) leaves the others running; when none is left, this exits.
+// foreground. Ctrl-C, SIGTERM, or the end of its parent (the shell npm runs it in) stops every
+// node (SIGINT to each, by its pid). A node that exits (drained, or killed to watch a
+// failover) leaves the others running; when none is left, this exits.
 // Until the playground exists this is the main program; it runs the built CLI (dist/).
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -75,6 +76,16 @@ function stop(code = 0) {
 
 process.on('SIGINT', () => stop(0));
 process.on('SIGTERM', () => stop(0));
+// `npm start` runs this under `sh -c`, and npm passes a SIGTERM to that shell only: the shell
+// dies and this script is left to another parent. Its parent gone, it stops the nodes too,
+// rather than leave them holding their ports with nobody to stop them.
+const parent = process.ppid;
+setInterval(() => {
+  if (process.ppid !== parent) stop(0);
+}, 250).unref();
+// With the parent gone, so may be whoever read this output: a write that fails must not
+// end the script before it stopped its nodes.
+for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
 
 try {
   await start(nodes[0]);

@@ -158,6 +158,18 @@ function probesHere(waited: number[], overrides: Partial<LockProbes> = {}): Part
   };
 }
 
+/** A lock of another process: this namespace and boot, a live-looking pid, unless overridden. */
+function anotherOwner(fields: Partial<LockFields> = {}): LockFields {
+  return {
+    pid: somePid,
+    pidNamespace: ourNamespace,
+    bootId: ourBoot,
+    startTime: '77',
+    token: 'e'.repeat(32),
+    ...fields,
+  };
+}
+
 function writeLock(dir: string, fields: LockFields): void {
   writeFileSync(join(dir, 'LOCK'), `${JSON.stringify(fields)}\n`);
 }
@@ -244,13 +256,7 @@ test('a lock from another pid namespace whose mtime keeps advancing is refused, 
 
 test('a lock from another pid namespace whose mtime stands still for a lease is taken over', (t) => {
   const dir = tempDir(t);
-  writeLock(dir, {
-    pid: somePid,
-    pidNamespace: otherNamespace,
-    bootId: ourBoot,
-    startTime: '77',
-    token: 'e'.repeat(32),
-  });
+  writeLock(dir, anotherOwner({ pidNamespace: otherNamespace }));
   // Far ahead of our clock (another host's): a stale lock is stale whatever its mtime says.
   setMtime(dir, new Date('2100-01-01T00:00:00Z'));
   const waited: number[] = [];
@@ -290,13 +296,10 @@ test('a lock from another pid namespace that another taker replaces during the l
 test("a lock from another pid namespace with this process's own pid is judged by its heartbeat, not taken as an earlier incarnation's", (t) => {
   // Two containers on one volume, each running its node as PID 1.
   const dir = tempDir(t);
-  writeLock(dir, {
-    pid: process.pid,
-    pidNamespace: otherNamespace,
-    bootId: ourBoot,
-    startTime: ourStartTime,
-    token: 'e'.repeat(32),
-  });
+  writeLock(
+    dir,
+    anotherOwner({ pid: process.pid, pidNamespace: otherNamespace, startTime: ourStartTime }),
+  );
   const waited: number[] = [];
   const beat = (ms: number): void => {
     waited.push(ms);
@@ -313,13 +316,7 @@ test("a lock from another pid namespace with this process's own pid is judged by
 test('a lock from another host whose pid happens to be alive here is taken over once its mtime stands still for a lease', (t) => {
   // The initial pid namespace has the same number on every host; the boot id tells them apart.
   const dir = tempDir(t);
-  writeLock(dir, {
-    pid: somePid,
-    pidNamespace: ourNamespace,
-    bootId: otherBoot,
-    startTime: '77',
-    token: 'e'.repeat(32),
-  });
+  writeLock(dir, anotherOwner({ bootId: otherBoot }));
   const waited: number[] = [];
   const probes = probesHere(waited, { isAlive: () => true, startTime: () => '77' });
   acquired(t, dir, { leaseMs: lease, probes });
@@ -329,13 +326,7 @@ test('a lock from another host whose pid happens to be alive here is taken over 
 
 test('a lock from this pid namespace whose pid is alive but started at another time (a reused pid) is taken over at once', (t) => {
   const dir = tempDir(t);
-  writeLock(dir, {
-    pid: somePid,
-    pidNamespace: ourNamespace,
-    bootId: ourBoot,
-    startTime: '77',
-    token: 'e'.repeat(32),
-  });
+  writeLock(dir, anotherOwner());
   const waited: number[] = [];
   const probes = probesHere(waited, {
     isAlive: (pid) => pid === somePid,
@@ -348,13 +339,7 @@ test('a lock from this pid namespace whose pid is alive but started at another t
 
 test('a lock from this pid namespace whose pid is alive and started at the recorded time is refused', (t) => {
   const dir = tempDir(t);
-  writeLock(dir, {
-    pid: somePid,
-    pidNamespace: ourNamespace,
-    bootId: ourBoot,
-    startTime: '77',
-    token: 'e'.repeat(32),
-  });
+  writeLock(dir, anotherOwner());
   const probes = probesHere([], {
     isAlive: (pid) => pid === somePid,
     startTime: (pid) => (pid === 'self' ? ourStartTime : pid === somePid ? '77' : null),
@@ -366,13 +351,7 @@ test('a lock from this pid namespace whose pid is alive and started at the recor
 test('a lock from this pid namespace whose pid is alive but whose start time cannot be read is refused', (t) => {
   // hidepid, or /proc/<pid>/stat of another user: when in doubt, the owner is alive.
   const dir = tempDir(t);
-  writeLock(dir, {
-    pid: somePid,
-    pidNamespace: ourNamespace,
-    bootId: ourBoot,
-    startTime: '77',
-    token: 'e'.repeat(32),
-  });
+  writeLock(dir, anotherOwner());
   const probes = probesHere([], { isAlive: (pid) => pid === somePid });
   assert.throws(() => DirLock.acquire(dir, { leaseMs: lease, probes }), isLockedBy(somePid));
   assert.equal(lockIn(dir).token, 'e'.repeat(32));
@@ -380,13 +359,7 @@ test('a lock from this pid namespace whose pid is alive but whose start time can
 
 test('a lock from this pid namespace whose pid is not alive is taken over without waiting a lease', (t) => {
   const dir = tempDir(t);
-  writeLock(dir, {
-    pid: somePid,
-    pidNamespace: ourNamespace,
-    bootId: ourBoot,
-    startTime: '77',
-    token: 'e'.repeat(32),
-  });
+  writeLock(dir, anotherOwner());
   const waited: number[] = [];
   acquired(t, dir, { leaseMs: lease, probes: probesHere(waited) });
   assert.deepEqual(waited, []);
@@ -415,13 +388,7 @@ test('an old plain-pid lock whose pid is not alive is taken over without waiting
 
 test("two takers of one stale lock: the second to move it aside finds the first one's fresh lock, puts it back and is refused", (t) => {
   const dir = tempDir(t);
-  writeLock(dir, {
-    pid: somePid,
-    pidNamespace: ourNamespace,
-    bootId: ourBoot,
-    startTime: '77',
-    token: 'e'.repeat(32),
-  });
+  writeLock(dir, anotherOwner());
   const options = { leaseMs: lease, probes: probesHere([]) };
   let quicker: DirLock | null = null;
   // Both judge the lock stale; the quicker one takes it over between the slower one's

@@ -2,9 +2,9 @@
  * `npm start` (scripts/start-cluster.mjs, on the built CLI): three nodes that serve, that go on
  * serving when one of them is killed, and that all stop on Ctrl-C.
  */
-import test from 'node:test';
+import test, { type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { connect } from '../../src/client/index.js';
@@ -29,6 +29,20 @@ async function threeFreePorts(): Promise<number> {
   }
 }
 
+/** After the test, SIGKILLs `pids()` and then `child`, whatever the test left running. */
+function killAtEnd(t: TestContext, child: ChildProcess, pids: () => Iterable<number>): void {
+  t.after(() => {
+    for (const pid of pids()) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone already
+      }
+    }
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+}
+
 function childPids(pid: number): number[] {
   try {
     return execFileSync('ps', ['-o', 'pid=', '--ppid', String(pid)], { encoding: 'utf8' })
@@ -50,16 +64,7 @@ test('npm start runs three nodes that keep serving when one is killed, and stops
   cluster.stdout.on('data', (d: Buffer) => (output += d));
   cluster.stderr.on('data', (d: Buffer) => (output += d));
   let nodes: number[] = [];
-  t.after(() => {
-    for (const pid of new Set([...nodes, ...childPids(cluster.pid!)])) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // gone already
-      }
-    }
-    if (cluster.exitCode === null) cluster.kill('SIGKILL');
-  });
+  killAtEnd(t, cluster, () => new Set([...nodes, ...childPids(cluster.pid!)]));
   await eventually('the three nodes are running', async () =>
     output.includes('three nodes are running'),
   );
@@ -107,16 +112,7 @@ test('npm start stops every node when the shell npm runs it in is terminated', a
   shell.stdout.on('data', (d: Buffer) => (output += d));
   shell.stderr.on('data', (d: Buffer) => (output += d));
   let started: number[] = [];
-  t.after(() => {
-    for (const pid of started) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // gone already
-      }
-    }
-    if (shell.exitCode === null) shell.kill('SIGKILL');
-  });
+  killAtEnd(t, shell, () => started);
   await eventually('the three nodes are running', async () =>
     output.includes('three nodes are running'),
   );

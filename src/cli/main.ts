@@ -247,6 +247,19 @@ const logLevels: readonly LogLevel[] = [
   'silent',
 ];
 
+/**
+ * A count given as a flag, in decimal digits only: Number() would also take 1e3, 0x10, 2.0
+ * and ' 5', none of which anyone means as a count.
+ */
+function positiveInteger(flag: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const n = /^[1-9][0-9]*$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(n)) {
+    throw new UsageError(`${flag} must be a positive integer, got '${text}'`);
+  }
+  return n;
+}
+
 async function runNode(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, nodeOptions);
   if (values.help) {
@@ -255,20 +268,9 @@ async function runNode(args: string[]): Promise<number> {
   }
   if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
   const { host, port } = parseListen(values.listen ?? '127.0.0.1:7400');
-  const partitions = values.partitions === undefined ? undefined : Number(values.partitions);
-  if (partitions !== undefined && !(Number.isInteger(partitions) && partitions > 0)) {
-    throw new UsageError(`--partitions must be a positive integer, got '${values.partitions}'`);
-  }
-  const replicationFactor =
-    values['replication-factor'] === undefined ? undefined : Number(values['replication-factor']);
-  if (
-    replicationFactor !== undefined &&
-    !(Number.isInteger(replicationFactor) && replicationFactor > 0)
-  ) {
-    throw new UsageError(
-      `--replication-factor must be a positive integer, got '${values['replication-factor']}'`,
-    );
-  }
+  const partitions = positiveInteger('--partitions', values.partitions);
+  const replicationFactor = positiveInteger('--replication-factor', values['replication-factor']);
+  const minInSync = positiveInteger('--min-in-sync', values['min-in-sync']);
   const seeds = values.seeds === undefined ? [] : values.seeds.split(',').map((s) => s.trim());
   for (const seed of seeds) parseListen(seed, '--seeds');
   const logLevel = (values['log-level'] ?? 'info') as LogLevel;
@@ -288,16 +290,7 @@ async function runNode(args: string[]): Promise<number> {
     ...(values.advertise !== undefined && { advertise: values.advertise }),
     ...(values['local-address'] !== undefined && { localAddress: values['local-address'] }),
     ...(replicationFactor !== undefined && { replicationFactor }),
-    ...(values['min-in-sync'] !== undefined && {
-      minInSync: usageValue(() => {
-        const n = Number(values['min-in-sync']);
-        if (!Number.isInteger(n) || n < 1)
-          throw new Error(
-            `--min-in-sync must be a positive integer, got '${values['min-in-sync']}'`,
-          );
-        return n;
-      }),
-    }),
+    ...(minInSync !== undefined && { minInSync }),
     ...(values['failure-timeout'] !== undefined && {
       failureTimeoutMs: usageValue(() => parseDuration(values['failure-timeout']!)),
     }),

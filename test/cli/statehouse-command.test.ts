@@ -197,6 +197,23 @@ test('a node given an empty --zone refuses to start with exit 2, naming the opti
   assert.doesNotMatch(result.stderr, /\n\s+at /, 'no stack trace');
 });
 
+test('a node refuses a count written other than in decimal digits (1e3, 0x10, 2.0) with exit 2', async () => {
+  // Number() takes all of these, and 1e3 partitions is not what anyone types on purpose.
+  for (const [flag, value] of [
+    ['--partitions', '1e3'],
+    ['--replication-factor', '0x2'],
+    ['--min-in-sync', '2.0'],
+  ]) {
+    const result = await run(
+      ['node', '--listen', '127.0.0.1:0', flag!, value!, '--log-level', 'silent'],
+      {},
+      10_000,
+    );
+    assert.equal(result.code, 2, `${flag} ${value}: ${result.stderr}`);
+    assert.match(result.stderr, new RegExp(`${flag!.slice(2)} must be a positive integer`));
+  }
+});
+
 test('a node given an --advertise that is not HOST:PORT refuses to start with exit 2', async () => {
   const result = await run(
     ['node', '--listen', '127.0.0.1:0', '--advertise', 'bogus', '--log-level', 'silent'],

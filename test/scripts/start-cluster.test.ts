@@ -43,6 +43,41 @@ function killAtEnd(t: TestContext, child: ChildProcess, pids: () => Iterable<num
   });
 }
 
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Runs `command` (the cluster script, directly or under a shell) on three free ports from
+ * `base`, and waits until it says the three nodes run. Whatever `pids()` names, and the child,
+ * are SIGKILLed when the test ends.
+ */
+async function startScript(
+  t: TestContext,
+  command: string,
+  args: string[],
+  pids: (child: ChildProcess) => Iterable<number>,
+): Promise<{ child: ChildProcess; base: number; output: () => string }> {
+  const base = await threeFreePorts();
+  const child = spawn(command, args, {
+    env: { ...process.env, STATEHOUSE_PORT: String(base) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (d: Buffer) => (output += d));
+  child.stderr.on('data', (d: Buffer) => (output += d));
+  killAtEnd(t, child, () => pids(child));
+  await eventually('the three nodes are running', async () =>
+    output.includes('three nodes are running'),
+  );
+  return { child, base, output: () => output };
+}
+
 function childPids(pid: number): number[] {
   try {
     return execFileSync('ps', ['-o', 'pid=', '--ppid', String(pid)], { encoding: 'utf8' })
@@ -55,21 +90,16 @@ function childPids(pid: number): number[] {
 }
 
 test('npm start runs three nodes that keep serving when one is killed, and stops them all on Ctrl-C', async (t) => {
-  const base = await threeFreePorts();
-  const cluster = spawn(process.execPath, [script], {
-    env: { ...process.env, STATEHOUSE_PORT: String(base) },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  cluster.stdout.on('data', (d: Buffer) => (output += d));
-  cluster.stderr.on('data', (d: Buffer) => (output += d));
   let nodes: number[] = [];
-  killAtEnd(t, cluster, () => new Set([...nodes, ...childPids(cluster.pid!)]));
-  await eventually('the three nodes are running', async () =>
-    output.includes('three nodes are running'),
-  );
+  const {
+    child: cluster,
+    base,
+    output,
+  } = await startScript(t, process.execPath, [script], (child) => [
+    ...new Set([...nodes, ...childPids(child.pid!)]),
+  ]);
   nodes = childPids(cluster.pid!);
-  assert.equal(nodes.length, 3, output);
+  assert.equal(nodes.length, 3, output());
 
   const seeds = [0, 1, 2].map((i) => `127.0.0.1:${base + i}`);
   const client = await connect({ seeds, timeoutMs: 10_000 });
@@ -81,55 +111,33 @@ test('npm start runs three nodes that keep serving when one is killed, and stops
   for (let i = 0; i < 20; i++) await client.set(`k${i}`, i);
 
   process.kill(nodes[2]!, 'SIGKILL');
-  await eventually('the script reports the exit', async () => /still running/.test(output));
+  await eventually('the script reports the exit', async () => /still running/.test(output()));
   for (let i = 0; i < 20; i++) await client.set(`after${i}`, i);
   for (let i = 0; i < 20; i++) assert.equal(await client.get(`after${i}`), i);
   assert.equal(childPids(cluster.pid!).length, 2, 'the other two nodes still run');
 
   cluster.kill('SIGINT');
   const [code] = (await once(cluster, 'exit')) as [number | null];
-  assert.equal(code, 0, output);
-  const alive = (pid: number): boolean => {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  };
+  assert.equal(code, 0, output());
   await eventually('no node is left running', () => nodes.every((pid) => !alive(pid)), 5_000);
 });
 
 test('npm start stops every node when the shell npm runs it in is terminated', async (t) => {
   // `npm start` runs `sh -c "npm run build --silent && node scripts/start-cluster.mjs"`, and on
   // SIGTERM (kill, a process manager) npm passes the signal to that shell only.
-  const base = await threeFreePorts();
-  const shell = spawn('sh', ['-c', `"${process.execPath}" "${script}" && true`], {
-    env: { ...process.env, STATEHOUSE_PORT: String(base) },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  shell.stdout.on('data', (d: Buffer) => (output += d));
-  shell.stderr.on('data', (d: Buffer) => (output += d));
   let started: number[] = [];
-  killAtEnd(t, shell, () => started);
-  await eventually('the three nodes are running', async () =>
-    output.includes('three nodes are running'),
+  const { child: shell, output } = await startScript(
+    t,
+    'sh',
+    ['-c', `"${process.execPath}" "${script}" && true`],
+    () => started,
   );
   const [cluster] = childPids(shell.pid!);
   const nodes = childPids(cluster!);
   started = [cluster!, ...nodes];
-  assert.equal(nodes.length, 3, output);
+  assert.equal(nodes.length, 3, output());
 
   shell.kill('SIGTERM');
-  const alive = (pid: number): boolean => {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  };
   await eventually(
     'neither the script nor a node is left running',
     () => started.every((pid) => !alive(pid)),

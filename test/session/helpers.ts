@@ -160,3 +160,25 @@ export function useSharedCluster(receive: (client: Client) => void): FileScope {
   after(() => scope.close());
   return scope;
 }
+
+/** The store surface `sessionAsLoaded` uses: what express-session calls on a load. */
+interface LoadingStore {
+  get(sid: string): Promise<unknown>;
+  createSession(req: never, data: never): unknown;
+}
+
+/**
+ * What express-session makes of a load, without a request: the store's `get` of `sid`, or
+ * `data` when given, turned into the request's Session by the store's own `createSession`.
+ */
+export async function sessionAsLoaded(
+  store: LoadingStore,
+  sid: string,
+  data?: unknown,
+): Promise<Record<string, unknown>> {
+  const loaded = data === undefined ? await store.get(sid) : data;
+  return store.createSession(
+    { sessionID: sid, sessionStore: store } as never,
+    loaded as never,
+  ) as Record<string, unknown>;
+}

@@ -7,25 +7,17 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import session from 'express-session';
-import { connect } from '../../src/client/index.js';
-import { startNode } from '../../src/node/index.js';
+import { withNode } from '../helpers/node.js';
+import { sessionAsLoaded } from './helpers.js';
 import { createExpressStore } from '../../src/session/express.js';
 
 test('a patch too large to send saves, by read-modify-write, a session that fits the value limit', async (t) => {
-  const node = await startNode({ port: 0 });
-  const client = await connect({ seeds: node.address });
-  t.after(async () => {
-    await client.close();
-    await node.close();
-  });
+  const { client } = await withNode(t);
   const store = createExpressStore(session, { client });
   const cookie = { originalMaxAge: null };
   const item = (c: string): string => c.repeat(330_000);
   await store.set('big', { cookie, items: [item('a'), item('b'), item('c')] });
-  const loaded = store.createSession(
-    { sessionID: 'big', sessionStore: store } as never,
-    (await store.get('big')) as never,
-  ) as unknown as Record<string, unknown>;
+  const loaded = await sessionAsLoaded(store, 'big');
   loaded['items'] = [item('d'), item('e'), item('f')];
   assert.ok(JSON.stringify(loaded).length < client.limits.valueBytesMax, 'the session fits');
   await store.set('big', loaded);

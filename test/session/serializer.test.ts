@@ -8,10 +8,9 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import express from 'express';
 import session from 'express-session';
-import { connect } from '../../src/client/index.js';
-import { startNode } from '../../src/node/index.js';
+import { withNode } from '../helpers/node.js';
 import { createExpressStore } from '../../src/session/express.js';
-import { Browser, listen } from './helpers.js';
+import { Browser, listen, sessionAsLoaded } from './helpers.js';
 
 declare module 'express-session' {
   interface SessionData {
@@ -20,12 +19,7 @@ declare module 'express-session' {
 }
 
 test('a custom serializer shapes the stored document and the data handed back', async (t) => {
-  const node = await startNode({ port: 0 });
-  const client = await connect({ seeds: node.address });
-  t.after(async () => {
-    await client.close();
-    await node.close();
-  });
+  const { client } = await withNode(t);
   const store = createExpressStore(session, {
     client,
     serializer: {
@@ -47,12 +41,7 @@ test('a custom serializer shapes the stored document and the data handed back', 
 });
 
 test('with the default serializer, a field named __proto__ is read back under its own name, and never as a prototype', async (t) => {
-  const node = await startNode({ port: 0 });
-  const client = await connect({ seeds: node.address });
-  t.after(async () => {
-    await client.close();
-    await node.close();
-  });
+  const { client } = await withNode(t);
   const store = createExpressStore(session, { client });
   const cookie = { originalMaxAge: null };
   // As an application gets it from req.session.prefs = JSON.parse(req.body).
@@ -60,11 +49,7 @@ test('with the default serializer, a field named __proto__ is read back under it
     JSON.parse('{"__proto__":{"admin":true},"theme":"dark"}') as Record<string, unknown>;
   async function prefsSavedOver(id: string, before: object | null): Promise<unknown> {
     if (before !== null) await store.set(id, { cookie, ...before });
-    const data = before === null ? { cookie } : await store.get(id);
-    const loaded = store.createSession(
-      { sessionID: id, sessionStore: store } as never,
-      data as never,
-    ) as unknown as Record<string, unknown>;
+    const loaded = await sessionAsLoaded(store, id, before === null ? { cookie } : undefined);
     loaded['prefs'] = prefs();
     await store.set(id, loaded);
     const read = (await store.get(id)) as { prefs: object };
@@ -80,12 +65,7 @@ test('with the default serializer, a field named __proto__ is read back under it
 });
 
 test("a serializer that returns the session's own objects still has a change made after req.session.save() saved", async (t) => {
-  const node = await startNode({ port: 0 });
-  const client = await connect({ seeds: node.address });
-  t.after(async () => {
-    await client.close();
-    await node.close();
-  });
+  const { client } = await withNode(t);
   const store = createExpressStore(session, {
     client,
     prefix: 'alias:',

@@ -11,6 +11,7 @@ import session from 'express-session';
 import { connect } from '../../src/client/index.js';
 import { startNode } from '../../src/node/index.js';
 import { createExpressStore } from '../../src/session/express.js';
+import { sessionAsLoaded } from './helpers.js';
 
 test('the store emits disconnect when the cluster is out of reach and connect when it is back', async (t) => {
   const node = await startNode({ port: 0, id: 'only' });
@@ -49,11 +50,7 @@ test('a change too large for the cluster fails the save with TOO_LARGE and the s
   });
   const cookie = { originalMaxAge: 60_000, expires: null, path: '/' };
   await store.set('big', { cookie, notes: '' });
-  const data = await store.get('big');
-  const request = { sessionID: 'big', sessionStore: store } as unknown as Parameters<
-    typeof store.createSession
-  >[0];
-  const loaded = store.createSession(request, data as never) as unknown as Record<string, unknown>;
+  const loaded = await sessionAsLoaded(store, 'big');
   loaded['notes'] = 'x'.repeat(100_000);
   await assert.rejects(store.set('big', loaded), { code: 'TOO_LARGE' });
   assert.equal(disconnects, 0);
@@ -80,10 +77,7 @@ async function disconnectedStore(t: { after: (fn: () => Promise<void>) => void }
     await client.close();
   });
   await store.set('kept', { cookie: { originalMaxAge: 60_000, expires: null, path: '/' } });
-  const request = { sessionID: 'kept', sessionStore: store } as unknown as Parameters<
-    typeof store.createSession
-  >[0];
-  const kept = store.createSession(request, (await store.get('kept')) as never) as object;
+  const kept = await sessionAsLoaded(store, 'kept');
   await store.set('kept', kept);
   const events: string[] = [];
   store.on('connect', () => events.push('connect'));

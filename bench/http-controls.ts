@@ -1,0 +1,217 @@
+/**
+ * `npm run bench:http-controls`: where the HTTP section's gap comes from, by controls.
+ *
+ * The HTTP section (http.ts) compares the shop on connect-redis + redis-server with the shop
+ * on Statehouse's store. This runs the same shop, the same cart cycle and the same autocannon
+ * load against four servers, in paired rounds:
+ *   redis            connect-redis + redis-server (the HTTP section's baseline);
+ *   node-resp        connect-redis + a minimal Node.js Redis-protocol server (resp-server.ts):
+ *                    what a server written in Node.js costs the machine, with the web
+ *                    server's code unchanged;
+ *   node-resp-burn   the same server spinning --burn-us of CPU per command, so that it costs
+ *                    about as much CPU per request as a Statehouse node: what a server that
+ *                    busy, beside the shop on the same cores, does to the shop;
+ *   statehouse       Statehouse's express-session store and one node (the HTTP section's).
+ * Each round runs every system in turn for --round-seconds; the ratios to `redis` are taken
+ * per round and averaged, with their standard error, so that a change in the machine's speed
+ * during the run cancels out. --shop-flags go to node for every shop alike (for instance
+ * `--single-threaded-gc`, to see what V8's GC helper threads account for).
+ *
+ * Flags: --rounds N (default 10), --round-seconds S (default 2), --burn-us U (default 12),
+ * --connections C (autocannon connections, one session each, default 64), --shop-flags "...",
+ * --out FILE (also writes the table there). Prints a markdown table. Needs redis-server on
+ * the PATH.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { parseArgs } from 'node:util';
+import { createSessions, runCartLoad, type BenchSession } from './http.js';
+import { spawnNodeProcess } from './node-process.js';
+import { stopAll } from './processes.js';
+import { startRedis } from './redis-server.js';
+import { spawnRespServer } from './resp-server.js';
+import { spawnShopProcess, type ShopProcess, type ShopSessions } from './shop-process.js';
+
+interface Settings {
+  readonly rounds: number;
+  readonly roundSeconds: number;
+  readonly burnUs: number;
+  readonly connections: number;
+  readonly shopFlags: readonly string[];
+  readonly out: string | undefined;
+}
+
+interface Server {
+  readonly sessions: ShopSessions;
+  readonly pid: number;
+  stop(): Promise<void>;
+}
+
+interface System {
+  readonly label: string;
+  readonly server: Server;
+  readonly shop: ShopProcess;
+  readonly sessions: readonly BenchSession[];
+  readonly requestsPerSec: number[];
+  readonly shopCpuUsPerRequest: number[];
+  readonly serverCpuUsPerRequest: number[];
+}
+
+const warmupSeconds = 2;
+
+function settingsFrom(argv: readonly string[]): Settings {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      rounds: { type: 'string', default: '10' },
+      'round-seconds': { type: 'string', default: '2' },
+      'burn-us': { type: 'string', default: '12' },
+      connections: { type: 'string', default: '64' },
+      'shop-flags': { type: 'string', default: '' },
+      out: { type: 'string' },
+    },
+  });
+  const positive = (name: string, text: string): number => {
+    const n = Number(text);
+    if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number`);
+    return n;
+  };
+  return {
+    rounds: Math.max(2, Math.floor(positive('rounds', values.rounds))),
+    roundSeconds: positive('round-seconds', values['round-seconds']),
+    burnUs: values['burn-us'] === '0' ? 0 : positive('burn-us', values['burn-us']),
+    connections: Math.floor(positive('connections', values.connections)),
+    shopFlags: values['shop-flags'].split(/\s+/).filter((f) => f.length > 0),
+    out: values.out,
+  };
+}
+
+/** CPU time (user + system) a process has used, in µs, from /proc (Linux). */
+function processCpuMicros(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  // utime and stime are fields 14 and 15 of stat, 12 and 13 after the command; clock ticks.
+  return (Number(fields[11]) + Number(fields[12])) * (1e6 / 100);
+}
+
+async function openServer(kind: string, burnUs: number): Promise<Server> {
+  switch (kind) {
+    case 'redis': {
+      const redis = await startRedis();
+      return { sessions: { kind: 'redis', port: redis.port }, pid: redis.pid, stop: redis.stop };
+    }
+    case 'node-resp':
+    case 'node-resp-burn': {
+      const resp = await spawnRespServer(kind === 'node-resp' ? 0 : burnUs);
+      return { sessions: { kind: 'redis', port: resp.port }, pid: resp.pid, stop: resp.stop };
+    }
+    default: {
+      const node = await spawnNodeProcess();
+      return {
+        sessions: { kind: 'statehouse', seeds: [node.address] },
+        pid: node.pid,
+        stop: () => node.stop(),
+      };
+    }
+  }
+}
+
+async function openSystem(kind: string, settings: Settings): Promise<System> {
+  const server = await openServer(kind, settings.burnUs);
+  const shop = await spawnShopProcess(server.sessions, settings.shopFlags);
+  const sessions = await createSessions(shop.url, settings.connections);
+  await runCartLoad(shop.url, sessions, warmupSeconds);
+  const label = kind === 'node-resp-burn' ? `node-resp-burn (${settings.burnUs} µs)` : kind;
+  return {
+    label,
+    server,
+    shop,
+    sessions,
+    requestsPerSec: [],
+    shopCpuUsPerRequest: [],
+    serverCpuUsPerRequest: [],
+  };
+}
+
+async function measureRound(system: System, seconds: number): Promise<void> {
+  const shopBefore = await system.shop.cpuMicros();
+  const serverBefore = processCpuMicros(system.server.pid);
+  const load = await runCartLoad(system.shop.url, system.sessions, seconds);
+  const shopAfter = await system.shop.cpuMicros();
+  const serverAfter = processCpuMicros(system.server.pid);
+  if (load.requests === 0 || load.errors + load.timeouts + load.non2xx > 0) {
+    throw new Error(
+      `${system.label}: ${load.requests} 2xx, ${load.errors} errors, ` +
+        `${load.timeouts} timeouts, ${load.non2xx} non-2xx`,
+    );
+  }
+  system.requestsPerSec.push(load.requests / load.seconds);
+  system.shopCpuUsPerRequest.push((shopAfter - shopBefore) / load.requests);
+  system.serverCpuUsPerRequest.push((serverAfter - serverBefore) / load.requests);
+}
+
+const mean = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+function standardError(xs: readonly number[]): number {
+  const m = mean(xs);
+  const variance = xs.reduce((a, x) => a + (x - m) ** 2, 0) / (xs.length - 1);
+  return Math.sqrt(variance / xs.length);
+}
+
+/** Per-round ratios of `xs` to `base`, as "mean ± standard error". */
+function pairedRatio(xs: readonly number[], base: readonly number[]): string {
+  const ratios = xs.map((x, i) => x / base[i]!);
+  return `${mean(ratios).toFixed(3)} ± ${standardError(ratios).toFixed(3)}`;
+}
+
+function report(systems: readonly System[], settings: Settings): string {
+  const base = systems[0]!;
+  const flags = settings.shopFlags.length > 0 ? settings.shopFlags.join(' ') : 'none';
+  const lines = [
+    `\`npm run bench:http-controls\` on ${new Date().toISOString().slice(0, 10)}, load average ` +
+      `${loadavg()[0]!.toFixed(2)} at the end: ${settings.rounds} rounds of ${settings.roundSeconds} s per system, ` +
+      `${settings.connections} connections; shop flags: ${flags}.`,
+    '',
+    '| system | requests/s | shop CPU µs/req | server CPU µs/req | requests/s vs redis | shop CPU vs redis |',
+    '| --- | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  for (const s of systems) {
+    lines.push(
+      `| ${s.label} | ${mean(s.requestsPerSec).toFixed(0)} | ` +
+        `${mean(s.shopCpuUsPerRequest).toFixed(1)} | ${mean(s.serverCpuUsPerRequest).toFixed(1)} | ` +
+        `${pairedRatio(s.requestsPerSec, base.requestsPerSec)} | ` +
+        `${pairedRatio(s.shopCpuUsPerRequest, base.shopCpuUsPerRequest)} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  const settings = settingsFrom(process.argv.slice(2));
+  const systems: System[] = [];
+  try {
+    for (const kind of ['redis', 'node-resp', 'node-resp-burn', 'statehouse']) {
+      systems.push(await openSystem(kind, settings));
+    }
+    for (let round = 0; round < settings.rounds; round++) {
+      for (const system of systems) await measureRound(system, settings.roundSeconds);
+    }
+    const table = report(systems, settings);
+    console.log(table);
+    if (settings.out !== undefined) writeFileSync(settings.out, `${table}\n`);
+  } finally {
+    for (const system of systems) {
+      await system.shop.stop();
+      await system.server.stop();
+    }
+    await stopAll();
+  }
+}
+
+process.once('SIGINT', () => {
+  void stopAll().finally(() => process.exit(130));
+});
+
+main().catch((error: unknown) => {
+  console.error('bench:http-controls failed:', error);
+  process.exitCode = 1;
+});

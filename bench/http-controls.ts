@@ -32,6 +32,10 @@ import { startRedis } from './redis-server.js';
 import { spawnRespServer } from './resp-server.js';
 import { spawnShopProcess, type ShopProcess, type ShopSessions } from './shop-process.js';
 
+/** The servers, in the order they run in each round; the first is what the ratios divide by. */
+const serverKinds = ['redis', 'node-resp', 'node-resp-burn', 'statehouse'] as const;
+type ServerKind = (typeof serverKinds)[number];
+
 interface Settings {
   readonly rounds: number;
   readonly roundSeconds: number;
@@ -93,7 +97,7 @@ function processCpuMicros(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) * (1e6 / 100);
 }
 
-async function openServer(kind: string, burnUs: number): Promise<Server> {
+async function openServer(kind: ServerKind, burnUs: number): Promise<Server> {
   switch (kind) {
     case 'redis': {
       const redis = await startRedis();
@@ -104,7 +108,7 @@ async function openServer(kind: string, burnUs: number): Promise<Server> {
       const resp = await spawnRespServer(kind === 'node-resp' ? 0 : burnUs);
       return { sessions: { kind: 'redis', port: resp.port }, pid: resp.pid, stop: resp.stop };
     }
-    default: {
+    case 'statehouse': {
       const node = await spawnNodeProcess();
       return {
         sessions: { kind: 'statehouse', seeds: [node.address] },
@@ -115,7 +119,7 @@ async function openServer(kind: string, burnUs: number): Promise<Server> {
   }
 }
 
-async function openSystem(kind: string, settings: Settings): Promise<System> {
+async function openSystem(kind: ServerKind, settings: Settings): Promise<System> {
   const server = await openServer(kind, settings.burnUs);
   const shop = await spawnShopProcess(server.sessions, settings.shopFlags);
   const sessions = await createSessions(shop.url, settings.connections);
@@ -189,7 +193,7 @@ async function main(): Promise<void> {
   const settings = settingsFrom(process.argv.slice(2));
   const systems: System[] = [];
   try {
-    for (const kind of ['redis', 'node-resp', 'node-resp-burn', 'statehouse']) {
+    for (const kind of serverKinds) {
       systems.push(await openSystem(kind, settings));
     }
     for (let round = 0; round < settings.rounds; round++) {

@@ -19,8 +19,8 @@
  *
  * Flags: --rounds N (default 10), --round-seconds S (default 2), --burn-us U (default 12),
  * --connections C (autocannon connections, one session each, default 64), --shop-flags "...",
- * --out FILE (also writes the table there). Prints a markdown table. Needs redis-server on
- * the PATH.
+ * --out FILE (also writes the table there), --servers redis,statehouse (a subset, redis
+ * first; default all four). Prints a markdown table. Needs redis-server on the PATH.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -43,6 +43,7 @@ interface Settings {
   readonly connections: number;
   readonly shopFlags: readonly string[];
   readonly out: string | undefined;
+  readonly servers: readonly ServerKind[];
 }
 
 interface Server {
@@ -73,6 +74,7 @@ function settingsFrom(argv: readonly string[]): Settings {
       connections: { type: 'string', default: '64' },
       'shop-flags': { type: 'string', default: '' },
       out: { type: 'string' },
+      servers: { type: 'string', default: serverKinds.join(',') },
     },
   });
   const positive = (name: string, text: string): number => {
@@ -87,7 +89,20 @@ function settingsFrom(argv: readonly string[]): Settings {
     connections: Math.floor(positive('connections', values.connections)),
     shopFlags: values['shop-flags'].split(/\s+/).filter((f) => f.length > 0),
     out: values.out,
+    servers: serversFrom(values.servers),
   };
+}
+
+/** `--servers`: a comma-separated subset of serverKinds, `redis` first (the ratios' base). */
+function serversFrom(text: string): ServerKind[] {
+  const names = text.split(',').map((name) => name.trim());
+  const unknown = names.filter((name) => !(serverKinds as readonly string[]).includes(name));
+  if (unknown.length > 0 || names[0] !== 'redis' || new Set(names).size !== names.length) {
+    throw new Error(
+      `--servers takes redis first, then any of ${serverKinds.join(', ')}, each once`,
+    );
+  }
+  return names as ServerKind[];
 }
 
 /** CPU time (user + system) a process has used, in µs, from /proc (Linux). */
@@ -193,7 +208,7 @@ async function main(): Promise<void> {
   const settings = settingsFrom(process.argv.slice(2));
   const systems: System[] = [];
   try {
-    for (const kind of serverKinds) {
+    for (const kind of settings.servers) {
       systems.push(await openSystem(kind, settings));
     }
     for (let round = 0; round < settings.rounds; round++) {

@@ -68,7 +68,8 @@ Options:
   --failure-timeout DURATION  a node silent this long is declared dead (default 600ms)
   --lease DURATION      a primary serves this long after its copies last vouched for it
                         (default 400ms; at most the failure timeout / 1.2)
-  --min-in-sync N       copies that must be in sync to accept a write (default 1)
+  --min-in-sync N       copies that must be in sync to accept a write (default 1; at most
+                        the replication factor)
   --fence               a primary also needs the control-plane leader's grant: cut off
                         from the majority, it stops serving within 2 s, so accept-loss
                         there is safe even while its process lives; its partitions stop

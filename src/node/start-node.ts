@@ -176,7 +176,9 @@ export interface NodeOptions {
   joinTimeoutMs?: number;
   /**
    * Copies (the primary included) that must be in sync for this node, as primary, to accept
-   * a write; fewer get UNAVAILABLE instead of a write with fewer copies. Default 1.
+   * a write; fewer get UNAVAILABLE instead of a write with fewer copies. Default 1. At most
+   * the replication factor: a founder given more refuses to start (BAD_REQUEST); a joiner
+   * logs an error once it learns the cluster's smaller factor.
    */
   minInSync?: number;
   /**
@@ -394,6 +396,17 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
         'cluster it was joining.',
     );
   }
+  if (persisted === null && seeds.length === 0 && minInSync > replicationFactor) {
+    // A partition never has more copies in sync than the replication factor: every write to
+    // this node's partitions would be refused, for as long as the cluster runs.
+    storage.close();
+    throw new StatehouseError(
+      ErrorCode.BAD_REQUEST,
+      `minInSync (${minInSync}) must not exceed the replicationFactor (${replicationFactor}) of ` +
+        'the cluster this node founds: no partition ever has that many copies in sync, so ' +
+        'every write would be refused with UNAVAILABLE',
+    );
+  }
   // Asking the seeds for the partition count, then to join, shares one deadline.
   const joinDeadline = Date.now() + (options.joinTimeoutMs ?? joinTimeoutMsDefault);
   // A new node takes the count of the cluster it joins. A resumed one serves the count its
@@ -484,6 +497,7 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
   let markReady: () => void = () => undefined;
   const ready = new Promise<void>((resolve) => (markReady = resolve));
   let metaWritten = meta !== null;
+  let minInSyncWarned = false;
   // Set below, once drain() exists; the control plane may apply entries before that.
   let startDrain: () => void = () => undefined;
   /**
@@ -551,6 +565,15 @@ export async function startNode(options: NodeOptions = {}): Promise<StateNode> {
           'the cluster has another partition count than this node was started with',
         );
         return;
+      }
+      if (settings.replicationFactor < minInSync && !minInSyncWarned) {
+        // A joiner learns the cluster's factor only now; it keeps running (the operator may
+        // mean to restart it), but says why every write it leads will be refused.
+        minInSyncWarned = true;
+        logger.error(
+          { minInSync, replicationFactor: settings.replicationFactor },
+          'minInSync exceeds the cluster replication factor: this node refuses every write as primary (UNAVAILABLE)',
+        );
       }
       applyTable(state);
       if (!metaWritten && state.clusterId !== null) {

@@ -214,6 +214,28 @@ test('a node refuses a count written other than in decimal digits (1e3, 0x10, 2.
   }
 });
 
+test('a node founding a cluster with --min-in-sync above --replication-factor refuses to start with exit 2', async () => {
+  // Every write would be refused UNAVAILABLE for as long as the cluster ran.
+  const result = await run(
+    [
+      'node',
+      '--listen',
+      '127.0.0.1:0',
+      '--replication-factor',
+      '2',
+      '--min-in-sync',
+      '3',
+      '--log-level',
+      'silent',
+    ],
+    {},
+    10_000,
+  );
+  assert.equal(result.code, 2, result.stderr);
+  assert.match(result.stderr, /minInSync \(3\) must not exceed the replicationFactor \(2\)/);
+  assert.doesNotMatch(result.stderr, /\n\s+at /, 'no stack trace');
+});
+
 test('a node given an --advertise that is not HOST:PORT refuses to start with exit 2', async () => {
   const result = await run(
     ['node', '--listen', '127.0.0.1:0', '--advertise', 'bogus', '--log-level', 'silent'],

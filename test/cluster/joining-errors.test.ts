@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pino } from 'pino';
 import { startNode } from '../../src/node/index.js';
 import type { StatehouseError } from '../../src/core/errors.js';
 import { fastTiming, startCluster } from '../helpers/cluster.js';
@@ -57,6 +58,28 @@ test("a node started without a partition count joins with the cluster's", async 
   t.after(() => second.close());
   assert.equal(second.status().partitions.total, 16);
   assert.ok(second.status().members.some((m) => m.name === 'n2' && m.state === 'active'));
+});
+
+test("a node joining with --min-in-sync above the cluster's replication factor says that it will refuse writes", async (t) => {
+  const [first] = await startCluster(t, 1); // replication factor 2
+  const errors: string[] = [];
+  const logger = pino({ level: 'error' }, { write: (line: string) => void errors.push(line) });
+  const joiner = await startNode({
+    port: 0,
+    id: 'n2',
+    seeds: [first!.address],
+    minInSync: 3,
+    logger,
+    ...fastTiming,
+  });
+  t.after(() => joiner.close());
+  const deadline = Date.now() + 5_000;
+  while (!errors.some((l) => /minInSync exceeds/.test(l)) && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  const said = errors.filter((l) => /minInSync exceeds/.test(l));
+  assert.equal(said.length, 1, errors.join(''));
+  assert.match(said[0]!, /"replicationFactor":2/);
 });
 
 test("a node given another partition count than the cluster's is refused before it joins", async (t) => {

@@ -43,7 +43,8 @@ Options for every client command:
   --cluster-token-file FILE  file holding the nodes' secret, which drain and accept-loss
                           need when the nodes were given one (env STATEHOUSE_CLUSTER_TOKEN);
                           a file named on the command line wins over either variable
-  --timeout DURATION      per-command deadline (default 5s)
+  --timeout DURATION      deadline for the whole command, connecting included (default 5s;
+                          drain then waits up to a minute for its copies to move)
 
 Run 'statehouse COMMAND --help' for a command's options.`;
 
@@ -429,12 +430,18 @@ async function runClient(command: string, args: string[]): Promise<number> {
     values['token-file'],
     values['cluster-token-file'],
   );
+  // One deadline for the command: connect() waits up to connectTimeoutMs + timeoutMs for the
+  // table, so it gets what is left once the connect budget is taken out, and the call after
+  // it gets what is left of the whole.
+  const deadline = Date.now() + timeoutMs;
+  const connectTimeoutMs = Math.min(timeoutMs, 2_000);
+  const left = (): { timeoutMs: number } => ({ timeoutMs: Math.max(1, deadline - Date.now()) });
   let client: Client;
   try {
     client = await connect({
       seeds,
-      timeoutMs,
-      connectTimeoutMs: Math.min(timeoutMs, 2_000),
+      timeoutMs: Math.max(1, timeoutMs - connectTimeoutMs),
+      connectTimeoutMs,
       name: 'statehouse-cli',
       ...(token !== undefined && { token }),
     });
@@ -447,7 +454,7 @@ async function runClient(command: string, args: string[]): Promise<number> {
     const key = positionals[0]!;
     switch (command) {
       case 'get': {
-        const value = await client.get(key, values.any ? { readFrom: 'any' } : {});
+        const value = await client.get(key, { ...left(), ...(values.any && { readFrom: 'any' }) });
         if (value === null) {
           console.error(`(not found) ${key}`);
           return 1;
@@ -457,6 +464,7 @@ async function runClient(command: string, args: string[]): Promise<number> {
       }
       case 'set': {
         const version = await client.set(key, parseValue(positionals[1]!), {
+          ...left(),
           ...(ttlMs !== undefined && { ttlMs }),
           ...(values['if-absent'] && { ifAbsent: true }),
           ...(values.async && { durability: 'async' as const }),
@@ -465,10 +473,10 @@ async function runClient(command: string, args: string[]): Promise<number> {
         return 0;
       }
       case 'del':
-        console.log((await client.delete(key)) ? '1' : '0');
+        console.log((await client.delete(key, left())) ? '1' : '0');
         return 0;
       case 'ttl': {
-        const ttl = await client.ttl(key);
+        const ttl = await client.ttl(key, left());
         if (ttl === undefined) {
           console.error(`(not found) ${key}`);
           return 1;
@@ -477,7 +485,7 @@ async function runClient(command: string, args: string[]): Promise<number> {
         return 0;
       }
       case 'touch': {
-        const found = await client.touch(key, touchMs!);
+        const found = await client.touch(key, touchMs!, left());
         if (!found) {
           console.error(`(not found) ${key}`);
           return 1;
@@ -486,17 +494,19 @@ async function runClient(command: string, args: string[]): Promise<number> {
         return 0;
       }
       case 'ping':
-        console.log(await client.ping());
+        console.log(await client.ping(left()));
         return 0;
       case 'status': {
-        const status = await client.clusterStatus(
-          values.linearizable ? { linearizable: true } : {},
-        );
+        const status = await client.clusterStatus({
+          ...left(),
+          ...(values.linearizable && { linearizable: true }),
+        });
         console.log(values.json ? JSON.stringify(status, null, 2) : formatStatus(status));
         return status.health === 'ok' ? 0 : 1;
       }
       case 'drain': {
-        const before = await client.clusterStatus();
+        // A drain is a wait by nature: each of its steps gets the full --timeout.
+        const before = await client.clusterStatus({ timeoutMs });
         const target = before.members.find((m) => m.id === key || m.name === key);
         const othersActive = before.members.some((m) => m !== target && m.state === 'active');
         // The last active member gives its drain up and stops: nobody is left to answer.
@@ -514,7 +524,7 @@ async function runClient(command: string, args: string[]): Promise<number> {
         };
         let memberId: string;
         try {
-          memberId = await client.drain(key);
+          memberId = await client.drain(key, { timeoutMs });
         } catch (error) {
           if (stoppedAlone(error)) return lastMemberStopped();
           throw error;
@@ -524,7 +534,7 @@ async function runClient(command: string, args: string[]): Promise<number> {
         for (;;) {
           let status: ClusterStatusView;
           try {
-            status = await client.clusterStatus();
+            status = await client.clusterStatus({ timeoutMs });
           } catch (error) {
             if (stoppedAlone(error)) return lastMemberStopped();
             throw error;
@@ -543,6 +553,7 @@ async function runClient(command: string, args: string[]): Promise<number> {
       case 'accept-loss': {
         const result = await client.acceptLoss(
           values.all === true ? undefined : positionals.map(Number),
+          left(),
         );
         for (const { partition, primary } of result.accepted)
           console.log(`partition ${partition}: restarted empty, primary ${primary}`);

@@ -236,6 +236,30 @@ test('a node founding a cluster with --min-in-sync above --replication-factor re
   assert.doesNotMatch(result.stderr, /\n\s+at /, 'no stack trace');
 });
 
+test('--timeout bounds the whole command, connecting included, against a node that never answers', async (t) => {
+  // A node that takes connections and says nothing (frozen): the command's wait is measured
+  // from its first connection, so the CLI's own start-up time does not count.
+  let firstConnectionAt = 0;
+  const sockets = new Set<import('node:net').Socket>();
+  const silent = createServer((socket) => {
+    firstConnectionAt ||= Date.now();
+    sockets.add(socket);
+    socket.on('error', () => undefined);
+  });
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  t.after(() => {
+    for (const socket of sockets) socket.destroy();
+    silent.close();
+  });
+  const address = silent.address() as import('node:net').AddressInfo;
+  const result = await run(['get', 'k', '--seeds', `127.0.0.1:${address.port}`, '--timeout', '3s']);
+  const waitedMs = Date.now() - firstConnectionAt;
+  assert.equal(result.code, 1, result.stderr);
+  assert.ok(firstConnectionAt > 0, 'the command never connected');
+  // Before, connecting alone could take the 2 s connect budget on top of the 3 s.
+  assert.ok(waitedMs < 4_200, `waited ${waitedMs} ms after connecting with --timeout 3s`);
+});
+
 test('a node given an --advertise that is not HOST:PORT refuses to start with exit 2', async () => {
   const result = await run(
     ['node', '--listen', '127.0.0.1:0', '--advertise', 'bogus', '--log-level', 'silent'],

@@ -430,18 +430,16 @@ async function runClient(command: string, args: string[]): Promise<number> {
     values['token-file'],
     values['cluster-token-file'],
   );
-  // One deadline for the command: connect() waits up to connectTimeoutMs + timeoutMs for the
-  // table, so it gets what is left once the connect budget is taken out, and the call after
-  // it gets what is left of the whole.
+  // One deadline for the command: connect() keeps within timeoutMs, and the call after it gets
+  // what is left.
   const deadline = Date.now() + timeoutMs;
-  const connectTimeoutMs = Math.min(timeoutMs, 2_000);
   const left = (): { timeoutMs: number } => ({ timeoutMs: Math.max(1, deadline - Date.now()) });
   let client: Client;
   try {
     client = await connect({
       seeds,
-      timeoutMs: Math.max(1, timeoutMs - connectTimeoutMs),
-      connectTimeoutMs,
+      timeoutMs,
+      connectTimeoutMs: Math.min(timeoutMs, 2_000),
       name: 'statehouse-cli',
       ...(token !== undefined && { token }),
     });

@@ -40,9 +40,12 @@ export interface ClientOptions {
   name?: string;
   /** The node's token, when it requires one. */
   token?: string;
-  /** Deadline per call, retries included, in milliseconds. Default 5000. */
+  /**
+   * Deadline per call, retries included, in milliseconds; `connect()` itself, which makes the
+   * first call (the partition table), resolves or fails within it too. Default 5000.
+   */
   timeoutMs?: number;
-  /** Deadline for connecting and the handshake, in milliseconds. Default 2000. */
+  /** Deadline for one connection's connect and handshake, in milliseconds. Default 2000. */
   connectTimeoutMs?: number;
   /** Default durability of writes. Default `sync`. */
   durability?: Durability;
@@ -761,15 +764,15 @@ export class Client {
   }
 }
 
-/** Connects to a cluster: resolves once a node answered and the partition table is known. */
+/**
+ * Connects to a cluster: resolves once a node answered and the partition table is known, or
+ * fails once `timeoutMs` has passed (each connection attempt within it bounded by
+ * `connectTimeoutMs`).
+ */
 export async function connect(options: ClientOptions): Promise<Client> {
   const client = new Client(options);
   try {
-    await client.refreshTable(
-      Date.now() +
-        (options.connectTimeoutMs ?? 2_000) +
-        (options.timeoutMs ?? requestTimeoutMsDefault),
-    );
+    await client.refreshTable(Date.now() + (options.timeoutMs ?? requestTimeoutMsDefault));
   } catch (error) {
     await client.close();
     throw error;

@@ -1,7 +1,7 @@
 import test, { type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { cliMain, freePort, spawnNode, stopProcess } from '../helpers/processes.js';
 import { tmpdir } from 'node:os';
@@ -240,7 +240,7 @@ test('--timeout bounds the whole command, connecting included, against a node th
   // A node that takes connections and says nothing (frozen): the command's wait is measured
   // from its first connection, so the CLI's own start-up time does not count.
   let firstConnectionAt = 0;
-  const sockets = new Set<import('node:net').Socket>();
+  const sockets = new Set<Socket>();
   const silent = createServer((socket) => {
     firstConnectionAt ||= Date.now();
     sockets.add(socket);
@@ -251,7 +251,7 @@ test('--timeout bounds the whole command, connecting included, against a node th
     for (const socket of sockets) socket.destroy();
     silent.close();
   });
-  const address = silent.address() as import('node:net').AddressInfo;
+  const address = silent.address() as AddressInfo;
   const result = await run(['get', 'k', '--seeds', `127.0.0.1:${address.port}`, '--timeout', '3s']);
   const waitedMs = Date.now() - firstConnectionAt;
   assert.equal(result.code, 1, result.stderr);

@@ -3,8 +3,13 @@
  *
  * The HTTP section (http.ts) compares the shop on connect-redis + redis-server with the shop
  * on Statehouse's store. This runs the same shop, the same cart cycle and the same autocannon
- * load against four servers, in paired rounds:
+ * load against these servers, in paired rounds:
  *   redis            connect-redis + redis-server (the HTTP section's baseline);
+ *   redis-no-timeouts  the same, with node-redis's 5-second timeout per command turned off:
+ *                    each command's AbortSignal.timeout lives 5 s, long enough to be promoted,
+ *                    and so many of them keep the shop's old-generation pages in use, which
+ *                    changes how much fresh memory the shop's V8 has to map (see
+ *                    docs/design-notes.md);
  *   node-resp        connect-redis + a minimal Node.js Redis-protocol server (resp-server.ts):
  *                    what a server written in Node.js costs the machine, with the web
  *                    server's code unchanged;
@@ -20,7 +25,7 @@
  * Flags: --rounds N (default 10), --round-seconds S (default 2), --burn-us U (default 12),
  * --connections C (autocannon connections, one session each, default 64), --shop-flags "...",
  * --out FILE (also writes the table there), --servers redis,statehouse (a subset, redis
- * first; default all four). Prints a markdown table. Needs redis-server on the PATH.
+ * first; default all five). Prints a markdown table. Needs redis-server on the PATH.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -33,7 +38,13 @@ import { spawnRespServer } from './resp-server.js';
 import { spawnShopProcess, type ShopProcess, type ShopSessions } from './shop-process.js';
 
 /** The servers, in the order they run in each round; the first is what the ratios divide by. */
-const serverKinds = ['redis', 'node-resp', 'node-resp-burn', 'statehouse'] as const;
+const serverKinds = [
+  'redis',
+  'redis-no-timeouts',
+  'node-resp',
+  'node-resp-burn',
+  'statehouse',
+] as const;
 type ServerKind = (typeof serverKinds)[number];
 
 interface Settings {
@@ -114,9 +125,14 @@ function processCpuMicros(pid: number): number {
 
 async function openServer(kind: ServerKind, burnUs: number): Promise<Server> {
   switch (kind) {
-    case 'redis': {
+    case 'redis':
+    case 'redis-no-timeouts': {
       const redis = await startRedis();
-      return { sessions: { kind: 'redis', port: redis.port }, pid: redis.pid, stop: redis.stop };
+      const sessions: ShopSessions =
+        kind === 'redis'
+          ? { kind: 'redis', port: redis.port }
+          : { kind: 'redis', port: redis.port, commandTimeouts: false };
+      return { sessions, pid: redis.pid, stop: redis.stop };
     }
     case 'node-resp':
     case 'node-resp-burn': {

@@ -7,7 +7,9 @@
  *   { "kind": "statehouse", "seeds": [...] }   the shop on Statehouse's express-session store
  *                                              (its own client, default durability: sync);
  *   { "kind": "redis", "port": N }             the same shop on connect-redis, with one
- *                                              node-redis client to redis-server on that port.
+ *                                              node-redis client to redis-server on that port;
+ *   { ..., "commandTimeouts": false }          the same without node-redis's 5-second timeout
+ *                                              per command (an AbortSignal.timeout each).
  * The same createShop, the same prefix and cookie; only the express-session store differs.
  * The child runs with NODE_ENV=production, as a deployed Express app does.
  *   child -> { type: 'ready', url }        once the shop listens on a free loopback port;
@@ -25,7 +27,12 @@ import { ipcChild, spawnTracked, stopChild } from './processes.js';
 
 export type ShopSessions =
   | { readonly kind: 'statehouse'; readonly seeds: readonly string[] }
-  | { readonly kind: 'redis'; readonly port: number };
+  | {
+      readonly kind: 'redis';
+      readonly port: number;
+      /** node-redis's default per-command timeout; false turns it off (a control, not a setting apps use). */
+      readonly commandTimeouts?: boolean;
+    };
 
 export interface ShopProcess {
   readonly url: string;
@@ -93,7 +100,11 @@ async function openShop(sessions: ShopSessions): Promise<{ shop: Shop; close(): 
       },
     };
   }
-  const redis = createClient({ url: `redis://127.0.0.1:${sessions.port}` });
+  const redis = createClient({
+    url: `redis://127.0.0.1:${sessions.port}`,
+    // A timeout of 0 makes node-redis skip the AbortSignal.timeout it gives every command.
+    ...(sessions.commandTimeouts === false ? { commandOptions: { timeout: 0 } } : {}),
+  });
   // Commands reject with the error themselves; this keeps node-redis from also throwing it.
   redis.on('error', () => undefined);
   await redis.connect();

@@ -158,6 +158,7 @@ async function openStatehouse(
       name: 'bench',
       durability: settings.durability,
     });
+    closers.push(() => client.close());
     progress(
       `statehouse: ${role} node ${node.address} (pid ${node.pid}), loading ${keys.length} keys`,
     );

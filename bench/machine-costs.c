@@ -2,10 +2,10 @@
  * `npm run bench:machine`: what the kernel paths every benchmark here leans on cost on this
  * machine, so that figures from machines of different kinds can be told apart.
  *
- * On the VM this project is developed on, a page fault and a wake-up of another process cost
- * tens of times what they cost on common hardware, and that decides much of where a Node.js
- * process's CPU goes (docs/design-notes.md, Runtime). In C, so that nothing but the kernel
- * path is timed. Prints one line per measurement, in microseconds.
+ * On the VM this project is developed on, a page fault costs about 10 µs and a system call
+ * about 1 µs, where bare-metal Linux takes a small fraction of either, and that decides much
+ * of where a Node.js process's CPU goes (docs/design-notes.md, Runtime). In C, so that nothing
+ * but the kernel path is timed. Prints one line per measurement, in microseconds.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>

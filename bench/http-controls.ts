@@ -24,6 +24,7 @@
  *
  * Flags: --rounds N (default 10), --round-seconds S (default 2), --burn-us U (default 12),
  * --connections C (autocannon connections, one session each, default 64), --shop-flags "...",
+ * --node-flags "..." (for the Statehouse node, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"),
  * --out FILE (also writes the table there), --servers redis,statehouse (a subset, redis
  * first; default all five). Prints a markdown table. Needs redis-server on the PATH.
  */
@@ -53,6 +54,7 @@ interface Settings {
   readonly burnUs: number;
   readonly connections: number;
   readonly shopFlags: readonly string[];
+  readonly nodeFlags: readonly string[];
   readonly out: string | undefined;
   readonly servers: readonly ServerKind[];
 }
@@ -71,6 +73,9 @@ interface System {
   readonly requestsPerSec: number[];
   readonly shopCpuUsPerRequest: number[];
   readonly serverCpuUsPerRequest: number[];
+  /** System calls that read or write (read, write, writev, recv, send...), per request. */
+  readonly shopSyscallsPerRequest: number[];
+  readonly serverSyscallsPerRequest: number[];
 }
 
 const warmupSeconds = 2;
@@ -84,6 +89,7 @@ function settingsFrom(argv: readonly string[]): Settings {
       'burn-us': { type: 'string', default: '12' },
       connections: { type: 'string', default: '64' },
       'shop-flags': { type: 'string', default: '' },
+      'node-flags': { type: 'string', default: '' },
       out: { type: 'string' },
       servers: { type: 'string', default: serverKinds.join(',') },
     },
@@ -99,6 +105,7 @@ function settingsFrom(argv: readonly string[]): Settings {
     burnUs: values['burn-us'] === '0' ? 0 : positive('burn-us', values['burn-us']),
     connections: Math.floor(positive('connections', values.connections)),
     shopFlags: values['shop-flags'].split(/\s+/).filter((f) => f.length > 0),
+    nodeFlags: values['node-flags'].split(/\s+/).filter((f) => f.length > 0),
     out: values.out,
     servers: serversFrom(values.servers),
   };
@@ -116,6 +123,14 @@ function serversFrom(text: string): ServerKind[] {
   return names as ServerKind[];
 }
 
+/** Read and write system calls a process has made (syscr + syscw of /proc/PID/io, Linux). */
+function processSyscalls(pid: number): number {
+  const io = readFileSync(`/proc/${pid}/io`, 'utf8');
+  const field = (name: string): number =>
+    Number(new RegExp(`^${name}: (\\d+)$`, 'm').exec(io)?.[1]);
+  return field('syscr') + field('syscw');
+}
+
 /** CPU time (user + system) a process has used, in µs, from /proc (Linux). */
 function processCpuMicros(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
@@ -123,7 +138,7 @@ function processCpuMicros(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) * (1e6 / 100);
 }
 
-async function openServer(kind: ServerKind, burnUs: number): Promise<Server> {
+async function openServer(kind: ServerKind, settings: Settings): Promise<Server> {
   switch (kind) {
     case 'redis':
     case 'redis-no-timeouts': {
@@ -136,11 +151,11 @@ async function openServer(kind: ServerKind, burnUs: number): Promise<Server> {
     }
     case 'node-resp':
     case 'node-resp-burn': {
-      const resp = await spawnRespServer(kind === 'node-resp' ? 0 : burnUs);
+      const resp = await spawnRespServer(kind === 'node-resp' ? 0 : settings.burnUs);
       return { sessions: { kind: 'redis', port: resp.port }, pid: resp.pid, stop: resp.stop };
     }
     case 'statehouse': {
-      const node = await spawnNodeProcess();
+      const node = await spawnNodeProcess(settings.nodeFlags);
       return {
         sessions: { kind: 'statehouse', seeds: [node.address] },
         pid: node.pid,
@@ -151,7 +166,7 @@ async function openServer(kind: ServerKind, burnUs: number): Promise<Server> {
 }
 
 async function openSystem(kind: ServerKind, settings: Settings): Promise<System> {
-  const server = await openServer(kind, settings.burnUs);
+  const server = await openServer(kind, settings);
   const shop = await spawnShopProcess(server.sessions, settings.shopFlags);
   const sessions = await createSessions(shop.url, settings.connections);
   await runCartLoad(shop.url, sessions, warmupSeconds);
@@ -164,15 +179,21 @@ async function openSystem(kind: ServerKind, settings: Settings): Promise<System>
     requestsPerSec: [],
     shopCpuUsPerRequest: [],
     serverCpuUsPerRequest: [],
+    shopSyscallsPerRequest: [],
+    serverSyscallsPerRequest: [],
   };
 }
 
 async function measureRound(system: System, seconds: number): Promise<void> {
   const shopBefore = await system.shop.cpuMicros();
   const serverBefore = processCpuMicros(system.server.pid);
+  const shopCallsBefore = processSyscalls(system.shop.pid);
+  const serverCallsBefore = processSyscalls(system.server.pid);
   const load = await runCartLoad(system.shop.url, system.sessions, seconds);
   const shopAfter = await system.shop.cpuMicros();
   const serverAfter = processCpuMicros(system.server.pid);
+  const shopCallsAfter = processSyscalls(system.shop.pid);
+  const serverCallsAfter = processSyscalls(system.server.pid);
   if (load.requests === 0 || load.errors + load.timeouts + load.non2xx > 0) {
     throw new Error(
       `${system.label}: ${load.requests} 2xx, ${load.errors} errors, ` +
@@ -182,6 +203,8 @@ async function measureRound(system: System, seconds: number): Promise<void> {
   system.requestsPerSec.push(load.requests / load.seconds);
   system.shopCpuUsPerRequest.push((shopAfter - shopBefore) / load.requests);
   system.serverCpuUsPerRequest.push((serverAfter - serverBefore) / load.requests);
+  system.shopSyscallsPerRequest.push((shopCallsAfter - shopCallsBefore) / load.requests);
+  system.serverSyscallsPerRequest.push((serverCallsAfter - serverCallsBefore) / load.requests);
 }
 
 const mean = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -206,13 +229,14 @@ function report(systems: readonly System[], settings: Settings): string {
       `${loadavg()[0]!.toFixed(2)} at the end: ${settings.rounds} rounds of ${settings.roundSeconds} s per system, ` +
       `${settings.connections} connections; shop flags: ${flags}.`,
     '',
-    '| system | requests/s | shop CPU µs/req | server CPU µs/req | requests/s vs redis | shop CPU vs redis |',
-    '| --- | ---: | ---: | ---: | ---: | ---: |',
+    '| system | requests/s | shop CPU µs/req | server CPU µs/req | shop syscalls/req | server syscalls/req | requests/s vs redis | shop CPU vs redis |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   for (const s of systems) {
     lines.push(
       `| ${s.label} | ${mean(s.requestsPerSec).toFixed(0)} | ` +
         `${mean(s.shopCpuUsPerRequest).toFixed(1)} | ${mean(s.serverCpuUsPerRequest).toFixed(1)} | ` +
+        `${mean(s.shopSyscallsPerRequest).toFixed(2)} | ${mean(s.serverSyscallsPerRequest).toFixed(2)} | ` +
         `${pairedRatio(s.requestsPerSec, base.requestsPerSec)} | ` +
         `${pairedRatio(s.shopCpuUsPerRequest, base.shopCpuUsPerRequest)} |`,
     );

@@ -1,16 +1,14 @@
 /**
  * Statehouse as it ships: the modules of dist/, built by tsc (`npm run bench` builds first).
- * The bench's node processes, its client and the shop's store load these, not src/ through
- * tsx. tsx's transform names every function it creates at run time, a cost that compiled
- * code does not pay; Redis's clients and connect-redis are compiled JavaScript too (what it
+ * The bench's client and the shop's store load these, not src/ through tsx (its node
+ * processes run node-child.mjs, which imports dist/ itself). tsx's transform names every
+ * function it creates at run time, a cost that compiled code does not pay; Redis's clients and connect-redis are compiled JavaScript too (what it
  * cost, measured once side by side, is in the message of the commit that made this change).
  *
  * The paths are built at run time so that type-checking does not need dist/; the types are
  * src/'s, which dist/ is compiled from.
  */
 type ClientModule = typeof import('../src/client/index.js');
-type NodeModule = typeof import('../src/node/index.js');
-type TuningModule = typeof import('../src/node/v8-tuning.js');
 type ExpressStoreModule = typeof import('../src/session/express.js');
 
 async function load<T>(path: string): Promise<T> {
@@ -25,6 +23,4 @@ async function load<T>(path: string): Promise<T> {
 }
 
 export const loadClient = (): Promise<ClientModule> => load('client/index.js');
-export const loadNode = (): Promise<NodeModule> => load('node/index.js');
-export const loadTuning = (): Promise<TuningModule> => load('node/v8-tuning.js');
 export const loadExpressStore = (): Promise<ExpressStoreModule> => load('session/express.js');

@@ -2,10 +2,11 @@
  * The Statehouse node under test, in a process of its own, so that the node and the load
  * generator do not share one event loop (redis-server is a separate process too).
  *
- * Both ends of the conversation are in this file. The bench calls `spawnNodeProcess()`, which
- * runs this file as `node --expose-gc --import tsx bench/node-process.ts OPTIONS`, OPTIONS the
- * node's options as JSON (its id, its seeds, the replication factor; port 0, so a free one);
- * the child starts a node and talks over the IPC channel:
+ * The bench calls `spawnNodeProcess()`, which runs `node --expose-gc bench/node-child.mjs OPTIONS`,
+ * OPTIONS the node's options as JSON (its id, its seeds, the replication factor; port 0, so a
+ * free one). The child is plain JavaScript on dist/, with no tsx loader in it, as a deployed
+ * node has none (node-child.mjs says what the loader cost). It starts a node and talks over
+ * the IPC channel:
  *   child -> { type: 'ready', address }          once the node listens;
  *   bench -> { type: 'sample', gc }              child -> { type: 'sample', sample }, after two full
  *                                                GCs when `gc` (for memory, not for CPU figures);
@@ -13,8 +14,7 @@
  *                                                --cpu-prof profile gets written).
  * The child also exits when the channel closes: a crashed bench leaves no node behind.
  */
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { loadNode, loadTuning } from './built.js';
+import { fileURLToPath } from 'node:url';
 import { ipcChild, spawnTracked, stopChild } from './processes.js';
 
 /** The node's own figures and its process's, at one moment. Bytes and microseconds. */
@@ -55,7 +55,7 @@ type ToChild = { type: 'sample'; gc: boolean } | { type: 'stop' };
 
 const startTimeoutMs = 20_000;
 const stopTimeoutMs = 5_000;
-const thisFile = fileURLToPath(import.meta.url);
+const childFile = fileURLToPath(new URL('node-child.mjs', import.meta.url));
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 
 /** Starts a node process; `nodeFlags` go to node itself (e.g. `--cpu-prof`). */
@@ -63,7 +63,7 @@ export async function spawnNodeProcess(
   nodeFlags: readonly string[] = [],
   options: NodeProcessOptions = {},
 ): Promise<NodeProcess> {
-  const args = ['--expose-gc', ...nodeFlags, '--import', 'tsx', thisFile, JSON.stringify(options)];
+  const args = ['--expose-gc', ...nodeFlags, childFile, JSON.stringify(options)];
   const child = spawnTracked(process.execPath, args, {
     cwd: repoRoot,
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -86,61 +86,4 @@ export async function spawnNodeProcess(
     await stopChild(child);
     throw error;
   }
-}
-
-function fullGc(): void {
-  // Twice: the first collection may leave objects with finalizers for the second.
-  globalThis.gc?.();
-  globalThis.gc?.();
-}
-
-async function main(): Promise<void> {
-  const send = (message: FromChild): void => {
-    process.send?.(message);
-  };
-  const options = JSON.parse(process.argv[2] ?? '{}') as NodeProcessOptions;
-  // The node as it ships: from dist/, with the V8 setting `statehouse node` applies.
-  const [{ startNode }, { tuneV8ForNodeProcess }] = await Promise.all([loadNode(), loadTuning()]);
-  tuneV8ForNodeProcess();
-  const node = await startNode({
-    port: 0,
-    logger: 'silent',
-    ...(options.id !== undefined && { id: options.id }),
-    ...(options.seeds !== undefined && { seeds: options.seeds }),
-    ...(options.replicationFactor !== undefined && {
-      replicationFactor: options.replicationFactor,
-    }),
-  });
-  process.on('disconnect', () => process.exit(0));
-  process.on('message', (message: ToChild) => {
-    if (message.type === 'sample') {
-      if (message.gc) fullGc();
-      const stats = node.stats();
-      const memory = process.memoryUsage();
-      const cpu = process.cpuUsage();
-      send({
-        type: 'sample',
-        sample: {
-          entries: stats.entries,
-          primaryEntries: stats.primaryEntries,
-          storeBytes: stats.bytes,
-          rss: memory.rss,
-          heapUsed: memory.heapUsed,
-          external: memory.external,
-          cpuMicros: cpu.user + cpu.system,
-        },
-      });
-    } else if (message.type === 'stop') {
-      void node.close().then(() => process.exit(0));
-    }
-  });
-  send({ type: 'ready', address: node.address });
-}
-
-// Run as the child only when this file is the entry point, not when the bench imports it.
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main().catch((error: unknown) => {
-    console.error('node process failed:', error);
-    process.exit(1);
-  });
 }

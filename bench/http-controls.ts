@@ -126,8 +126,11 @@ function serversFrom(text: string): ServerKind[] {
 /** Read and write system calls a process has made (syscr + syscw of /proc/PID/io, Linux). */
 function processSyscalls(pid: number): number {
   const io = readFileSync(`/proc/${pid}/io`, 'utf8');
-  const field = (name: string): number =>
-    Number(new RegExp(`^${name}: (\\d+)$`, 'm').exec(io)?.[1]);
+  const field = (name: string): number => {
+    const digits = new RegExp(`^${name}: (\\d+)$`, 'm').exec(io)?.[1];
+    if (digits === undefined) throw new Error(`/proc/${pid}/io has no ${name}`);
+    return Number(digits);
+  };
   return field('syscr') + field('syscw');
 }
 

@@ -2,8 +2,9 @@
  * Statehouse as it ships: the modules of dist/, built by tsc (`npm run bench` builds first).
  * The bench's client and the shop's store load these, not src/ through tsx (its node
  * processes run node-child.mjs, which imports dist/ itself). tsx's transform names every
- * function it creates at run time, a cost that compiled code does not pay; Redis's clients and connect-redis are compiled JavaScript too (what it
- * cost, measured once side by side, is in the message of the commit that made this change).
+ * function it creates at run time, a cost that compiled code does not pay; Redis's clients
+ * and connect-redis are compiled JavaScript too (what it cost, measured once side by side,
+ * is in the message of the commit that made this change).
  *
  * The paths are built at run time so that type-checking does not need dist/; the types are
  * src/'s, which dist/ is compiled from.

@@ -50,8 +50,9 @@ export interface NodeProcess {
   stop(): Promise<void>;
 }
 
-type FromChild = { type: 'ready'; address: string } | { type: 'sample'; sample: NodeSample };
-type ToChild = { type: 'sample'; gc: boolean } | { type: 'stop' };
+/** The messages of the IPC channel; exported for node-child.mjs's type annotations. */
+export type FromChild = { type: 'ready'; address: string } | { type: 'sample'; sample: NodeSample };
+export type ToChild = { type: 'sample'; gc: boolean } | { type: 'stop' };
 
 const startTimeoutMs = 20_000;
 const stopTimeoutMs = 5_000;

@@ -291,6 +291,14 @@ function table(
   return [line(header), line(rule), ...rows.map(line)].join('\n');
 }
 
+/**
+ * The CPU the client and servers used together while the phase ran, in cores: whether a
+ * system was bound by the machine's cores (close to all of them) or by its round trips.
+ */
+function coresBusy(p: MeasuredPhase): number {
+  return (p.opsPerSec * (p.clientCpuUsPerOp + p.serverCpuUsPerOp)) / 1e6;
+}
+
 /** Each phase's figures for every system, phase by phase. */
 function resultsTable<P extends PhaseName>(
   systems: readonly { readonly label: string; readonly phases: Record<P, MeasuredPhase> }[],
@@ -306,6 +314,7 @@ function resultsTable<P extends PhaseName>(
       'errors',
       'client CPU µs/op',
       'server CPU µs/op',
+      'cores busy',
     ],
     phases.flatMap((phase) =>
       systems.map((sys) => {
@@ -319,6 +328,7 @@ function resultsTable<P extends PhaseName>(
           int(p.errors),
           us(p.clientCpuUsPerOp),
           us(p.serverCpuUsPerOp),
+          coresBusy(p).toFixed(2),
         ];
       }),
     ),

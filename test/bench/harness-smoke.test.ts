@@ -136,6 +136,11 @@ test('the bench in quick mode reports every section and stops every process it s
   assert.match(markdown, /\| 100% get \| Redis, auto-pipelined \| [\d,]+ \|/);
   assert.match(markdown, /^## Replicated: 3 Statehouse nodes \(RF=2\)/m);
   assert.match(markdown, /\| 100% set \| Statehouse, 3 nodes, RF=2 \| [\d,]+ \|/);
+  // The last column: the cores the client and the nodes kept busy, ops/s times their CPU per op.
+  assert.match(
+    markdown,
+    /^\| 100% set \| Statehouse, 3 nodes, RF=2 (\| [^|]+ ){6}\| \d+\.\d\d \|$/m,
+  );
   assert.match(markdown, /\| 100% set \| Redis \+ replica, WAIT 1, auto-pipelined \| [\d,]+ \|/);
   assert.match(markdown, /^Targets (met|\*\*not met\*\*) in every phase/m);
   assert.match(markdown, /^## HTTP: the shop's cart API/m);

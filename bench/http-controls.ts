@@ -226,11 +226,13 @@ function pairedRatio(xs: readonly number[], base: readonly number[]): string {
 
 function report(systems: readonly System[], settings: Settings): string {
   const base = systems[0]!;
-  const flags = settings.shopFlags.length > 0 ? settings.shopFlags.join(' ') : 'none';
+  const flagsText = (flags: readonly string[]): string =>
+    flags.length > 0 ? flags.join(' ') : 'none';
   const lines = [
     `\`npm run bench:http-controls\` on ${new Date().toISOString().slice(0, 10)}, load average ` +
       `${loadavg()[0]!.toFixed(2)} at the end: ${settings.rounds} rounds of ${settings.roundSeconds} s per system, ` +
-      `${settings.connections} connections; shop flags: ${flags}.`,
+      `${settings.connections} connections; shop flags: ${flagsText(settings.shopFlags)}; ` +
+      `node flags: ${flagsText(settings.nodeFlags)}.`,
     '',
     '| system | requests/s | shop CPU µs/req | server CPU µs/req | shop syscalls/req | server syscalls/req | requests/s vs redis | shop CPU vs redis |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',

@@ -26,10 +26,12 @@
  * --connections C (autocannon connections, one session each, default 64), --shop-flags "...",
  * --node-flags "..." (for the Statehouse node, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"),
  * --out FILE (also writes the table there), --servers redis,statehouse (a subset, redis
- * first; default all five). Prints a markdown table. Needs redis-server on the PATH.
+ * first; default all five), --pin (Linux, taskset: each shop's main thread on a CPU of its
+ * own, see pinThreads). Prints a markdown table. Needs redis-server on the PATH.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
-import { loadavg } from 'node:os';
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus as machineCpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { createSessions, runCartLoad, type BenchSession } from './http.js';
 import { spawnNodeProcess } from './node-process.js';
@@ -57,6 +59,7 @@ interface Settings {
   readonly nodeFlags: readonly string[];
   readonly out: string | undefined;
   readonly servers: readonly ServerKind[];
+  readonly pin: boolean;
 }
 
 interface Server {
@@ -72,6 +75,9 @@ interface System {
   readonly sessions: readonly BenchSession[];
   readonly requestsPerSec: number[];
   readonly shopCpuUsPerRequest: number[];
+  /** The shop's main thread: the one a web server's throughput is bound by. */
+  readonly shopMainCpuUsPerRequest: number[];
+  readonly shopFaultsPerRequest: number[];
   readonly serverCpuUsPerRequest: number[];
   /** System calls that read or write (read, write, writev, recv, send...), per request. */
   readonly shopSyscallsPerRequest: number[];
@@ -92,6 +98,7 @@ function settingsFrom(argv: readonly string[]): Settings {
       'node-flags': { type: 'string', default: '' },
       out: { type: 'string' },
       servers: { type: 'string', default: serverKinds.join(',') },
+      pin: { type: 'boolean', default: false },
     },
   });
   const positive = (name: string, text: string): number => {
@@ -108,6 +115,7 @@ function settingsFrom(argv: readonly string[]): Settings {
     nodeFlags: values['node-flags'].split(/\s+/).filter((f) => f.length > 0),
     out: values.out,
     servers: serversFrom(values.servers),
+    pin: values.pin,
   };
 }
 
@@ -134,11 +142,44 @@ function processSyscalls(pid: number): number {
   return field('syscr') + field('syscw');
 }
 
-/** CPU time (user + system) a process has used, in µs, from /proc (Linux). */
-function processCpuMicros(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  // utime and stime are fields 14 and 15 of stat, 12 and 13 after the command; clock ticks.
+/** The fields of a /proc stat file after the command; field N of proc(5) is at index N - 3. */
+function statFields(path: string): string[] {
+  return readFileSync(path, 'utf8').split(') ')[1]!.split(' ');
+}
+
+/** CPU time (user + system, fields 14 and 15) in µs of a process or of one of its threads. */
+function cpuMicrosOf(statPath: string): number {
+  const fields = statFields(statPath);
   return (Number(fields[11]) + Number(fields[12])) * (1e6 / 100);
+}
+
+const processCpuMicros = (pid: number): number => cpuMicrosOf(`/proc/${pid}/stat`);
+/** The main thread's: in Node.js, the one that runs the JavaScript (and its system calls). */
+const mainThreadCpuMicros = (pid: number): number => cpuMicrosOf(`/proc/${pid}/task/${pid}/stat`);
+/** Minor page faults (field 10): first touches of memory the kernel had to map. */
+const minorFaults = (pid: number): number => Number(statFields(`/proc/${pid}/stat`)[7]);
+
+/**
+ * `--pin`: the shop's main thread gets CPU 0 to itself; its other threads (V8's GC helpers,
+ * libuv's pool), the server's and this process's (autocannon) share the other CPUs. That
+ * stands in for a web server whose request thread does not share its core with a state server
+ * and a load generator, as on two machines. Run again before each round, as threads come and go.
+ */
+function pinThreads(systems: readonly System[]): void {
+  // cpus(), not availableParallelism(): the latter shrinks once this process is pinned.
+  const cpus = machineCpus().length;
+  if (cpus < 2) throw new Error('--pin needs at least two CPUs');
+  const rest = `1-${cpus - 1}`;
+  const taskset = (args: string[]): void => {
+    execFileSync('taskset', args, { stdio: 'ignore' });
+  };
+  for (const { shop, server } of systems) {
+    for (const tid of readdirSync(`/proc/${shop.pid}/task`)) {
+      taskset(['-p', '-c', tid === String(shop.pid) ? '0' : rest, tid]);
+    }
+    taskset(['-a', '-p', '-c', rest, String(server.pid)]);
+  }
+  taskset(['-a', '-p', '-c', rest, String(process.pid)]);
 }
 
 async function openServer(kind: ServerKind, settings: Settings): Promise<Server> {
@@ -181,6 +222,8 @@ async function openSystem(kind: ServerKind, settings: Settings): Promise<System>
     sessions,
     requestsPerSec: [],
     shopCpuUsPerRequest: [],
+    shopMainCpuUsPerRequest: [],
+    shopFaultsPerRequest: [],
     serverCpuUsPerRequest: [],
     shopSyscallsPerRequest: [],
     serverSyscallsPerRequest: [],
@@ -189,11 +232,15 @@ async function openSystem(kind: ServerKind, settings: Settings): Promise<System>
 
 async function measureRound(system: System, seconds: number): Promise<void> {
   const shopBefore = await system.shop.cpuMicros();
+  const shopMainBefore = mainThreadCpuMicros(system.shop.pid);
+  const shopFaultsBefore = minorFaults(system.shop.pid);
   const serverBefore = processCpuMicros(system.server.pid);
   const shopCallsBefore = processSyscalls(system.shop.pid);
   const serverCallsBefore = processSyscalls(system.server.pid);
   const load = await runCartLoad(system.shop.url, system.sessions, seconds);
   const shopAfter = await system.shop.cpuMicros();
+  const shopMainAfter = mainThreadCpuMicros(system.shop.pid);
+  const shopFaultsAfter = minorFaults(system.shop.pid);
   const serverAfter = processCpuMicros(system.server.pid);
   const shopCallsAfter = processSyscalls(system.shop.pid);
   const serverCallsAfter = processSyscalls(system.server.pid);
@@ -205,6 +252,8 @@ async function measureRound(system: System, seconds: number): Promise<void> {
   }
   system.requestsPerSec.push(load.requests / load.seconds);
   system.shopCpuUsPerRequest.push((shopAfter - shopBefore) / load.requests);
+  system.shopMainCpuUsPerRequest.push((shopMainAfter - shopMainBefore) / load.requests);
+  system.shopFaultsPerRequest.push((shopFaultsAfter - shopFaultsBefore) / load.requests);
   system.serverCpuUsPerRequest.push((serverAfter - serverBefore) / load.requests);
   system.shopSyscallsPerRequest.push((shopCallsAfter - shopCallsBefore) / load.requests);
   system.serverSyscallsPerRequest.push((serverCallsAfter - serverCallsBefore) / load.requests);
@@ -232,18 +281,23 @@ function report(systems: readonly System[], settings: Settings): string {
     `\`npm run bench:http-controls\` on ${new Date().toISOString().slice(0, 10)}, load average ` +
       `${loadavg()[0]!.toFixed(2)} at the end: ${settings.rounds} rounds of ${settings.roundSeconds} s per system, ` +
       `${settings.connections} connections; shop flags: ${flagsText(settings.shopFlags)}; ` +
-      `node flags: ${flagsText(settings.nodeFlags)}.`,
+      `node flags: ${flagsText(settings.nodeFlags)}; ` +
+      (settings.pin
+        ? "pinned: each shop's main thread on CPU 0, all other threads on the other CPUs."
+        : 'not pinned.'),
     '',
-    '| system | requests/s | shop CPU µs/req | server CPU µs/req | shop syscalls/req | server syscalls/req | requests/s vs redis | shop CPU vs redis |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| system | requests/s | shop CPU µs/req | shop main thread µs/req | shop page faults/req | server CPU µs/req | shop syscalls/req | server syscalls/req | requests/s vs redis | shop CPU vs redis | shop main thread vs redis |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   for (const s of systems) {
     lines.push(
       `| ${s.label} | ${mean(s.requestsPerSec).toFixed(0)} | ` +
-        `${mean(s.shopCpuUsPerRequest).toFixed(1)} | ${mean(s.serverCpuUsPerRequest).toFixed(1)} | ` +
+        `${mean(s.shopCpuUsPerRequest).toFixed(1)} | ${mean(s.shopMainCpuUsPerRequest).toFixed(1)} | ` +
+        `${mean(s.shopFaultsPerRequest).toFixed(2)} | ${mean(s.serverCpuUsPerRequest).toFixed(1)} | ` +
         `${mean(s.shopSyscallsPerRequest).toFixed(2)} | ${mean(s.serverSyscallsPerRequest).toFixed(2)} | ` +
         `${pairedRatio(s.requestsPerSec, base.requestsPerSec)} | ` +
-        `${pairedRatio(s.shopCpuUsPerRequest, base.shopCpuUsPerRequest)} |`,
+        `${pairedRatio(s.shopCpuUsPerRequest, base.shopCpuUsPerRequest)} | ` +
+        `${pairedRatio(s.shopMainCpuUsPerRequest, base.shopMainCpuUsPerRequest)} |`,
     );
   }
   return lines.join('\n');
@@ -257,6 +311,7 @@ async function main(): Promise<void> {
       systems.push(await openSystem(kind, settings));
     }
     for (let round = 0; round < settings.rounds; round++) {
+      if (settings.pin) pinThreads(systems);
       for (const system of systems) await measureRound(system, settings.roundSeconds);
     }
     const table = report(systems, settings);

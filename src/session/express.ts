@@ -21,7 +21,8 @@
  * `get` returned into a `Session` object through `store.createSession(req, data)`, on load
  * and on `req.session.reload()`, and later passes that same object to `set` and `touch`. This
  * store overrides `createSession` to link the new `Session` to the document `get` loaded, in
- * a WeakMap: nothing is added to the session, and the link dies with the request. A session
+ * a non-enumerable symbol-keyed property (hidden-slot.ts): JSON, `for ... in`, spread and
+ * express-session's change hash skip it, and the link dies with the request. A session
  * that `set` does not know (made by `generate` or `regenerate`) is new, and is written with
  * ifAbsent. After each save the link moves to what was saved, so a second save in one request
  * (`req.session.save()` and then the automatic one) writes only what changed in between; the
@@ -49,6 +50,7 @@ import {
   type SessionStoreOptions,
 } from './engine.js';
 import type { Doc } from './merge.js';
+import { HiddenSlot } from './hidden-slot.js';
 import { SaveQueue } from './save-queue.js';
 
 export type { SessionStoreOptions, Serializer, LockOptions } from './engine.js';
@@ -113,9 +115,9 @@ export function createExpressStore<C extends abstract new () => ExpressStoreBase
   class StatehouseExpressStore extends Base implements ExpressStoreMethods {
     readonly engine: SessionEngine;
     /** What each `get` returned, until express-session makes a Session of it. */
-    private readonly loadedData = new WeakMap<object, Loaded>();
+    private readonly loadedData = new HiddenSlot<Loaded>('statehouse.loaded');
     /** What each Session's request loaded or last saved. */
-    private readonly loadedSessions = new WeakMap<object, Loaded>();
+    private readonly loadedSessions = new HiddenSlot<Loaded>('statehouse.base');
     /** One save or touch of a Session at a time: each starts from where the last one ended. */
     private readonly writes = new SaveQueue();
 

@@ -22,7 +22,7 @@
  * later passes that Session to `set`; there is no hook in between (it offers no
  * createSession). So the data `get` returns carries one more field, `__statehouseLoaded`,
  * whose value is an opaque token: it is copied into the Session with the rest, and `set`
- * looks the token up in a WeakMap to find the document that request loaded. The token's
+ * finds in it the document that request loaded (only in a token this store made). The token's
  * `toJSON` returns undefined, so it is left out of JSON, of @fastify/session's hash that
  * decides whether the session was modified, and of what is stored; the store also drops it
  * before calling a custom serializer. An application that lists the session's keys sees it;
@@ -48,6 +48,7 @@ import {
   type SessionStoreOptions,
 } from './engine.js';
 import { isPlainObject, type Doc } from './merge.js';
+import { HiddenSlot } from './hidden-slot.js';
 import { SaveQueue } from './save-queue.js';
 
 export type { SessionStoreOptions, Serializer, LockOptions } from './engine.js';
@@ -64,6 +65,19 @@ const reloadField = 'reload';
 
 /** An opaque token: invisible to JSON, unique per load. */
 class LoadToken {
+  readonly #owner: FastifySessionStore;
+  readonly #loaded: Loaded;
+
+  constructor(owner: FastifySessionStore, loaded: Loaded) {
+    this.#owner = owner;
+    this.#loaded = loaded;
+  }
+
+  /** What the load behind this token loaded, if `store` made it. */
+  loadedFor(store: FastifySessionStore): Loaded | undefined {
+    return this.#owner === store ? this.#loaded : undefined;
+  }
+
   toJSON(): undefined {
     return undefined;
   }
@@ -87,8 +101,7 @@ function ttlOf(cookie: CookieLike | undefined, ttlMsDefault: number): number {
 
 export class FastifySessionStore extends EventEmitter {
   readonly engine: SessionEngine;
-  private readonly tokens = new WeakMap<LoadToken, Loaded>();
-  private readonly saved = new WeakMap<object, Loaded>();
+  private readonly saved = new HiddenSlot<Loaded>('statehouse.base');
   /** One save of a Session at a time: each starts from where the last one ended. */
   private readonly writes = new SaveQueue();
   /** With `lock`: the Session's `reload`, the framework's own run under the request's lock. */
@@ -140,9 +153,7 @@ export class FastifySessionStore extends EventEmitter {
         this.engine.ttlMs,
       ),
     );
-    const token = new LoadToken();
-    this.tokens.set(token, loaded);
-    found.data[loadedField] = token;
+    found.data[loadedField] = new LoadToken(this, loaded);
     // @fastify/session's reload calls get with the id only, and offers no hook to reach the
     // Session first: a field of the data is copied into the Session with the rest, and there
     // shadows the framework's reload (a function: JSON and the modified-check skip it). A
@@ -157,7 +168,7 @@ export class FastifySessionStore extends EventEmitter {
   private loadedOf(session: object): Loaded | undefined {
     const token = (session as Record<string, unknown>)[loadedField];
     return (
-      this.saved.get(session) ?? (token instanceof LoadToken ? this.tokens.get(token) : undefined)
+      this.saved.get(session) ?? (token instanceof LoadToken ? token.loadedFor(this) : undefined)
     );
   }
 

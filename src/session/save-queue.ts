@@ -5,8 +5,10 @@
  * before it wrote; run side by side, both would diff against what the request loaded, and
  * the second would send the first one's counter increments again.
  */
+import { HiddenSlot } from './hidden-slot.js';
+
 export class SaveQueue {
-  private readonly tails = new WeakMap<object, Promise<void>>();
+  private readonly tails = new HiddenSlot<Promise<void>>('statehouse.saveTail');
 
   /**
    * Runs `task` once every earlier task for `session` has settled; the first one at once, so
@@ -21,7 +23,7 @@ export class SaveQueue {
     );
     this.tails.set(session, settled);
     void settled.then(() => {
-      if (this.tails.get(session) === settled) this.tails.delete(session);
+      if (this.tails.get(session) === settled) this.tails.clear(session);
     });
     return result;
   }

@@ -10,6 +10,10 @@
  *                    and so many of them keep the shop's old-generation pages in use, which
  *                    changes how much fresh memory the shop's V8 has to map (see
  *                    docs/design-notes.md);
+ *   redis-with-client  connect-redis + redis-server, with a Statehouse client connected to a
+ *                    node beside it, used by the shop only to show each session's partition
+ *                    and primary as it does on Statehouse's store: what the client's presence
+ *                    and that display cost, apart from the store's loads and saves;
  *   node-resp        connect-redis + a minimal Node.js Redis-protocol server (resp-server.ts):
  *                    what a server written in Node.js costs the machine, with the web
  *                    server's code unchanged;
@@ -26,7 +30,7 @@
  * --connections C (autocannon connections, one session each, default 64), --shop-flags "...",
  * --node-flags "..." (for the Statehouse node, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"),
  * --out FILE (also writes the table there), --servers redis,statehouse (a subset, redis
- * first; default all five), --pin (Linux, taskset: each shop's main thread on a CPU of its
+ * first; default all six), --pin (Linux, taskset: each shop's main thread on a CPU of its
  * own, see pinThreads). Prints a markdown table. Needs redis-server on the PATH.
  */
 import { execFileSync } from 'node:child_process';
@@ -44,6 +48,7 @@ import { spawnShopProcess, type ShopProcess, type ShopSessions } from './shop-pr
 const serverKinds = [
   'redis',
   'redis-no-timeouts',
+  'redis-with-client',
   'node-resp',
   'node-resp-burn',
   'statehouse',
@@ -192,6 +197,19 @@ async function openServer(kind: ServerKind, settings: Settings): Promise<Server>
           ? { kind: 'redis', port: redis.port }
           : { kind: 'redis', port: redis.port, commandTimeouts: false };
       return { sessions, pid: redis.pid, stop: redis.stop };
+    }
+    case 'redis-with-client': {
+      const redis = await startRedis();
+      const node = await spawnNodeProcess(settings.nodeFlags);
+      return {
+        sessions: { kind: 'redis', port: redis.port, alsoStatehouseSeeds: [node.address] },
+        // The server whose CPU is counted is the one the sessions live on.
+        pid: redis.pid,
+        stop: async () => {
+          await redis.stop();
+          await node.stop();
+        },
+      };
     }
     case 'node-resp':
     case 'node-resp-burn': {

@@ -32,6 +32,11 @@ export type ShopSessions =
       readonly port: number;
       /** node-redis's default per-command timeout; false turns it off (a control, not a setting apps use). */
       readonly commandTimeouts?: boolean;
+      /**
+       * A control: a Statehouse client connected to these nodes as well, which the shop uses
+       * only to show the session's partition and primary, as it does with Statehouse's store.
+       */
+      readonly alsoStatehouseSeeds?: readonly string[];
     };
 
 export interface ShopProcess {
@@ -109,12 +114,17 @@ async function openShop(sessions: ShopSessions): Promise<{ shop: Shop; close(): 
   redis.on('error', () => undefined);
   await redis.connect();
   const store = new RedisStore({ client: redis, prefix: sessionPrefix });
-  const shop = await createShop({ store, name: 'bench-redis' });
+  const client =
+    sessions.alsoStatehouseSeeds === undefined
+      ? undefined
+      : await (await loadClient()).connect({ seeds: sessions.alsoStatehouseSeeds, name: 'shop' });
+  const shop = await createShop({ store, name: 'bench-redis', ...(client && { client }) });
   return {
     shop,
     close: async () => {
       await shop.close();
       redis.destroy();
+      await client?.close();
     },
   };
 }

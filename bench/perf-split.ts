@@ -17,14 +17,15 @@
  * its kernel stack; the kernel waking the reader of a socket the thread wrote to; other kernel
  * time; V8's garbage collector on the main thread; JavaScript and V8's built-ins, by the
  * first JavaScript function on the stack (so a built-in that a store's code called counts as
- * that store's): the Statehouse store and client (dist/, msgpackr), connect-redis and
+ * that store's): the Statehouse store and client (this checkout's dist/, msgpackr), connect-redis and
  * node-redis with the timers of its per-command timeouts, or anything else; the rest of V8,
  * Node.js's C++ and libc. Prints a markdown table, then the store functions with the most
  * time (built-ins they called included).
  */
 import { readFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
 
-const categories = {
+export const categories = {
   faults: 'page faults (kernel)',
   wakeups: 'waking the reader of a socket written to (kernel)',
   kernel: 'other kernel: system calls, scheduling, interrupts',
@@ -35,9 +36,11 @@ const categories = {
   js: 'other JavaScript and built-ins (Express, express-session, HTTP, the shop)',
   native: 'other V8 runtime, Node.js C++, libc',
 } as const;
-type Category = keyof typeof categories;
+export type Category = keyof typeof categories;
 
-const ourCode = ['/main/dist/', '/msgpackr/'];
+/** This checkout's build (dist/, not a package's) and the codec it uses. */
+const isOurs = (js: string): boolean =>
+  (js.includes('/dist/') && !js.includes('/node_modules/')) || js.includes('/msgpackr/');
 const redisCode = [
   '/@redis/',
   '/connect-redis/',
@@ -89,10 +92,42 @@ function categorize(frames: readonly string[]): { category: Category; js: string
   if (isJs(leaf) || isBuiltin(leaf)) {
     const js = frames.find(isJs) ?? leaf;
     if (redisCode.some((c) => js.includes(c))) return { category: 'redis', js };
-    if (ourCode.some((c) => js.includes(c))) return { category: 'ours', js };
+    if (isOurs(js)) return { category: 'ours', js };
     return { category: 'js', js };
   }
   return { category: 'native', js: null };
+}
+
+/** `attempt dist/client/client.js:465:18`, `get connect-redis/dist/connect-redis.js:25:12`. */
+function shortName(jsFrame: string): string {
+  const name = jsFrame.replace(/^JS:[*^~]?/, '').replace(/^ /, '(anonymous) ');
+  return name.includes('/node_modules/')
+    ? name.replace(/(file:\/\/)?\/\S*?\/node_modules\//, '')
+    : name.replace(/(file:\/\/)?\/\S*\/dist\//, 'dist/');
+}
+
+export interface Split {
+  readonly total: number;
+  readonly counts: ReadonlyMap<Category, number>;
+  /** Samples per store function (ours and connect-redis's), built-ins they called included. */
+  readonly storeFunctions: ReadonlyMap<string, number>;
+}
+
+/** Sorts the samples of `perf script`'s output. */
+export function splitPerfScript(text: string): Split {
+  const counts = new Map<Category, number>();
+  const storeFunctions = new Map<string, number>();
+  let total = 0;
+  for (const frames of samples(text)) {
+    total++;
+    const { category, js } = categorize(frames);
+    counts.set(category, (counts.get(category) ?? 0) + 1);
+    if ((category === 'ours' || category === 'redis') && js !== null) {
+      const name = shortName(functionOf(js));
+      storeFunctions.set(name, (storeFunctions.get(name) ?? 0) + 1);
+    }
+  }
+  return { total, counts, storeFunctions };
 }
 
 function main(): void {
@@ -101,22 +136,7 @@ function main(): void {
   if (file === undefined || !Number.isFinite(perRequest) || perRequest <= 0) {
     throw new Error('usage: perf-split.ts PERF_SCRIPT_OUTPUT MAIN_THREAD_US_PER_REQUEST');
   }
-  const counts = new Map<Category, number>();
-  const storeFunctions = new Map<string, number>();
-  let total = 0;
-  for (const frames of samples(readFileSync(file, 'utf8'))) {
-    total++;
-    const { category, js } = categorize(frames);
-    counts.set(category, (counts.get(category) ?? 0) + 1);
-    if ((category === 'ours' || category === 'redis') && js !== null) {
-      const name = functionOf(js)
-        .replace(/^JS:[*^~]?/, '')
-        .replace(/^ /, '(anonymous) ')
-        .replace(/(file:\/\/)?\/\S*?\/node_modules\//, '')
-        .replace(/(file:\/\/)?\/\S*\/dist\/(?=(client|session|protocol|core)\/)/, 'dist/');
-      storeFunctions.set(name, (storeFunctions.get(name) ?? 0) + 1);
-    }
-  }
+  const { total, counts, storeFunctions } = splitPerfScript(readFileSync(file, 'utf8'));
   const us = (n: number): string => ((n / total) * perRequest).toFixed(1);
   console.log(`${total} samples; main thread ${perRequest} µs per request\n`);
   console.log('| category | µs per request | share |');
@@ -132,4 +152,7 @@ function main(): void {
   }
 }
 
-main();
+// Run only as a command, not when a test imports it.
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main();
+}

@@ -69,7 +69,10 @@ interface Settings {
 
 interface Server {
   readonly sessions: ShopSessions;
+  /** The process whose CPU counts as the server's. */
   readonly pid: number;
+  /** Processes of the control beside it (pinned with it, not counted). */
+  readonly otherPids?: readonly number[];
   stop(): Promise<void>;
 }
 
@@ -179,10 +182,18 @@ function pinThreads(systems: readonly System[]): void {
     execFileSync('taskset', args, { stdio: 'ignore' });
   };
   for (const { shop, server } of systems) {
+    taskset(['-p', '-c', '0', String(shop.pid)]);
     for (const tid of readdirSync(`/proc/${shop.pid}/task`)) {
-      taskset(['-p', '-c', tid === String(shop.pid) ? '0' : rest, tid]);
+      if (tid === String(shop.pid)) continue;
+      try {
+        taskset(['-p', '-c', rest, tid]);
+      } catch {
+        // A helper thread that ended since the directory was read: nothing to pin.
+      }
     }
-    taskset(['-a', '-p', '-c', rest, String(server.pid)]);
+    for (const pid of [server.pid, ...(server.otherPids ?? [])]) {
+      taskset(['-a', '-p', '-c', rest, String(pid)]);
+    }
   }
   taskset(['-a', '-p', '-c', rest, String(process.pid)]);
 }
@@ -205,6 +216,7 @@ async function openServer(kind: ServerKind, settings: Settings): Promise<Server>
         sessions: { kind: 'redis', port: redis.port, alsoStatehouseSeeds: [node.address] },
         // The server whose CPU is counted is the one the sessions live on.
         pid: redis.pid,
+        otherPids: [node.pid],
         stop: async () => {
           await redis.stop();
           await node.stop();

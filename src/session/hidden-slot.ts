@@ -19,14 +19,14 @@ export class HiddenSlot<T> {
   }
 
   get(target: object): T | undefined {
-    if (Object.prototype.hasOwnProperty.call(target, this.key)) {
+    if (Object.hasOwn(target, this.key)) {
       return (target as Record<symbol, T | undefined>)[this.key];
     }
     return this.fallback.get(target);
   }
 
   set(target: object, value: T): void {
-    if (Object.prototype.hasOwnProperty.call(target, this.key)) {
+    if (Object.hasOwn(target, this.key)) {
       (target as Record<symbol, T>)[this.key] = value;
     } else if (Object.isExtensible(target)) {
       Object.defineProperty(target, this.key, {
@@ -42,7 +42,7 @@ export class HiddenSlot<T> {
 
   /** Forgets the value; a later get answers undefined. */
   clear(target: object): void {
-    if (Object.prototype.hasOwnProperty.call(target, this.key)) {
+    if (Object.hasOwn(target, this.key)) {
       (target as Record<symbol, T | undefined>)[this.key] = undefined;
     } else {
       this.fallback.delete(target);

@@ -16,11 +16,11 @@
  * A sample goes to the first category that matches, in this order: a page fault anywhere in
  * its kernel stack; the kernel waking the reader of a socket the thread wrote to; other kernel
  * time; V8's garbage collector on the main thread; JavaScript and V8's built-ins, by the
- * first JavaScript function on the stack (so a built-in that a store's code called counts as
- * that store's): the Statehouse store and client (this checkout's dist/, msgpackr), connect-redis and
- * node-redis with the timers of its per-command timeouts, or anything else; the rest of V8,
- * Node.js's C++ and libc. Prints a markdown table, then the store functions with the most
- * time (built-ins they called included).
+ * first JavaScript function on the stack outside Node.js's library (callerOf: a built-in or
+ * a timer that a store's code called counts as that store's): the Statehouse store and
+ * client (this checkout's dist/, msgpackr), connect-redis and node-redis, or anything else;
+ * the rest of V8, Node.js's C++ and libc. Prints a markdown table, then the store functions
+ * with the most time (what they called included).
  */
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
@@ -30,9 +30,9 @@ export const categories = {
   wakeups: 'waking the reader of a socket written to (kernel)',
   kernel: 'other kernel: system calls, scheduling, interrupts',
   gc: 'garbage collector, on the main thread',
-  ours: 'Statehouse store and client JavaScript (with msgpackr and the built-ins they call)',
+  ours: 'Statehouse store and client JavaScript (with msgpackr, and the built-ins and Node.js library code they call)',
   redis:
-    'connect-redis and node-redis JavaScript (with their timeouts and the built-ins they call)',
+    'connect-redis and node-redis JavaScript (with the built-ins and Node.js library code they call, their timeouts among it)',
   js: 'other JavaScript and built-ins (Express, express-session, HTTP, the shop)',
   native: 'other V8 runtime, Node.js C++, libc',
 } as const;
@@ -41,14 +41,9 @@ export type Category = keyof typeof categories;
 /** This checkout's build (dist/, not a package's) and the codec it uses. */
 const isOurs = (js: string): boolean =>
   (js.includes('/dist/') && !js.includes('/node_modules/')) || js.includes('/msgpackr/');
-const redisCode = [
-  '/@redis/',
-  '/connect-redis/',
-  'node:internal/abort_controller',
-  'node:internal/event_target',
-  'node:timers',
-  'node:internal/timers',
-];
+const redisCode = ['/@redis/', '/connect-redis/'];
+/** A function of Node.js's own library (`setTimeout node:timers:139:20`, `node:internal/...`). */
+const isNodeLibrary = (jsFrame: string): boolean => /\snode:[\w/]+:\d+:\d+/.test(jsFrame);
 const gcSymbols = [
   'Scaveng',
   'MarkCompact',
@@ -82,6 +77,24 @@ const isBuiltin = (frame: string): boolean => frame.startsWith('Builtins_');
 const functionOf = (frame: string): string =>
   frame.replace(/ \([^)]*\)$/, '').replace(/\+0x[0-9a-f]+$/, '');
 
+/**
+ * The JavaScript function a sample is charged to: the first on the stack outside Node.js's
+ * library, so that a built-in, a timer or a socket write counts for the code that asked for
+ * it (node-redis's per-command AbortSignal.timeout for node-redis, our client's setImmediate
+ * for the client); the library function itself when nothing of the application called it in
+ * this entry into JavaScript (the event loop running timers, the HTTP parser's callbacks).
+ */
+function callerOf(frames: readonly string[]): string | undefined {
+  let firstJs: string | undefined;
+  for (const frame of frames) {
+    if (frame.startsWith('Builtins_JSEntry')) break;
+    if (!isJs(frame)) continue;
+    firstJs ??= frame;
+    if (!isNodeLibrary(frame)) return frame;
+  }
+  return firstJs;
+}
+
 function categorize(frames: readonly string[]): { category: Category; js: string | null } {
   const near = frames.slice(0, 12);
   if (near.some((f) => f.includes('asm_exc_page_fault'))) return { category: 'faults', js: null };
@@ -90,7 +103,7 @@ function categorize(frames: readonly string[]): { category: Category; js: string
   if (isKernel(leaf)) return { category: 'kernel', js: null };
   if (gcSymbols.some((s) => leaf.includes(s))) return { category: 'gc', js: null };
   if (isJs(leaf) || isBuiltin(leaf)) {
-    const js = frames.find(isJs) ?? leaf;
+    const js = callerOf(frames) ?? leaf;
     if (redisCode.some((c) => js.includes(c))) return { category: 'redis', js };
     if (isOurs(js)) return { category: 'ours', js };
     return { category: 'js', js };

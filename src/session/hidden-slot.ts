@@ -40,7 +40,11 @@ export class HiddenSlot<T> {
     }
   }
 
-  /** Forgets the value; a later get answers undefined. */
+  /**
+   * Forgets the value; a later get answers undefined. The property stays, holding undefined:
+   * deleting it would turn the object's V8 shape into a slow dictionary, on the framework's
+   * own session object.
+   */
   clear(target: object): void {
     if (Object.hasOwn(target, this.key)) {
       (target as Record<symbol, T | undefined>)[this.key] = undefined;

@@ -56,6 +56,21 @@ test('a built-in counts for the first JavaScript function below it', () => {
   assert.equal(categoryOf(fromExpress), 'js');
 });
 
+test('Node.js library code counts for the application code that called it', () => {
+  const timer = js('setTimeout node:timers:139:20');
+  const fromOurs = sample('Builtins_KeyedLoadIC_Megamorphic+0x9 (/usr/bin/node)', timer, ours);
+  const fromRedis = sample(timer, js('timeout node:internal/abort_controller:185:3'), redis);
+  const fromLoop = sample(
+    js('processImmediate node:internal/timers:438:28'),
+    'Builtins_JSEntryTrampoline+0x5a (/usr/bin/node)',
+    'Builtins_JSEntry+0x5a (/usr/bin/node)',
+    ours,
+  );
+  assert.equal(categoryOf(fromOurs), 'ours');
+  assert.equal(categoryOf(fromRedis), 'redis');
+  assert.equal(categoryOf(fromLoop), 'js');
+});
+
 test('the garbage collector and the rest of V8 count apart from JavaScript', () => {
   const gc = sample('v8::internal::ScavengerCollector::CollectGarbage+0x1 (/usr/bin/node)', ours);
   const runtime = sample('v8::internal::LookupIterator::NextInternal+0x3 (/usr/bin/node)', ours);

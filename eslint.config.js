@@ -34,7 +34,7 @@ const worldModules = [
 const worldPaths = worldModules.flatMap((m) => [m, `node:${m}`]);
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', '.bench/**'] },
+  { ignores: ['dist/**', 'node_modules/**', '.bench/**', '.scratch/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

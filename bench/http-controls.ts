@@ -23,7 +23,11 @@
  *   statehouse       Statehouse's express-session store and one node (the HTTP section's).
  * Each round runs every system in turn for --round-seconds; the ratios to `redis` are taken
  * per round and averaged, with their standard error, so that a change in the machine's speed
- * during the run cancels out. --shop-flags go to node for every shop alike (for instance
+ * during the run cancels out. "all CPU" adds up every process of a system (the shop, the
+ * server, a control's other processes) and the load generator (autocannon, in this
+ * process); "cores busy" is that times requests/s. When it is near the machine's core count
+ * for every system, the machine is saturated and requests/s go as the inverse of all CPU
+ * per request, wherever that CPU is spent. --shop-flags go to node for every shop alike (for instance
  * `--single-threaded-gc`, to see what V8's GC helper threads account for).
  *
  * Flags: --rounds N (default 10), --round-seconds S (default 2), --burn-us U (default 12),
@@ -34,11 +38,17 @@
  * own, see pinThreads). Prints a markdown table. Needs redis-server on the PATH.
  */
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { cpus as machineCpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { createSessions, runCartLoad, type BenchSession } from './http.js';
 import { spawnNodeProcess } from './node-process.js';
+import {
+  mainThreadCpuMicros,
+  minorFaults,
+  processCpuMicros,
+  processSyscalls,
+} from './proc-stat.js';
 import { stopAll } from './processes.js';
 import { startRedis } from './redis-server.js';
 import { spawnRespServer } from './resp-server.js';
@@ -90,6 +100,12 @@ interface System {
   /** System calls that read or write (read, write, writev, recv, send...), per request. */
   readonly shopSyscallsPerRequest: number[];
   readonly serverSyscallsPerRequest: number[];
+  /**
+   * Every process of the system (shop, server, a control's other processes) and the load
+   * generator (autocannon, in this process): on a machine whose cores they saturate,
+   * requests/s follow this.
+   */
+  readonly allCpuUsPerRequest: number[];
 }
 
 const warmupSeconds = 2;
@@ -138,34 +154,6 @@ function serversFrom(text: string): ServerKind[] {
   }
   return names as ServerKind[];
 }
-
-/** Read and write system calls a process has made (syscr + syscw of /proc/PID/io, Linux). */
-function processSyscalls(pid: number): number {
-  const io = readFileSync(`/proc/${pid}/io`, 'utf8');
-  const field = (name: string): number => {
-    const digits = new RegExp(`^${name}: (\\d+)$`, 'm').exec(io)?.[1];
-    if (digits === undefined) throw new Error(`/proc/${pid}/io has no ${name}`);
-    return Number(digits);
-  };
-  return field('syscr') + field('syscw');
-}
-
-/** The fields of a /proc stat file after the command; field N of proc(5) is at index N - 3. */
-function statFields(path: string): string[] {
-  return readFileSync(path, 'utf8').split(') ')[1]!.split(' ');
-}
-
-/** CPU time (user + system, fields 14 and 15) in µs of a process or of one of its threads. */
-function cpuMicrosOf(statPath: string): number {
-  const fields = statFields(statPath);
-  return (Number(fields[11]) + Number(fields[12])) * (1e6 / 100);
-}
-
-const processCpuMicros = (pid: number): number => cpuMicrosOf(`/proc/${pid}/stat`);
-/** The main thread's: in Node.js, the one that runs the JavaScript (and its system calls). */
-const mainThreadCpuMicros = (pid: number): number => cpuMicrosOf(`/proc/${pid}/task/${pid}/stat`);
-/** Minor page faults (field 10): first touches of memory the kernel had to map. */
-const minorFaults = (pid: number): number => Number(statFields(`/proc/${pid}/stat`)[7]);
 
 /**
  * `--pin`: the shop's main thread gets CPU 0 to itself; its other threads (V8's GC helpers,
@@ -257,6 +245,7 @@ async function openSystem(kind: ServerKind, settings: Settings): Promise<System>
     serverCpuUsPerRequest: [],
     shopSyscallsPerRequest: [],
     serverSyscallsPerRequest: [],
+    allCpuUsPerRequest: [],
   };
 }
 
@@ -267,7 +256,13 @@ async function measureRound(system: System, seconds: number): Promise<void> {
   const serverBefore = processCpuMicros(system.server.pid);
   const shopCallsBefore = processSyscalls(system.shop.pid);
   const serverCallsBefore = processSyscalls(system.server.pid);
+  const others = system.server.otherPids ?? [];
+  const othersCpu = (): number => others.reduce((sum, pid) => sum + processCpuMicros(pid), 0);
+  const othersBefore = othersCpu();
+  const loadBefore = process.cpuUsage();
   const load = await runCartLoad(system.shop.url, system.sessions, seconds);
+  const loadCpu = process.cpuUsage(loadBefore);
+  const othersAfter = othersCpu();
   const shopAfter = await system.shop.cpuMicros();
   const shopMainAfter = mainThreadCpuMicros(system.shop.pid);
   const shopFaultsAfter = minorFaults(system.shop.pid);
@@ -287,6 +282,14 @@ async function measureRound(system: System, seconds: number): Promise<void> {
   system.serverCpuUsPerRequest.push((serverAfter - serverBefore) / load.requests);
   system.shopSyscallsPerRequest.push((shopCallsAfter - shopCallsBefore) / load.requests);
   system.serverSyscallsPerRequest.push((serverCallsAfter - serverCallsBefore) / load.requests);
+  const allCpu =
+    shopAfter -
+    shopBefore +
+    (serverAfter - serverBefore) +
+    (othersAfter - othersBefore) +
+    loadCpu.user +
+    loadCpu.system;
+  system.allCpuUsPerRequest.push(allCpu / load.requests);
 }
 
 const mean = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -316,18 +319,21 @@ function report(systems: readonly System[], settings: Settings): string {
         ? "pinned: each shop's main thread on CPU 0, all other threads on the other CPUs."
         : 'not pinned.'),
     '',
-    '| system | requests/s | shop CPU µs/req | shop main thread µs/req | shop page faults/req | server CPU µs/req | shop syscalls/req | server syscalls/req | requests/s vs redis | shop CPU vs redis | shop main thread vs redis |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| system | requests/s | shop CPU µs/req | shop main thread µs/req | shop page faults/req | server CPU µs/req | all CPU µs/req | cores busy | shop syscalls/req | server syscalls/req | requests/s vs redis | shop CPU vs redis | shop main thread vs redis | all CPU vs redis |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   for (const s of systems) {
     lines.push(
       `| ${s.label} | ${mean(s.requestsPerSec).toFixed(0)} | ` +
         `${mean(s.shopCpuUsPerRequest).toFixed(1)} | ${mean(s.shopMainCpuUsPerRequest).toFixed(1)} | ` +
         `${mean(s.shopFaultsPerRequest).toFixed(2)} | ${mean(s.serverCpuUsPerRequest).toFixed(1)} | ` +
+        `${mean(s.allCpuUsPerRequest).toFixed(1)} | ` +
+        `${mean(s.allCpuUsPerRequest.map((c, i) => (c * s.requestsPerSec[i]!) / 1e6)).toFixed(2)} | ` +
         `${mean(s.shopSyscallsPerRequest).toFixed(2)} | ${mean(s.serverSyscallsPerRequest).toFixed(2)} | ` +
         `${pairedRatio(s.requestsPerSec, base.requestsPerSec)} | ` +
         `${pairedRatio(s.shopCpuUsPerRequest, base.shopCpuUsPerRequest)} | ` +
-        `${pairedRatio(s.shopMainCpuUsPerRequest, base.shopMainCpuUsPerRequest)} |`,
+        `${pairedRatio(s.shopMainCpuUsPerRequest, base.shopMainCpuUsPerRequest)} | ` +
+        `${pairedRatio(s.allCpuUsPerRequest, base.allCpuUsPerRequest)} |`,
     );
   }
   return lines.join('\n');

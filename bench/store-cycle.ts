@@ -15,8 +15,12 @@
  * own, one client), and connect-redis with one node-redis client to a redis-server. Each
  * measurement runs in a fresh process holding that store's client and nothing else, so one
  * store's idle client does not weigh on the other's garbage collection (bench/README.md).
- * Rounds alternate between the stores; the figure is the CPU of that process (user + system)
- * per cycle, minus the stand-in's busy time. Prints a markdown table.
+ * Rounds alternate between the stores; the web server's figure is the CPU of that process
+ * (user + system) per cycle, minus the stand-in's busy time, and the server's is the CPU of
+ * the node's or redis-server's process over the same timed phase (from /proc, so Linux
+ * only). Both matter: where the web servers and the store share a machine's cores, as in
+ * the HTTP section, requests per second follow what all of them spend per request. Prints a
+ * markdown table.
  *
  * Flags: --rounds N (per store and regime, default 3), --seconds S (per round, default 3),
  * --concurrency C (callers, default 64).
@@ -30,6 +34,7 @@ import { createClient } from 'redis';
 import { loadClient, loadExpressStore } from './built.js';
 import { spawnNodeProcess } from './node-process.js';
 import { ipcChild, spawnTracked, stopAll, stopChild } from './processes.js';
+import { processCpuMicros } from './proc-stat.js';
 import { startRedis } from './redis-server.js';
 
 type StoreKind = 'statehouse' | 'redis';
@@ -40,6 +45,8 @@ interface ChildSpec {
   readonly regime: Regime;
   /** The node's address, or redis-server's port. */
   readonly target: string;
+  /** The server's process, whose CPU over the timed phase counts as the server's. */
+  readonly serverPid: number;
   readonly seconds: number;
   readonly concurrency: number;
 }
@@ -49,6 +56,8 @@ interface RoundResult {
   readonly seconds: number;
   /** CPU per cycle in µs, the stand-in's busy time taken out. */
   readonly cpuUsPerCycle: number;
+  /** The server's CPU per cycle in µs over the same phase. */
+  readonly serverCpuUsPerCycle: number;
 }
 
 type FromChild = { type: 'result'; result: RoundResult };
@@ -179,9 +188,16 @@ async function runChild(spec: ChildSpec): Promise<RoundResult> {
     for (const sid of sids) await save(store, sid, newSession());
     const spaced = spec.regime === 'spaced';
     await runFor(store, sids, spaced, 1); // warm-up, untimed
+    const serverBefore = processCpuMicros(spec.serverPid);
     const { cycles, elapsed, cpuUs } = await runFor(store, sids, spaced, spec.seconds);
+    const serverUs = processCpuMicros(spec.serverPid) - serverBefore;
     const busy = spaced ? 2 * standInUs : 0;
-    return { cycles, seconds: elapsed, cpuUsPerCycle: cpuUs / cycles - busy };
+    return {
+      cycles,
+      seconds: elapsed,
+      cpuUsPerCycle: cpuUs / cycles - busy,
+      serverCpuUsPerCycle: serverUs / cycles,
+    };
   } finally {
     await close();
   }
@@ -231,34 +247,41 @@ async function main(): Promise<void> {
   try {
     const node = await spawnNodeProcess([], { replicationFactor: 1 });
     const redis = await startRedis();
-    const targets: Record<StoreKind, string> = {
-      statehouse: node.address,
-      redis: String(redis.port),
+    const targets: Record<StoreKind, { target: string; serverPid: number }> = {
+      statehouse: { target: node.address, serverPid: node.pid },
+      redis: { target: String(redis.port), serverPid: redis.pid },
     };
     const rows: string[] = [];
     for (const regime of ['pipelined', 'spaced'] as const) {
       const cpu: Record<StoreKind, number[]> = { statehouse: [], redis: [] };
+      const serverCpu: Record<StoreKind, number[]> = { statehouse: [], redis: [] };
       const rate: Record<StoreKind, number[]> = { statehouse: [], redis: [] };
       for (let round = 0; round < rounds; round++) {
         for (const store of ['statehouse', 'redis'] as const) {
           const result = await measureInChild({
             store,
             regime,
-            target: targets[store],
+            ...targets[store],
             seconds,
             concurrency,
           });
           cpu[store].push(result.cpuUsPerCycle);
+          serverCpu[store].push(result.serverCpuUsPerCycle);
           rate[store].push(result.cycles / result.seconds);
           console.error(
-            `${regime} ${store}: ${Math.round(result.cycles / result.seconds)} cycles/s, ${result.cpuUsPerCycle.toFixed(1)} µs/cycle`,
+            `${regime} ${store}: ${Math.round(result.cycles / result.seconds)} cycles/s, web server ${result.cpuUsPerCycle.toFixed(1)} µs/cycle, server ${result.serverCpuUsPerCycle.toFixed(1)} µs/cycle`,
           );
         }
       }
-      const ratio = median(cpu.statehouse) / median(cpu.redis);
+      // Both together per round, then the median: the two are measured over the same phase.
+      const both = (store: StoreKind): number =>
+        median(cpu[store].map((c, i) => c + serverCpu[store][i]!));
+      const ratio = (of: (store: StoreKind) => number): string =>
+        `${(of('statehouse') / of('redis')).toFixed(2)}x`;
       for (const store of ['statehouse', 'redis'] as const) {
+        const mine = store === 'statehouse';
         rows.push(
-          `| ${regime} | ${store === 'redis' ? 'connect-redis' : 'Statehouse'} | ${Math.round(median(rate[store])).toLocaleString('en-US')} | ${median(cpu[store]).toFixed(1)} | ${store === 'statehouse' ? `${ratio.toFixed(2)}x` : ''} |`,
+          `| ${regime} | ${mine ? 'Statehouse' : 'connect-redis'} | ${Math.round(median(rate[store])).toLocaleString('en-US')} | ${median(cpu[store]).toFixed(1)} | ${median(serverCpu[store]).toFixed(1)} | ${both(store).toFixed(1)} | ${mine ? ratio((s) => median(cpu[s])) : ''} | ${mine ? ratio(both) : ''} |`,
         );
       }
     }
@@ -268,8 +291,8 @@ async function main(): Promise<void> {
       [
         `Store cycle (load, change, save) with ${concurrency} callers, ${rounds} rounds of ${seconds} s per store and regime (medians):`,
         '',
-        '| regime | store | cycles/s | web server CPU µs/cycle | CPU vs connect-redis |',
-        '| --- | --- | ---: | ---: | ---: |',
+        '| regime | store | cycles/s | web server CPU µs/cycle | server CPU µs/cycle | both | web server vs connect-redis | both vs connect-redis |',
+        '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |',
         ...rows,
       ].join('\n'),
     );

@@ -11,6 +11,8 @@
  */
 type ClientModule = typeof import('../src/client/index.js');
 type ExpressStoreModule = typeof import('../src/session/express.js');
+type ProtocolModule = typeof import('../src/protocol/index.js');
+type ValueCodecModule = typeof import('../src/core/value-codec.js');
 
 async function load<T>(path: string): Promise<T> {
   const url = new URL(`../dist/${path}`, import.meta.url);
@@ -25,3 +27,5 @@ async function load<T>(path: string): Promise<T> {
 
 export const loadClient = (): Promise<ClientModule> => load('client/index.js');
 export const loadExpressStore = (): Promise<ExpressStoreModule> => load('session/express.js');
+export const loadProtocol = (): Promise<ProtocolModule> => load('protocol/index.js');
+export const loadValueCodec = (): Promise<ValueCodecModule> => load('core/value-codec.js');

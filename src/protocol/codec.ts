@@ -268,8 +268,8 @@ const fieldReadFrom = 10;
 const fieldDurability = 11;
 const fieldForward = 12;
 
-/** Field names by their UTF-8 bytes as one string key, for the lookup below. */
-const fastFields = new Map<string, number>([
+/** The field names, each by its bytes (all ASCII), for fieldAt below. */
+const fastFields: readonly { readonly name: Uint8Array; readonly field: number }[] = [
   ['key', fieldKey],
   ['value', fieldValue],
   ['ttlMs', fieldTtlMs],
@@ -282,13 +282,19 @@ const fastFields = new Map<string, number>([
   ['readFrom', fieldReadFrom],
   ['durability', fieldDurability],
   ['forward', fieldForward],
-]);
+].map(([name, field]) => ({ name: Buffer.from(name as string, 'latin1'), field: field as number }));
 
 /** A cursor over one body; every read checks the bounds and fails soft (NaN / null). */
 class FastReader {
   offset = 0;
   ok = true;
-  constructor(readonly bytes: Uint8Array) {}
+  /** The body as a Buffer (a view, no copy), for decoding strings in one call. */
+  private readonly buffer: Buffer;
+  constructor(readonly bytes: Uint8Array) {
+    this.buffer = Buffer.isBuffer(bytes)
+      ? bytes
+      : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
 
   private byte(): number {
     if (this.offset >= this.bytes.length) {
@@ -318,33 +324,55 @@ class FastReader {
     return b === 0xc3;
   }
 
-  /** An ASCII string (fixstr, str8, str16); anything else fails. */
-  ascii(): string {
+  /**
+   * The length of an ASCII string (fixstr, str8, str16) starting here, its bytes checked,
+   * the offset left at its first byte; -1 (and failed) for anything else.
+   */
+  private asciiLength(): number {
     const b = this.byte();
     let n: number;
     if (b >= 0xa0 && b <= 0xbf) n = b - 0xa0;
     else if (b === 0xd9) n = this.byte();
     else if (b === 0xda) n = this.byte() * 256 + this.byte();
-    else {
-      this.ok = false;
-      return '';
-    }
+    else n = -1;
     const end = this.offset + n;
-    if (!this.ok || end > this.bytes.length) {
+    if (n < 0 || !this.ok || end > this.bytes.length) {
       this.ok = false;
-      return '';
+      return -1;
     }
-    let out = '';
     for (let i = this.offset; i < end; i++) {
-      const c = this.bytes[i]!;
-      if (c >= 0x80) {
+      if (this.bytes[i]! >= 0x80) {
         this.ok = false;
-        return '';
+        return -1;
       }
-      out += String.fromCharCode(c);
     }
-    this.offset = end;
+    return n;
+  }
+
+  /** An ASCII string (fixstr, str8, str16); anything else fails. */
+  ascii(): string {
+    const n = this.asciiLength();
+    if (n < 0) return '';
+    // One string made from the bytes: built a character at a time, a 40-character key cost
+    // a node under load over a kilobyte of garbage per get.
+    const out = this.buffer.toString('latin1', this.offset, this.offset + n);
+    this.offset += n;
     return out;
+  }
+
+  /** A field name among fastFields, matched as bytes (no string made); 0 for any other. */
+  field(): number {
+    const n = this.asciiLength();
+    if (n < 0) return 0;
+    const start = this.offset;
+    this.offset += n;
+    for (const { name, field } of fastFields) {
+      if (name.length !== n) continue;
+      let i = 0;
+      while (i < n && name[i] === this.bytes[start + i]) i++;
+      if (i === n) return field;
+    }
+    return 0;
   }
 
   /** bin8/16/32: a view of the body, as msgpackr gives one. */
@@ -400,8 +428,8 @@ function decodeCommandFast(body: Uint8Array): CommandRequest | undefined {
   let durability: Durability | undefined;
   let forward: boolean | undefined;
   for (let i = header - 0x80; i > 0; i--) {
-    const field = fastFields.get(r.ascii());
-    if (!r.ok || field === undefined) return undefined;
+    const field = r.field();
+    if (!r.ok || field === 0) return undefined;
     switch (field) {
       case fieldKey:
         key = r.ascii();

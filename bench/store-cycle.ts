@@ -35,6 +35,7 @@ import { loadClient, loadExpressStore } from './built.js';
 import { spawnNodeProcess } from './node-process.js';
 import { ipcChild, spawnTracked, stopAll, stopChild } from './processes.js';
 import { processCpuMicros } from './proc-stat.js';
+import { load, median, save, signedInSession, type SessionStore } from './session-cycle.js';
 import { startRedis } from './redis-server.js';
 
 type StoreKind = 'statehouse' | 'redis';
@@ -67,45 +68,9 @@ const standInUs = 150;
 const thisFile = fileURLToPath(import.meta.url);
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 
-/** The store surface express-session uses, as both stores provide it. */
-interface SessionStore {
-  get(sid: string, callback: (error: unknown, data?: unknown) => void): void;
-  set(sid: string, data: object, callback: (error?: unknown) => void): void;
-  createSession(req: object, data: unknown): unknown;
-}
-
 function busyFor(us: number): void {
   const until = performance.now() + us / 1000;
   while (performance.now() < until);
-}
-
-function load(store: SessionStore, sid: string): Promise<unknown> {
-  return new Promise((resolve, reject) =>
-    store.get(sid, (error, data) => (error ? reject(error) : resolve(data))),
-  );
-}
-
-function save(store: SessionStore, sid: string, data: object): Promise<void> {
-  return new Promise((resolve, reject) =>
-    store.set(sid, data, (error) => (error ? reject(error) : resolve())),
-  );
-}
-
-/** A signed-in session with one unit in the cart, as the HTTP section's sessions are. */
-function newSession(): object {
-  const maxAge = 30 * 60_000;
-  return {
-    cookie: {
-      originalMaxAge: maxAge,
-      expires: new Date(Date.now() + maxAge).toISOString(),
-      httpOnly: true,
-      path: '/',
-      sameSite: 'lax',
-    },
-    user: 'alice',
-    cart: ['tea:q0'],
-    orders: {},
-  };
 }
 
 /** One request's worth: load, make the Session, change the cart, save. */
@@ -185,7 +150,7 @@ async function runChild(spec: ChildSpec): Promise<RoundResult> {
   const { store, close } = await openStore(spec);
   try {
     const sids = Array.from({ length: spec.concurrency }, () => randomBytes(16).toString('hex'));
-    for (const sid of sids) await save(store, sid, newSession());
+    for (const sid of sids) await save(store, sid, signedInSession());
     const spaced = spec.regime === 'spaced';
     await runFor(store, sids, spaced, 1); // warm-up, untimed
     const serverBefore = processCpuMicros(spec.serverPid);
@@ -216,12 +181,6 @@ async function measureInChild(spec: ChildSpec): Promise<RoundResult> {
   } finally {
     await stopChild(child);
   }
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 async function main(): Promise<void> {

@@ -26,39 +26,24 @@ import { parseArgs } from 'node:util';
 import session from 'express-session';
 import { RedisStore } from 'connect-redis';
 import { loadClient, loadExpressStore, loadProtocol, loadValueCodec } from './built.js';
-
-interface SessionStore {
-  get(sid: string, callback: (error: unknown, data?: unknown) => void): void;
-  set(sid: string, data: object, callback: (error?: unknown) => void): void;
-  createSession(req: object, data: unknown): unknown;
-}
+import {
+  load,
+  median,
+  save,
+  sessionMaxAgeMs,
+  signedInSession,
+  type SessionStore,
+} from './session-cycle.js';
 
 const sessionCount = 64;
-const maxAgeMs = 30 * 60_000;
 const stubAddress = '127.0.0.1:1';
-
-/** A signed-in session with one unit in the cart, as the HTTP section's sessions are. */
-function storedSession(): object {
-  return {
-    cookie: {
-      originalMaxAge: maxAgeMs,
-      expires: new Date(Date.now() + maxAgeMs).toISOString(),
-      httpOnly: true,
-      path: '/',
-      sameSite: 'lax',
-    },
-    user: 'alice',
-    cart: ['tea:q0'],
-    orders: {},
-  };
-}
 
 async function statehouseStore(): Promise<SessionStore> {
   const [{ Client }, { createExpressStore }, { encodeOk, decodeReply, Op }, { encodeValue }] =
     await Promise.all([loadClient(), loadExpressStore(), loadProtocol(), loadValueCodec()]);
   const client = new Client({ seeds: [stubAddress] });
-  const stored = encodeValue(storedSession());
-  const expiresAt = Date.now() + maxAgeMs;
+  const stored = encodeValue(signedInSession());
+  const expiresAt = Date.now() + sessionMaxAgeMs;
   const getReply = encodeOk(1, { value: stored, version: 7, expiresAt });
   const writeReply = encodeOk(1, { version: 8 });
   // A request body is [op, id, fields]: a three-element array, then the op as a small integer.
@@ -84,24 +69,12 @@ function connectRedisStore(): SessionStore {
     set: async () => 'OK',
   };
   const store = new RedisStore({ client: stubClient as never, prefix: 'shop:' });
-  const text = JSON.stringify(storedSession());
+  const text = JSON.stringify(signedInSession());
   for (let i = 0; i < sessionCount; i++) strings.set(`shop:${sidOf(i)}`, text);
   return store as unknown as SessionStore;
 }
 
 const sidOf = (i: number): string => `session-${i}`;
-
-function load(store: SessionStore, sid: string): Promise<unknown> {
-  return new Promise((resolve, reject) =>
-    store.get(sid, (error, data) => (error ? reject(error) : resolve(data))),
-  );
-}
-
-function save(store: SessionStore, sid: string, data: object): Promise<void> {
-  return new Promise((resolve, reject) =>
-    store.set(sid, data, (error) => (error ? reject(error) : resolve())),
-  );
-}
 
 let unit = 0;
 
@@ -129,12 +102,6 @@ async function round(store: SessionStore, seconds: number): Promise<number> {
     batches++;
   }
   return ((performance.now() - started) * 1000) / (batches * sessionCount);
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 async function main(): Promise<void> {

@@ -27,8 +27,9 @@
  * server, a control's other processes) and the load generator (autocannon, in this
  * process); "cores busy" is that times requests/s. When it is near the machine's core count
  * for every system, the machine is saturated and requests/s go as the inverse of all CPU
- * per request, wherever that CPU is spent. --shop-flags go to node for every shop alike (for instance
- * `--single-threaded-gc`, to see what V8's GC helper threads account for).
+ * per request, wherever that CPU is spent; well below it, as the shop's main thread.
+ * --shop-flags go to node for every shop alike (for instance `--single-threaded-gc`, to see
+ * what V8's GC helper threads account for).
  *
  * Flags: --rounds N (default 10), --round-seconds S (default 2), --burn-us U (default 12),
  * --connections C (autocannon connections, one session each, default 64), --shop-flags "...",

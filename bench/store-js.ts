@@ -10,12 +10,13 @@
  *    connection. The client encodes each request as it would for the socket (the real
  *    encoder), and the stub answers with a reply frame body made beforehand, which the client
  *    decodes as it would one from the socket (the real decoder): a patch reports a new
- *    version and changes nothing. Left out: the connection's framing,
- *    request ids and socket I/O (`client/node-connection.ts`), measured with the rest by
- *    `bench:store` and the HTTP section.
+ *    version and changes nothing. Left out: the connection's framing, request ids and socket
+ *    I/O (`client/node-connection.ts`), measured with the rest by `bench:store` and the HTTP
+ *    section.
  *  - connect-redis: its RedisStore over a stub client whose async `get` reads the session's
- *    JSON from a Map and whose `set` changes nothing. Left out: all of node-redis (command encoding, its queue, RESP parsing, its
- *    per-command timeout), so this side is a floor for connect-redis, not its full cost.
+ *    JSON from a Map and whose `set` changes nothing. Left out: all of node-redis (command
+ *    encoding, its queue, RESP parsing, its per-command timeout), so this side is a floor for
+ *    connect-redis, not its full cost.
  * The figure is wall time per cycle (one thread, nothing else running, so about its CPU time),
  * the median of --rounds rounds of --seconds (default 7 of 1.5, after a 2 s warm-up) per store.
  *
@@ -37,6 +38,7 @@ import {
 
 const sessionCount = 64;
 const stubAddress = '127.0.0.1:1';
+const sidOf = (i: number): string => `session-${i}`;
 
 async function statehouseStore(): Promise<SessionStore> {
   const [{ Client }, { createExpressStore }, { encodeOk, decodeReply, Op }, { encodeValue }] =
@@ -73,8 +75,6 @@ function connectRedisStore(): SessionStore {
   for (let i = 0; i < sessionCount; i++) strings.set(`shop:${sidOf(i)}`, text);
   return store as unknown as SessionStore;
 }
-
-const sidOf = (i: number): string => `session-${i}`;
 
 let unit = 0;
 

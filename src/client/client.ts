@@ -20,6 +20,7 @@ import {
 } from '../core/limits.js';
 import { utf8ByteLength } from '../core/keys.js';
 import { decodeValue, encodeValue, encodeValueTransient } from '../core/value-codec.js';
+import { encodeCommand } from '../protocol/command-encoder.js';
 import {
   encodeRequest,
   type AcceptLossResult,
@@ -668,16 +669,17 @@ export class Client {
       const epoch = this.router.epoch;
       try {
         const reply = await this.connection(address).send(
+          // Fields left undefined are not sent. ackedBelow is read when the request goes
+          // out, which may be after calls queued before it were answered.
           (id) =>
-            encodeRequest({
-              kind: 'command',
-              id,
+            encodeCommand(id, {
               command,
               epoch,
-              ...(seq !== undefined && { seq, ackedBelow: Math.min(this.ackedBelow, seq) }),
-              ...(durability !== undefined && durability !== 'sync' && { durability }),
-              ...(readFrom !== undefined && readFrom !== 'primary' && { readFrom }),
-              ...(this.forward && { forward: true }),
+              seq,
+              ackedBelow: seq === undefined ? undefined : Math.min(this.ackedBelow, seq),
+              durability: durability === 'sync' ? undefined : durability,
+              readFrom: readFrom === 'primary' ? undefined : readFrom,
+              forward: this.forward || undefined,
             }),
           deadline,
         );

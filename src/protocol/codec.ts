@@ -11,6 +11,7 @@
 import { createPackr } from '../core/msgpack.js';
 import { ErrorCode, isErrorCode, type ErrorMeta } from '../core/errors.js';
 import { patchOpsMax } from '../core/limits.js';
+import { encodeCommand } from './command-encoder.js';
 import type { Command, PatchOp } from '../store/types.js';
 import {
   Op,
@@ -648,12 +649,6 @@ export function isBadMessage<T extends object>(value: T | BadMessage): value is 
   return 'bad' in value;
 }
 
-/** The fields of a command as they go on the wire (the inverse of readCommand). */
-function commandFields(command: Command): Fields {
-  const { op: _op, ...fields } = command;
-  return fields;
-}
-
 export function encodeRequest(request: Request): Uint8Array {
   switch (request.kind) {
     case 'hello': {
@@ -680,16 +675,8 @@ export function encodeRequest(request: Request): Uint8Array {
       const { kind, id, ...fields } = request;
       return packr.pack([Op[kind], id, fields]);
     }
-    case 'command': {
-      const fields = commandFields(request.command);
-      if (request.seq !== undefined) fields['seq'] = request.seq;
-      if (request.ackedBelow !== undefined) fields['acked'] = request.ackedBelow;
-      if (request.epoch !== undefined) fields['epoch'] = request.epoch;
-      if (request.readFrom !== undefined) fields['readFrom'] = request.readFrom;
-      if (request.durability !== undefined) fields['durability'] = request.durability;
-      if (request.forward === true) fields['forward'] = true;
-      return packr.pack([Op[request.command.op], request.id, fields]);
-    }
+    case 'command':
+      return encodeCommand(request.id, request);
   }
 }
 

@@ -21,12 +21,14 @@
  * `get` returned into a `Session` object through `store.createSession(req, data)`, on load
  * and on `req.session.reload()`, and later passes that same object to `set` and `touch`. This
  * store overrides `createSession` to link the new `Session` to the document `get` loaded, in
- * a non-enumerable symbol-keyed property (hidden-slot.ts): JSON, `for ... in`, spread and
- * express-session's change hash skip it, and the link dies with the request. A session
+ * a non-enumerable symbol-keyed property (session-links.ts, hidden-slot.ts): JSON,
+ * `for ... in`, spread and express-session's change hash skip it, and the link dies with the
+ * request. (The data `get` returns, an object of the store's own that only createSession
+ * reads, carries its link as a plain symbol-keyed property, which costs less.) A session
  * that `set` does not know (made by `generate` or `regenerate`) is new, and is written with
  * ifAbsent. After each save the link moves to what was saved, so a second save in one request
  * (`req.session.save()` and then the automatic one) writes only what changed in between; the
- * second waits for the first (save-queue.ts). A save that found the session destroyed leaves
+ * second waits for the first (session-links.ts). A save that found the session destroyed leaves
  * a link that says so, and every later save of that Session writes nothing. With `lock`,
  * createSession also gives the Session a `reload` of its own (not enumerable) that runs
  * express-session's under the lock its request holds: the framework's reload calls `get` with
@@ -51,7 +53,7 @@ import {
 } from './engine.js';
 import type { Doc } from './merge.js';
 import { HiddenSlot } from './hidden-slot.js';
-import { SaveQueue } from './save-queue.js';
+import { SessionLinks } from './session-links.js';
 
 export type { SessionStoreOptions, Serializer, LockOptions } from './engine.js';
 export { SessionLockLostError, SessionLockTimeoutError } from './engine.js';
@@ -116,10 +118,11 @@ export function createExpressStore<C extends abstract new () => ExpressStoreBase
     readonly engine: SessionEngine;
     /** What each `get` returned, until express-session makes a Session of it. */
     private readonly loadedData = new HiddenSlot<Loaded>('statehouse.loaded');
-    /** What each Session's request loaded or last saved. */
-    private readonly loadedSessions = new HiddenSlot<Loaded>('statehouse.base');
-    /** One save or touch of a Session at a time: each starts from where the last one ended. */
-    private readonly writes = new SaveQueue();
+    /**
+     * What each Session's request loaded or last saved, and its writes: one save or touch at
+     * a time, each starting from where the last one ended.
+     */
+    private readonly sessions = new SessionLinks();
 
     constructor() {
       super();
@@ -135,13 +138,13 @@ export function createExpressStore<C extends abstract new () => ExpressStoreBase
         typeof data === 'object' && data !== null ? this.loadedData.get(data) : undefined;
       const created = super.createSession(req, data);
       if (typeof created !== 'object' || created === null) return created;
-      if (loaded !== undefined) this.loadedSessions.set(created, loaded);
+      if (loaded !== undefined) this.sessions.setBase(created, loaded);
       const reload: unknown = (created as { reload?: unknown }).reload;
       if (this.engine.locking && typeof reload === 'function') {
         // Non-enumerable, as express-session's own methods are: no JSON, hash or save sees it.
         Object.defineProperty(created, 'reload', {
           value: (...args: unknown[]): unknown =>
-            this.engine.reloadWith(this.loadedSessions.get(created), () =>
+            this.engine.reloadWith(this.sessions.base(created), () =>
               Reflect.apply(reload, created, args),
             ),
           writable: true,
@@ -159,7 +162,7 @@ export function createExpressStore<C extends abstract new () => ExpressStoreBase
           const data = found.data;
           // express-session's createSession reads data.cookie.expires: give it a cookie.
           if (typeof data['cookie'] !== 'object' || data['cookie'] === null) data['cookie'] = {};
-          this.loadedData.set(data, found.loaded);
+          this.loadedData.setOnOwn(data, found.loaded);
           return data;
         }),
         callback,
@@ -168,11 +171,11 @@ export function createExpressStore<C extends abstract new () => ExpressStoreBase
 
     set(sid: string, session: object, callback?: Callback<void>): Promise<void> {
       return settle(
-        this.writes.run(session, async () => {
-          const loaded = this.loadedSessions.get(session);
+        this.sessions.inTurn(session, async () => {
+          const loaded = this.sessions.base(session);
           const ttlMs = ttlOf(session, this.engine.ttlMs);
           const outcome = await this.engine.save(sid, session, loaded, ttlMs);
-          this.loadedSessions.set(session, outcome.loaded);
+          this.sessions.setBase(session, outcome.loaded);
         }),
         callback,
       ) as Promise<void>;
@@ -180,10 +183,10 @@ export function createExpressStore<C extends abstract new () => ExpressStoreBase
 
     touch(sid: string, session: object, callback?: Callback<void>): Promise<void> {
       return settle(
-        this.writes.run(session, async () => {
-          const loaded = this.loadedSessions.get(session);
+        this.sessions.inTurn(session, async () => {
+          const loaded = this.sessions.base(session);
           const next = await this.engine.touch(sid, loaded, ttlOf(session, this.engine.ttlMs));
-          if (next !== undefined) this.loadedSessions.set(session, next);
+          if (next !== undefined) this.sessions.setBase(session, next);
         }),
         callback,
       ) as Promise<void>;
@@ -211,7 +214,7 @@ export function createExpressStore<C extends abstract new () => ExpressStoreBase
 
     async unlock(session: object): Promise<void> {
       checkUnlockArgument(session);
-      await this.engine.unlock(this.loadedSessions.get(session) ?? this.loadedData.get(session));
+      await this.engine.unlock(this.sessions.base(session) ?? this.loadedData.get(session));
     }
 
     close(): void {

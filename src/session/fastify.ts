@@ -48,8 +48,7 @@ import {
   type SessionStoreOptions,
 } from './engine.js';
 import { isPlainObject, type Doc } from './merge.js';
-import { HiddenSlot } from './hidden-slot.js';
-import { SaveQueue } from './save-queue.js';
+import { SessionLinks } from './session-links.js';
 
 export type { SessionStoreOptions, Serializer, LockOptions } from './engine.js';
 export { SessionLockLostError, SessionLockTimeoutError } from './engine.js';
@@ -101,9 +100,8 @@ function ttlOf(cookie: CookieLike | undefined, ttlMsDefault: number): number {
 
 export class FastifySessionStore extends EventEmitter {
   readonly engine: SessionEngine;
-  private readonly saved = new HiddenSlot<Loaded>('statehouse.base');
-  /** One save of a Session at a time: each starts from where the last one ended. */
-  private readonly writes = new SaveQueue();
+  /** What each Session last saved, and its saves: one at a time, each from where the last ended. */
+  private readonly sessions = new SessionLinks();
   /** With `lock`: the Session's `reload`, the framework's own run under the request's lock. */
   private readonly reloadUnderLock: (this: object, ...args: unknown[]) => unknown;
 
@@ -168,13 +166,14 @@ export class FastifySessionStore extends EventEmitter {
   private loadedOf(session: object): Loaded | undefined {
     const token = (session as Record<string, unknown>)[loadedField];
     return (
-      this.saved.get(session) ?? (token instanceof LoadToken ? token.loadedFor(this) : undefined)
+      this.sessions.base(session) ??
+      (token instanceof LoadToken ? token.loadedFor(this) : undefined)
     );
   }
 
   set(sessionId: string, session: object, callback?: Callback<void>): Promise<void> {
     return settle(
-      this.writes.run(session, () => this.save(sessionId, session)),
+      this.sessions.inTurn(session, () => this.save(sessionId, session)),
       callback,
     ) as Promise<void>;
   }
@@ -194,7 +193,7 @@ export class FastifySessionStore extends EventEmitter {
       loaded,
       ttlOf(fields['cookie'] as CookieLike | undefined, this.engine.ttlMs),
     );
-    this.saved.set(session, outcome.loaded);
+    this.sessions.setBase(session, outcome.loaded);
   }
 
   destroy(sessionId: string, callback?: Callback<void>): Promise<void> {

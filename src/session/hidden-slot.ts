@@ -41,15 +41,12 @@ export class HiddenSlot<T> {
   }
 
   /**
-   * Forgets the value; a later get answers undefined. The property stays, holding undefined:
-   * deleting it would turn the object's V8 shape into a slow dictionary, on the framework's
-   * own session object.
+   * `set` for an object the caller made itself and has not handed out yet: a plain
+   * assignment, a fraction of defineProperty's cost. The property is then enumerable, so
+   * spread and Object.assign copy it (JSON, for...in, Object.keys and structuredClone still
+   * skip a symbol key): only for objects whose copies never come back to the store.
    */
-  clear(target: object): void {
-    if (Object.hasOwn(target, this.key)) {
-      (target as Record<symbol, T | undefined>)[this.key] = undefined;
-    } else {
-      this.fallback.delete(target);
-    }
+  setOnOwn(target: object, value: T): void {
+    (target as Record<symbol, T>)[this.key] = value;
   }
 }

@@ -8,15 +8,13 @@ import assert from 'node:assert/strict';
 import session from 'express-session';
 import { HiddenSlot } from '../../src/session/hidden-slot.js';
 
-test('a slot gives back the value last set on an object, and undefined once cleared', () => {
+test('a slot gives back the value last set on an object, and undefined before one is', () => {
   const slot = new HiddenSlot<number>('test');
   const target = { user: 'ada' };
   assert.equal(slot.get(target), undefined);
   slot.set(target, 1);
   slot.set(target, 2);
   assert.equal(slot.get(target), 2);
-  slot.clear(target);
-  assert.equal(slot.get(target), undefined);
 });
 
 test('the value is invisible to JSON, keys, for-in, spread, structuredClone and express-session', () => {
@@ -50,8 +48,6 @@ test('a frozen object takes a value too, without being changed', () => {
   slot.set(target, 'linked');
   assert.equal(slot.get(target), 'linked');
   assert.equal(Object.getOwnPropertySymbols(target).length, 0);
-  slot.clear(target);
-  assert.equal(slot.get(target), undefined);
 });
 
 test('two slots on one object keep their values apart', () => {
@@ -62,4 +58,21 @@ test('two slots on one object keep their values apart', () => {
   second.set(target, 'b');
   assert.equal(first.get(target), 'a');
   assert.equal(second.get(target), 'b');
+});
+
+test("a value set by plain assignment on an object of the caller's own is invisible to JSON, keys, for-in, structuredClone and express-session", () => {
+  const slot = new HiddenSlot<object>('test');
+  const target = { user: 'ada', cart: [1, 2] };
+  slot.setOnOwn(target, { secret: true });
+  assert.deepEqual(slot.get(target), { secret: true });
+  assert.equal(JSON.stringify(target), '{"user":"ada","cart":[1,2]}');
+  assert.deepEqual(Object.keys(target), ['user', 'cart']);
+  const forIn: string[] = [];
+  for (const key in target) forIn.push(key);
+  assert.deepEqual(forIn, ['user', 'cart']);
+  assert.deepEqual(structuredClone(target), { user: 'ada', cart: [1, 2] });
+  const SessionClass = session.Session as unknown as new (req: object, data: object) => object;
+  const made = new SessionClass({ sessionID: 'id' }, target);
+  assert.equal(slot.get(made), undefined);
+  assert.equal(JSON.stringify(made), '{"user":"ada","cart":[1,2]}');
 });

@@ -20,6 +20,10 @@
  *   node-resp-burn   the same server spinning --burn-us of CPU per command, so that it costs
  *                    about as much CPU per request as a Statehouse node: what a server that
  *                    busy, beside the shop on the same cores, does to the shop;
+ *   statehouse-whole  one Statehouse node, and in the shop a store of a few lines that keeps each
+ *                    session whole as JSON text through Statehouse's client, as connect-redis
+ *                    does through node-redis (shop-process.ts, WholeSessionStore): what the
+ *                    client and the node cost the shop, apart from the merge store;
  *   statehouse       Statehouse's express-session store and one node (the HTTP section's).
  * Each round runs every system in turn for --round-seconds; the ratios to `redis` are taken
  * per round and averaged, with their standard error, so that a change in the machine's speed
@@ -35,7 +39,7 @@
  * --connections C (autocannon connections, one session each, default 64), --shop-flags "...",
  * --node-flags "..." (for the Statehouse node, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"),
  * --out FILE (also writes the table there), --servers redis,statehouse (a subset, redis
- * first; default all six), --pin (Linux, taskset: each shop's main thread on a CPU of its
+ * first; default all seven), --pin (Linux, taskset: each shop's main thread on a CPU of its
  * own, see pinThreads). Prints a markdown table. Needs redis-server on the PATH.
  */
 import { execFileSync } from 'node:child_process';
@@ -62,6 +66,7 @@ const serverKinds = [
   'redis-with-client',
   'node-resp',
   'node-resp-burn',
+  'statehouse-whole',
   'statehouse',
 ] as const;
 type ServerKind = (typeof serverKinds)[number];
@@ -217,10 +222,15 @@ async function openServer(kind: ServerKind, settings: Settings): Promise<Server>
       const resp = await spawnRespServer(kind === 'node-resp' ? 0 : settings.burnUs);
       return { sessions: { kind: 'redis', port: resp.port }, pid: resp.pid, stop: resp.stop };
     }
-    case 'statehouse': {
+    case 'statehouse':
+    case 'statehouse-whole': {
       const node = await spawnNodeProcess(settings.nodeFlags);
       return {
-        sessions: { kind: 'statehouse', seeds: [node.address] },
+        sessions: {
+          kind: 'statehouse',
+          seeds: [node.address],
+          ...(kind === 'statehouse-whole' && { wholeSessions: true }),
+        },
         pid: node.pid,
         stop: () => node.stop(),
       };

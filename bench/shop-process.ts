@@ -26,7 +26,15 @@ import { loadClient, loadExpressStore } from './built.js';
 import { ipcChild, spawnTracked, stopChild } from './processes.js';
 
 export type ShopSessions =
-  | { readonly kind: 'statehouse'; readonly seeds: readonly string[] }
+  | {
+      readonly kind: 'statehouse';
+      readonly seeds: readonly string[];
+      /**
+       * A control: instead of Statehouse's store, WholeSessionStore below, which keeps each
+       * session whole as JSON text, as connect-redis does, through Statehouse's client.
+       */
+      readonly wholeSessions?: boolean;
+    }
   | {
       readonly kind: 'redis';
       readonly port: number;
@@ -86,6 +94,59 @@ export async function spawnShopProcess(
   }
 }
 
+/** What WholeSessionStore needs of Statehouse's client. */
+interface WholeSessionClient {
+  get<T>(key: string): Promise<T | null>;
+  set(key: string, value: unknown, options?: { ttlMs?: number }): Promise<number>;
+  delete(key: string): Promise<boolean>;
+  touch(key: string, ttlMs: number): Promise<boolean>;
+}
+
+/**
+ * connect-redis's way on Statehouse's client: get parses the session's JSON text, set writes
+ * it whole (the last save wins, as with connect-redis), the TTL from the cookie's expiry. Not
+ * a store to use (it loses concurrent updates); it tells apart what the merge store costs a
+ * web server from what the client and the node do.
+ */
+class WholeSessionStore extends session.Store {
+  constructor(private readonly client: WholeSessionClient) {
+    super();
+  }
+
+  override get(sid: string, done: (error: unknown, data?: session.SessionData | null) => void) {
+    this.client
+      .get<string>(sessionPrefix + sid)
+      .then(
+        (text) => done(null, text === null ? null : (JSON.parse(text) as session.SessionData)),
+        done,
+      );
+  }
+
+  override set(sid: string, data: session.SessionData, done?: (error?: unknown) => void) {
+    this.client
+      .set(sessionPrefix + sid, JSON.stringify(data), { ttlMs: ttlMsOf(data) })
+      .then(() => done?.(), done);
+  }
+
+  override touch(sid: string, data: session.SessionData, done?: () => void) {
+    this.client.touch(sessionPrefix + sid, ttlMsOf(data)).then(
+      () => done?.(),
+      () => done?.(),
+    );
+  }
+
+  override destroy(sid: string, done?: (error?: unknown) => void) {
+    this.client.delete(sessionPrefix + sid).then(() => done?.(), done);
+  }
+}
+
+function ttlMsOf(data: session.SessionData): number {
+  const expires = data.cookie?.expires;
+  const left =
+    expires === undefined || expires === null ? 0 : new Date(expires).getTime() - Date.now();
+  return left > 0 ? Math.ceil(left) : 24 * 3_600_000;
+}
+
 async function openShop(sessions: ShopSessions): Promise<{ shop: Shop; close(): Promise<void> }> {
   if (sessions.kind === 'statehouse') {
     // Statehouse's client and store as they ship (built.ts), as connect-redis is compiled too.
@@ -94,13 +155,16 @@ async function openShop(sessions: ShopSessions): Promise<{ shop: Shop; close(): 
       loadExpressStore(),
     ]);
     const client = await connect({ seeds: sessions.seeds, name: 'shop' });
-    const store = createExpressStore(session, { client, prefix: sessionPrefix });
+    const store =
+      sessions.wholeSessions === true
+        ? new WholeSessionStore(client)
+        : createExpressStore(session, { client, prefix: sessionPrefix });
     const shop = await createShop({ client, store, name: 'bench-statehouse' });
     return {
       shop,
       close: async () => {
         await shop.close();
-        store.close();
+        if (!(store instanceof WholeSessionStore)) store.close();
         await client.close();
       },
     };

@@ -357,6 +357,8 @@ async function main(): Promise<void> {
     for (const kind of settings.servers) {
       systems.push(await openSystem(kind, settings));
     }
+    // For matching a tracer's or profiler's output (--shop-flags) to its shop.
+    console.log(`shops: ${systems.map((s) => `${s.label} pid ${s.shop.pid}`).join(', ')}`);
     for (let round = 0; round < settings.rounds; round++) {
       if (settings.pin) pinThreads(systems);
       for (const system of systems) await measureRound(system, settings.roundSeconds);

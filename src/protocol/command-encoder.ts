@@ -344,14 +344,19 @@ function writeUint32(n: number): void {
 
 function writeStringHeader(length: number): void {
   if (length < 0x20) out[at++] = 0xa0 | length;
-  else if (length < 0x100) {
-    out[at++] = 0xd9;
+  else writeLength(length, 0xd9, 0xda, 0xdb);
+}
+
+/** A str or bin header: the type byte for an 8-, 16- or 32-bit length, then the length. */
+function writeLength(length: number, tag8: number, tag16: number, tag32: number): void {
+  if (length < 0x100) {
+    out[at++] = tag8;
     out[at++] = length;
   } else if (length < 0x10000) {
-    out[at++] = 0xda;
+    out[at++] = tag16;
     writeUint16(length);
   } else {
-    out[at++] = 0xdb;
+    out[at++] = tag32;
     writeUint32(length);
   }
 }
@@ -374,17 +379,7 @@ function writeString(text: string): void {
 }
 
 function writeBin(bytes: Uint8Array): void {
-  const length = bytes.length;
-  if (length < 0x100) {
-    out[at++] = 0xc4;
-    out[at++] = length;
-  } else if (length < 0x10000) {
-    out[at++] = 0xc5;
-    writeUint16(length);
-  } else {
-    out[at++] = 0xc6;
-    writeUint32(length);
-  }
+  writeLength(bytes.length, 0xc4, 0xc5, 0xc6);
   writeRaw(bytes);
 }
 

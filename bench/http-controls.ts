@@ -46,7 +46,7 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync, writeFileSync } from 'node:fs';
 import { cpus as machineCpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
-import { createSessions, runCartLoad, type BenchSession } from './http.js';
+import { checkSessions, createSessions, runCartLoad, type BenchSession } from './http.js';
 import { spawnNodeProcess } from './node-process.js';
 import {
   mainThreadCpuMicros,
@@ -363,6 +363,9 @@ async function main(): Promise<void> {
       if (settings.pin) pinThreads(systems);
       for (const system of systems) await measureRound(system, settings.roundSeconds);
     }
+    // A store that lost writes would look cheaper than it is: every session must still hold
+    // its user and its cart.
+    for (const system of systems) await checkSessions(system.shop.url, system.sessions);
     const table = report(systems, settings);
     console.log(table);
     if (settings.out !== undefined) writeFileSync(settings.out, `${table}\n`);

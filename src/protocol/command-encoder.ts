@@ -11,7 +11,8 @@
  *
  * The bytes are what msgpackr writes for the same message (smallest integer and string
  * forms, floats as float64, binary values as bin), so the node's fast decoder takes gets and
- * sets as before; a patch's operations, which are arbitrary values, are still msgpackr's.
+ * sets as before. A patch's operands are written here too when they are JSON as the session
+ * stores make it (jsonBound); any other value, a Date or a Map say, goes to msgpackr.
  * test/protocol/command-encoder.test.ts holds the two encodings to the same decoded request.
  *
  * Every encoding is a view into a slab that is never written over: the next one goes after
@@ -86,8 +87,8 @@ export function encodeCommand(id: number, request: CommandEnvelope): Uint8Array 
   if (command.op === 'set' || command.op === 'cas') bound += command.value.length;
   if (command.op === 'cas') bound += command.expected.length;
   if (command.op === 'patch') {
-    const opsBound = scalarOpsBound(command.ops);
-    // Operands other than scalars go to msgpackr, first: it writes into buffers of its own,
+    const opsBound = jsonOpsBound(command.ops);
+    // Operands other than JSON go to msgpackr, first: it writes into buffers of its own,
     // and may throw.
     if (opsBound < 0) opsBytes = packr.pack(command.ops);
     bound += opsBound < 0 ? opsBytes!.length : opsBound;
@@ -130,7 +131,7 @@ export function encodeCommand(id: number, request: CommandEnvelope): Uint8Array 
       break;
     case 'patch':
       field(names.ops);
-      if (opsBytes === null) writeScalarOps(command.ops);
+      if (opsBytes === null) writeJsonOps(command.ops);
       else writeRaw(opsBytes);
       count++;
       if (command.ttlMs !== undefined) count += numberField(names.ttlMs, command.ttlMs);
@@ -160,12 +161,12 @@ export function encodeCommand(id: number, request: CommandEnvelope): Uint8Array 
 
 /**
  * The most bytes `ops` take when every operation is one of the five with a string path and
- * scalar operands (strings, numbers, booleans, null), as the session stores' are; -1 when
- * any is not. Only the fields the node reads are written (it ignores any other).
+ * JSON operands (jsonBound), as the session stores' are; -1 when any is not. Only the fields
+ * the node reads are written (it ignores any other).
  */
-function scalarOpsBound(ops: readonly PatchOp[]): number {
-  if (!Array.isArray(ops) || ops.length > 0xffff) return -1;
-  let bound = 3;
+function jsonOpsBound(ops: readonly PatchOp[]): number {
+  if (!Array.isArray(ops)) return -1;
+  let bound = 5;
   for (const op of ops as readonly unknown[]) {
     if (typeof op !== 'object' || op === null) return -1;
     const { op: kind, path } = op as { op?: unknown; path?: unknown };
@@ -173,7 +174,7 @@ function scalarOpsBound(ops: readonly PatchOp[]): number {
     bound += 40 + 3 * path.length;
     switch (kind) {
       case 'set': {
-        const valueBytes = scalarBound((op as { value?: unknown }).value);
+        const valueBytes = jsonBound((op as { value?: unknown }).value, 0);
         if (valueBytes < 0) return -1;
         bound += valueBytes;
         break;
@@ -187,10 +188,10 @@ function scalarOpsBound(ops: readonly PatchOp[]): number {
       case 'add':
       case 'remove': {
         const values = (op as { values?: unknown }).values;
-        if (!Array.isArray(values) || values.length > 0xffff) return -1;
-        bound += 3;
+        if (!Array.isArray(values)) return -1;
+        bound += 5;
         for (const value of values as unknown[]) {
-          const valueBytes = scalarBound(value);
+          const valueBytes = jsonBound(value, 0);
           if (valueBytes < 0) return -1;
           bound += valueBytes;
         }
@@ -203,15 +204,50 @@ function scalarOpsBound(ops: readonly PatchOp[]): number {
   return bound;
 }
 
-function scalarBound(value: unknown): number {
-  if (typeof value === 'string') return 5 + 3 * value.length;
-  if (typeof value === 'number') return 9;
-  if (typeof value === 'boolean' || value === null) return 1;
-  return -1;
+/** Deeper operands go to msgpackr (and a recursion this deep is no session's). */
+const jsonDepthMax = 64;
+
+/**
+ * The most bytes `value` takes when it is JSON as the session stores make it: strings,
+ * numbers, booleans, null, arrays without holes, and plain objects (of Object.prototype) of
+ * those; -1 for anything else, which msgpackr encodes instead.
+ */
+function jsonBound(value: unknown, depth: number): number {
+  switch (typeof value) {
+    case 'string':
+      return 5 + 3 * value.length;
+    case 'number':
+      return 9;
+    case 'boolean':
+      return 1;
+    case 'object':
+      break;
+    default:
+      return -1;
+  }
+  if (value === null) return 1;
+  if (depth >= jsonDepthMax) return -1;
+  let bound = 5;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      // A hole reads as undefined, which is not JSON.
+      const bytes = jsonBound(value[i], depth + 1);
+      if (bytes < 0) return -1;
+      bound += bytes;
+    }
+    return bound;
+  }
+  if (Object.getPrototypeOf(value) !== Object.prototype) return -1;
+  for (const key of Object.keys(value)) {
+    const bytes = jsonBound((value as Record<string, unknown>)[key], depth + 1);
+    if (bytes < 0) return -1;
+    bound += 5 + 3 * key.length + bytes;
+  }
+  return bound;
 }
 
-/** Operations scalarOpsBound took, as msgpackr would write their fields. */
-function writeScalarOps(ops: readonly PatchOp[]): void {
+/** Operations jsonOpsBound took, as msgpackr would write their fields. */
+function writeJsonOps(ops: readonly PatchOp[]): void {
   writeArrayHeader(ops.length);
   for (const op of ops) {
     out[at++] = 0x80 | (op.op === 'unset' ? 2 : 3);
@@ -222,7 +258,7 @@ function writeScalarOps(ops: readonly PatchOp[]): void {
     switch (op.op) {
       case 'set':
         field(names.value);
-        writeScalar(op.value);
+        writeJson(op.value);
         break;
       case 'unset':
         break;
@@ -234,30 +270,60 @@ function writeScalarOps(ops: readonly PatchOp[]): void {
       case 'remove':
         field(names.values);
         writeArrayHeader(op.values.length);
-        for (const value of op.values) writeScalar(value);
+        for (const value of op.values) writeJson(value);
         break;
     }
   }
 }
 
-function writeScalar(value: unknown): void {
+/** A value jsonBound took, as msgpackr writes it. */
+function writeJson(value: unknown): void {
   if (typeof value === 'string') writeString(value);
   else if (typeof value === 'number') writeNumber(value);
   else if (typeof value === 'boolean') out[at++] = value ? 0xc3 : 0xc2;
-  else out[at++] = 0xc0;
+  else if (value === null) out[at++] = 0xc0;
+  else if (Array.isArray(value)) {
+    writeArrayHeader(value.length);
+    for (let i = 0; i < value.length; i++) writeJson(value[i]);
+  } else {
+    const keys = Object.keys(value as object);
+    writeMapHeader(keys.length);
+    for (const key of keys) {
+      writeString(key);
+      writeJson((value as Record<string, unknown>)[key]);
+    }
+  }
+}
+
+function writeMapHeader(length: number): void {
+  if (length < 0x10) out[at++] = 0x80 | length;
+  else if (length < 0x10000) {
+    out[at++] = 0xde;
+    writeUint16(length);
+  } else {
+    out[at++] = 0xdf;
+    writeUint32(length);
+  }
 }
 
 function writeArrayHeader(length: number): void {
   if (length < 0x10) out[at++] = 0x90 | length;
-  else {
+  else if (length < 0x10000) {
     out[at++] = 0xdc;
     writeUint16(length);
+  } else {
+    out[at++] = 0xdd;
+    writeUint32(length);
   }
 }
 
 function field(bytes: Buffer): void {
-  // A loop, not `set`: for a dozen bytes the call costs more than the copy.
-  for (let i = 0; i < bytes.length; i++) out[at++] = bytes[i]!;
+  // A loop, not `set`: for a dozen bytes the call costs more than the copy. In locals, as in
+  // writeString.
+  const target = out;
+  let position = at;
+  for (let i = 0; i < bytes.length; i++) target[position++] = bytes[i]!;
+  at = position;
 }
 
 function numberField(bytes: Buffer, n: number): 1 {
@@ -367,6 +433,9 @@ function writeString(text: string): void {
   // lone surrogate differs from Buffer's, and a key must not change with the encoder).
   const begin = at;
   writeStringHeader(text.length);
+  // In locals: the module's `out` and `at` live in its context, a load and a store per byte.
+  const target = out;
+  let position = at;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c >= 0x80) {
@@ -374,8 +443,9 @@ function writeString(text: string): void {
       writeRaw(packr.pack(text));
       return;
     }
-    out[at++] = c;
+    target[position++] = c;
   }
+  at = position;
 }
 
 function writeBin(bytes: Uint8Array): void {

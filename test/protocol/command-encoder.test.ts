@@ -63,7 +63,26 @@ const scalar = fc.oneof(
   fc.boolean(),
   fc.constant(null),
 );
-const operand = fc.oneof(scalar, fc.jsonValue());
+const operand = fc.oneof(
+  scalar,
+  fc.jsonValue(),
+  fc.dictionary(fc.string(), scalar, { minKeys: 14, maxKeys: 40 }),
+  // Long keys, small values: the keys must count in the room made for the encoding.
+  fc.dictionary(fc.string({ minLength: 50, maxLength: 100 }), fc.constant(null), {
+    minKeys: 14,
+    maxKeys: 40,
+  }),
+  fc.array(scalar, { minLength: 14, maxLength: 40 }),
+  // Not JSON as the stores make it: msgpackr's to encode.
+  fc.constantFrom<unknown>(
+    new Date(0),
+    Object.assign(new Array<number>(3), { 0: 1, 2: 3 }),
+    JSON.parse('{"__proto__": 1, "a": 2}'),
+    Object.assign(Object.create(null) as object, { a: 1 }),
+    { a: undefined },
+    { cart: ['tea'], when: new Date(0) },
+  ),
+);
 
 function patchOp(value: fc.Arbitrary<unknown>): fc.Arbitrary<PatchOp> {
   const path = fc.oneof(fc.string({ maxLength: 20 }), fc.constantFrom('cart', 'a.b.c', 'ключ'));

@@ -23,6 +23,20 @@ export function save(store: SessionStore, sid: string, data: object): Promise<vo
   );
 }
 
+/**
+ * The end of a request that changed its session, as express-session ends it: the cookie's
+ * expiry moves on (Session#touch, on every response), then the store saves. So the cookie
+ * changes in every save, as in the shop.
+ */
+export function endRequest(
+  store: SessionStore,
+  sid: string,
+  session: { touch(): void },
+): Promise<void> {
+  session.touch();
+  return save(store, sid, session);
+}
+
 /** How long the sessions' cookies live, as the shop's do. */
 export const sessionMaxAgeMs = 30 * 60_000;
 

@@ -5,7 +5,8 @@
  * Express, body parsing, cookies and express-session itself. This measures the part the
  * store adds to the web server's CPU: callers that each run, in a loop, what express-session
  * does for one request that changes its session: the store's `get`, `createSession`, a change
- * to the cart (one unit added, or the added unit removed), and the store's `set`. The web
+ * to the cart (one unit added, or the added unit removed), the Session touched as
+ * express-session does at the end of every response, and the store's `set`. The web
  * server's own work is either left out (`pipelined`: every caller's calls share the
  * connection's writes, the cheapest case for both) or stood in for by 150 µs of busy CPU
  * after the load and after the save (`spaced`: calls arrive one at a time, as in a busy web
@@ -35,7 +36,14 @@ import { loadClient, loadExpressStore } from './built.js';
 import { spawnNodeProcess } from './node-process.js';
 import { ipcChild, spawnTracked, stopAll, stopChild } from './processes.js';
 import { processCpuMicros } from './proc-stat.js';
-import { load, median, save, signedInSession, type SessionStore } from './session-cycle.js';
+import {
+  endRequest,
+  load,
+  median,
+  save,
+  signedInSession,
+  type SessionStore,
+} from './session-cycle.js';
 import { startRedis } from './redis-server.js';
 
 type StoreKind = 'statehouse' | 'redis';
@@ -83,7 +91,11 @@ async function cycle(
   const data = await load(store, sid);
   if (data === null || data === undefined) throw new Error(`session ${sid} is gone`);
   if (spaced) busyFor(standInUs);
-  const req: { sessionID: string; sessionStore: SessionStore; session?: { cart: string[] } } = {
+  const req: {
+    sessionID: string;
+    sessionStore: SessionStore;
+    session?: { cart: string[]; touch(): void };
+  } = {
     sessionID: sid,
     sessionStore: store,
   };
@@ -92,7 +104,7 @@ async function cycle(
   current.cart = add
     ? [...current.cart, `tea:${randomBytes(6).toString('base64url')}`]
     : current.cart.slice(0, 1);
-  await save(store, sid, current);
+  await endRequest(store, sid, current);
   if (spaced) busyFor(standInUs);
 }
 

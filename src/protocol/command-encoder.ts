@@ -296,23 +296,21 @@ function writeJson(value: unknown): void {
 }
 
 function writeMapHeader(length: number): void {
-  if (length < 0x10) out[at++] = 0x80 | length;
-  else if (length < 0x10000) {
-    out[at++] = 0xde;
-    writeUint16(length);
-  } else {
-    out[at++] = 0xdf;
-    writeUint32(length);
-  }
+  writeCount(length, 0x80, 0xde, 0xdf);
 }
 
 function writeArrayHeader(length: number): void {
-  if (length < 0x10) out[at++] = 0x90 | length;
+  writeCount(length, 0x90, 0xdc, 0xdd);
+}
+
+/** A map's or an array's header: a count below 16 in its type byte, a larger one after it. */
+function writeCount(length: number, fixed: number, tag16: number, tag32: number): void {
+  if (length < 0x10) out[at++] = fixed | length;
   else if (length < 0x10000) {
-    out[at++] = 0xdc;
+    out[at++] = tag16;
     writeUint16(length);
   } else {
-    out[at++] = 0xdd;
+    out[at++] = tag32;
     writeUint32(length);
   }
 }

@@ -24,17 +24,27 @@ export function save(store: SessionStore, sid: string, data: object): Promise<vo
 }
 
 /**
- * The end of a request that changed its session, as express-session ends it: the cookie's
- * expiry moves on (Session#touch, on every response), then the store saves. So the cookie
- * changes in every save, as in the shop.
+ * The rest of a request that changes its cart, as express-session runs it once `get` gave
+ * `data`: the Session made from it, the cart changed, and the request's end (Session#touch,
+ * which moves the cookie's expiry on at every response, so every save changes the cookie
+ * too, as in the shop; then the store's set).
  */
-export function endRequest(
+export async function changeCart(
   store: SessionStore,
   sid: string,
-  session: { touch(): void },
+  data: unknown,
+  change: (cart: string[]) => string[],
 ): Promise<void> {
+  const req: {
+    sessionID: string;
+    sessionStore: SessionStore;
+    session?: { cart: string[]; touch(): void };
+  } = { sessionID: sid, sessionStore: store };
+  store.createSession(req, data);
+  const session = req.session!;
+  session.cart = change(session.cart);
   session.touch();
-  return save(store, sid, session);
+  await save(store, sid, session);
 }
 
 /** How long the sessions' cookies live, as the shop's do. */

@@ -37,7 +37,7 @@ import { spawnNodeProcess } from './node-process.js';
 import { ipcChild, spawnTracked, stopAll, stopChild } from './processes.js';
 import { processCpuMicros } from './proc-stat.js';
 import {
-  endRequest,
+  changeCart,
   load,
   median,
   save,
@@ -91,20 +91,9 @@ async function cycle(
   const data = await load(store, sid);
   if (data === null || data === undefined) throw new Error(`session ${sid} is gone`);
   if (spaced) busyFor(standInUs);
-  const req: {
-    sessionID: string;
-    sessionStore: SessionStore;
-    session?: { cart: string[]; touch(): void };
-  } = {
-    sessionID: sid,
-    sessionStore: store,
-  };
-  store.createSession(req, data);
-  const current = req.session!;
-  current.cart = add
-    ? [...current.cart, `tea:${randomBytes(6).toString('base64url')}`]
-    : current.cart.slice(0, 1);
-  await endRequest(store, sid, current);
+  await changeCart(store, sid, data, (cart) =>
+    add ? [...cart, `tea:${randomBytes(6).toString('base64url')}`] : cart.slice(0, 1),
+  );
   if (spaced) busyFor(standInUs);
 }
 

@@ -30,7 +30,7 @@ import session from 'express-session';
 import { RedisStore } from 'connect-redis';
 import { loadClient, loadExpressStore, loadProtocol, loadValueCodec } from './built.js';
 import {
-  endRequest,
+  changeCart,
   load,
   median,
   sessionMaxAgeMs,
@@ -83,20 +83,9 @@ let unit = 0;
 async function cycle(store: SessionStore, sid: string): Promise<void> {
   const data = await load(store, sid);
   if (data === null || data === undefined) throw new Error(`session ${sid} is gone`);
-  const req: {
-    sessionID: string;
-    sessionStore: SessionStore;
-    session?: { cart: string[]; touch(): void };
-  } = {
-    sessionID: sid,
-    sessionStore: store,
-  };
-  store.createSession(req, data);
-  const current = req.session!;
   // A counter, not random bytes: crypto's randomBytes costs several µs on some VMs, the same
   // for both stores, and would only blur the difference.
-  current.cart = [...current.cart, `tea:u${unit++}`];
-  await endRequest(store, sid, current);
+  await changeCart(store, sid, data, (cart) => [...cart, `tea:u${unit++}`]);
 }
 
 /** Wall µs per cycle over `seconds`, all sessions' cycles interleaved. */

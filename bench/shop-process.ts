@@ -114,12 +114,16 @@ class WholeSessionStore extends session.Store {
   }
 
   override get(sid: string, done: (error: unknown, data?: session.SessionData | null) => void) {
-    this.client
-      .get<string>(sessionPrefix + sid)
-      .then(
-        (text) => done(null, text === null ? null : (JSON.parse(text) as session.SessionData)),
-        done,
-      );
+    this.client.get<string>(sessionPrefix + sid).then((text) => {
+      let data: session.SessionData | null;
+      try {
+        data = text === null ? null : (JSON.parse(text) as session.SessionData);
+      } catch (error) {
+        done(error);
+        return;
+      }
+      done(null, data);
+    }, done);
   }
 
   override set(sid: string, data: session.SessionData, done?: (error?: unknown) => void) {

@@ -19,7 +19,7 @@
  * it, or into a fresh slab once this one is full. A view stays valid for as long as it is
  * held (a connection holds bodies until its next flush, then copies them into the frame).
  */
-import { assert } from '../core/assert.js';
+import { AssertionError } from '../core/assert.js';
 import { createPackr } from '../core/msgpack.js';
 import type { PatchOp } from '../store/types.js';
 import { Op, type CommandRequest } from './messages.js';
@@ -356,7 +356,10 @@ function start(bound: number): void {
 function finish(): Uint8Array {
   // A bound too low is a bug that shows only at a slab's end, where a typed array drops the
   // writes past it: checked on every encoding, so that a test finds it.
-  assert(at <= limit, () => `a command encoding outgrew its bound by ${at - limit} bytes`);
+  // (An if, not assert(): its message closure would be made on every encoding.)
+  if (at > limit) {
+    throw new AssertionError(`a command encoding outgrew its bound by ${at - limit} bytes`);
+  }
   if (out !== slab) return out.subarray(0, at);
   const view = slab.subarray(slabUsed, at);
   slabUsed = at;

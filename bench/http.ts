@@ -334,6 +334,7 @@ class Tally {
   readonly histogram = createHistogram();
   requests = 0;
   seconds = 0;
+  readonly roundRequestsPerSec: number[] = [];
   errors = 0;
   timeouts = 0;
   non2xx = 0;
@@ -361,6 +362,7 @@ async function measureRound(system: OpenHttpSystem, seconds: number, tally: Tall
   tally.serverCpu += serverAfter - serverBefore;
   tally.requests += load.requests;
   tally.seconds += load.seconds;
+  tally.roundRequestsPerSec.push(load.requests / load.seconds);
   tally.errors += load.errors;
   tally.timeouts += load.timeouts;
   tally.non2xx += load.non2xx;
@@ -399,6 +401,7 @@ function resultOf(system: OpenHttpSystem, tally: Tally): HttpSystemResult {
     requests: tally.requests,
     seconds: tally.seconds,
     requestsPerSec: tally.requests / tally.seconds,
+    roundRequestsPerSec: tally.roundRequestsPerSec,
     p50Ms: msOf(50),
     p99Ms: msOf(99),
     maxMs: tally.histogram.max / 1e3,

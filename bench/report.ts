@@ -140,6 +140,8 @@ export interface HttpSystemResult {
   readonly seconds: number;
   /** 2xx responses per second of the measured run. */
   readonly requestsPerSec: number;
+  /** The same for each round, in the order they ran. */
+  readonly roundRequestsPerSec: readonly number[];
   /** Of the 2xx responses, measured by the load generator from request written to response read. */
   readonly p50Ms: number;
   readonly p99Ms: number;
@@ -163,6 +165,12 @@ export interface HttpTargetCheck {
   readonly versus: HttpSystemId;
   /** Statehouse's requests/s divided by connect-redis's: above 1 is Statehouse faster. */
   readonly requestsPerSec: number;
+  /**
+   * The same ratio for each round on its own, against connect-redis's round of the same
+   * number (the two ran one after the other, on a machine in about the same state): how far
+   * the ratio moves within one run.
+   */
+  readonly requestsPerSecRounds: { readonly lowest: number; readonly highest: number };
   /** Statehouse's p99 divided by connect-redis's: above 1 is Statehouse slower. */
   readonly p99: number;
   readonly requestsMet: boolean;
@@ -203,15 +211,25 @@ export function httpTargetChecks(systems: readonly HttpSystemResult[]): HttpTarg
     .map((s) => {
       const requestsPerSec = s.requestsPerSec / redis.requestsPerSec;
       const p99 = s.p99Ms / redis.p99Ms;
+      const rounds = pairedRatios(s.roundRequestsPerSec, redis.roundRequestsPerSec);
       return {
         system: s.id,
         versus: redis.id,
         requestsPerSec,
+        requestsPerSecRounds: { lowest: Math.min(...rounds), highest: Math.max(...rounds) },
         p99,
         requestsMet: requestsPerSec >= httpTargetRequestsRatioMin,
         p99Met: p99 <= httpTargetP99RatioMax,
       };
     });
+}
+
+/** Each of `ours` divided by the one of `theirs` at the same index. */
+function pairedRatios(ours: readonly number[], theirs: readonly number[]): number[] {
+  if (ours.length !== theirs.length || ours.length === 0) {
+    throw new Error(`paired rounds: ${ours.length} against ${theirs.length}`);
+  }
+  return ours.map((value, i) => value / theirs[i]!);
 }
 
 export interface BenchReport {
@@ -458,6 +476,7 @@ export function renderHttp(r: HttpReport): string[] {
     [
       'Statehouse setup',
       'requests/s ratio',
+      'in each round, lowest to highest',
       `at least ${times(r.targets.requestsRatioMin)}?`,
       'p99 ratio',
       `at most ${times(r.targets.p99RatioMax)}?`,
@@ -465,6 +484,7 @@ export function renderHttp(r: HttpReport): string[] {
     r.targets.checks.map((c) => [
       labelOf(c.system),
       times(c.requestsPerSec),
+      `${times(c.requestsPerSecRounds.lowest)} to ${times(c.requestsPerSecRounds.highest)}`,
       yesNo(c.requestsMet),
       times(c.p99),
       yesNo(c.p99Met),

@@ -19,7 +19,7 @@
  * --node-flags="FLAGS" (given to every node process, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"),
  * --replicated-only (skip the single-node section; print the replicated section's figures as
  * JSON and markdown, and write no report: for measuring a change to the replicated path),
- * --http-connections C (default 64), --http-seconds S (default 10), --http-warmup S (default 2),
+ * --http-connections C (default 64), --http-seconds S (default 20), --http-warmup S (default 2),
  * --shop-flags="FLAGS" (given to every shop process, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"),
  * --http-only (only the HTTP section; prints, writes no report, like --replicated-only).
  * --quick makes the HTTP section 16 connections, 0.5 s warm-up and 1 s per system.
@@ -123,7 +123,7 @@ function readSettings(): Settings {
     httpConnections: Math.floor(
       number('http-connections', values['http-connections'], quick ? 16 : 64, 1),
     ),
-    httpSeconds: number('http-seconds', values['http-seconds'], quick ? 1 : 10, 0.1),
+    httpSeconds: number('http-seconds', values['http-seconds'], quick ? 1 : 20, 0.1),
     httpWarmupSeconds: number('http-warmup', values['http-warmup'], quick ? 0.5 : 2, 0),
     shopFlags: values['shop-flags'].split(/\s+/).filter((f) => f.length > 0),
     httpOnly: values['http-only'] === true,

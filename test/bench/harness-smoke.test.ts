@@ -122,6 +122,11 @@ test('the bench in quick mode reports every section and stops every process it s
     assert.ok(system.requestsPerSec > 0, `http ${system.id}: ${system.requestsPerSec} requests/s`);
     assert.ok(system.p99Ms > 0, `http ${system.id}: p99 ${system.p99Ms} ms`);
     assert.equal(system.non2xx + system.errors + system.timeouts, 0, `http ${system.id}`);
+    assert.equal(system.roundRequestsPerSec.length, http.settings.rounds, `http ${system.id}`);
+  }
+  for (const check of http.targets.checks) {
+    const { lowest, highest } = check.requestsPerSecRounds;
+    assert.ok(0 < lowest && lowest <= highest, `http ${check.system}: ${lowest} to ${highest}`);
   }
   assert.deepEqual(
     http.targets.checks.map((c) => [c.system, c.versus]),

@@ -669,8 +669,8 @@ export class Client {
       const epoch = this.router.epoch;
       try {
         const reply = await this.connection(address).send(
-          // Fields left undefined are not sent. ackedBelow is read when the request goes
-          // out, which may be after calls queued before it were answered.
+          // Fields left undefined, and forward when false, are not sent. ackedBelow is read
+          // when the request goes out, which may be after calls queued before it were answered.
           (id) =>
             encodeCommand(id, {
               command,
@@ -679,7 +679,7 @@ export class Client {
               ackedBelow: seq === undefined ? undefined : Math.min(this.ackedBelow, seq),
               durability: durability === 'sync' ? undefined : durability,
               readFrom: readFrom === 'primary' ? undefined : readFrom,
-              forward: this.forward || undefined,
+              forward: this.forward,
             }),
           deadline,
         );
